@@ -1,0 +1,1 @@
+"""verifybot's platform-neutral core: playbooks, the engine, storage and escalations."""

@@ -1,0 +1,47 @@
+"""Parsing of the text commands both chat platforms accept (`start`, `status`, ...)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from enum import StrEnum
+
+from bot.validation import clean_text
+
+MAX_COMMAND_LENGTH = 300
+
+
+class CommandName(StrEnum):
+    START = "start"
+    STATUS = "status"
+    LIST = "list"
+    CANCEL = "cancel"
+    HELP = "help"
+    SECURITY_CHANNEL = "security channel here"
+    UNKNOWN = "unknown"
+
+
+@dataclass(frozen=True)
+class Command:
+    name: CommandName
+    argument: str = ""
+
+
+def parse_command(text: str) -> Command:
+    """A command from typed text; a leading `verify` is optional; unknown words give UNKNOWN."""
+    words = clean_text(text or "")[:MAX_COMMAND_LENGTH]
+    lowered = words.casefold()
+    if lowered.startswith("verify ") or lowered == "verify":
+        words = words[len("verify") :].strip()
+        lowered = words.casefold()
+    if not words:
+        return Command(CommandName.HELP)
+    if lowered == CommandName.SECURITY_CHANNEL.value:
+        return Command(CommandName.SECURITY_CHANNEL)
+    head, _, rest = words.partition(" ")
+    try:
+        name = CommandName(head.casefold())
+    except ValueError:
+        return Command(CommandName.UNKNOWN, words)
+    if name is CommandName.SECURITY_CHANNEL:
+        return Command(CommandName.UNKNOWN, words)
+    return Command(name, rest.strip())

@@ -1,0 +1,34 @@
+"""Errors the service raises; each carries a message fit to show the person who caused it."""
+
+from __future__ import annotations
+
+
+class VerifybotError(Exception):
+    def __init__(self, message: str) -> None:
+        super().__init__(message)
+        self.message = message
+
+
+class InvalidInput(VerifybotError):
+    """A value someone typed or clicked that cannot be used; nothing was written."""
+
+    def __init__(self, message: str, field: str | None = None) -> None:
+        super().__init__(f"{field}: {message}" if field else message)
+        self.field = field
+        self.reason = message
+
+
+class NoteRequired(InvalidInput):
+    """The chosen option needs a note (evidence) before it can be recorded."""
+
+    def __init__(self, note_label: str) -> None:
+        super().__init__(f"this answer needs a note: {note_label}", field="note")
+        self.note_label = note_label
+
+
+class NotFound(VerifybotError):
+    pass
+
+
+class PermissionDenied(VerifybotError):
+    pass

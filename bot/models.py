@@ -1,0 +1,228 @@
+"""Platform-neutral values the service hands to every front end."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from enum import StrEnum
+from typing import Annotated
+
+from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+
+from bot.validation import clean_email, clean_phone, clean_text
+
+
+class Result(StrEnum):
+    PASS = "pass"
+    REVIEW = "review"
+    BLOCK = "block"
+
+
+class Outcome(StrEnum):
+    IN_PROGRESS = "in_progress"
+    NEEDS_REVIEW = "needs_review"
+    CLEARED = "cleared"
+    BLOCKED = "blocked"
+    CANCELLED = "cancelled"
+
+
+OPEN_OUTCOMES = frozenset({Outcome.IN_PROGRESS})
+
+
+class Platform(StrEnum):
+    SLACK = "slack"
+    TEAMS = "teams"
+    CONSOLE = "console"
+    CLI = "cli"
+
+
+class Decision(StrEnum):
+    ACKNOWLEDGE = "acknowledge"
+    CLEAR = "clear"
+    CONFIRM = "confirm"
+
+
+class EscalationStatus(StrEnum):
+    OPEN = "open"
+    ACKNOWLEDGED = "acknowledged"
+    CLEARED = "cleared"
+    CONFIRMED = "confirmed"
+
+
+DECISION_STATUS: dict[Decision, EscalationStatus] = {
+    Decision.ACKNOWLEDGE: EscalationStatus.ACKNOWLEDGED,
+    Decision.CLEAR: EscalationStatus.CLEARED,
+    Decision.CONFIRM: EscalationStatus.CONFIRMED,
+}
+
+
+class Actor(BaseModel):
+    """Who did something, and through which front end."""
+
+    model_config = ConfigDict(frozen=True)
+
+    user_id: Annotated[str, StringConstraints(min_length=1, max_length=128)]
+    platform: Platform
+    display_name: str | None = None
+
+    @property
+    def mention(self) -> str:
+        return self.display_name or self.user_id
+
+
+Name = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=200)]
+AddressText = Annotated[str, StringConstraints(strip_whitespace=True, min_length=5, max_length=500)]
+ShortText = Annotated[str, StringConstraints(strip_whitespace=True, max_length=200)]
+
+
+class CandidateIn(BaseModel):
+    """The candidate's details as a hiring manager typed them; validated."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    name: Name
+    email: str
+    phone: str | None = None
+    role: ShortText | None = None
+    home_address: AddressText
+    shipping_address: AddressText
+
+    @field_validator("name", "role", mode="before")
+    @classmethod
+    def _clean_text(cls, value: object) -> object:
+        return clean_text(value) if isinstance(value, str) else value
+
+    @field_validator("email")
+    @classmethod
+    def _valid_email(cls, value: str) -> str:
+        return clean_email(value)
+
+    @field_validator("phone")
+    @classmethod
+    def _valid_phone(cls, value: str | None) -> str | None:
+        return clean_phone(value) if value else None
+
+    @field_validator("role", mode="after")
+    @classmethod
+    def _empty_role_is_none(cls, value: str | None) -> str | None:
+        return value or None
+
+
+class Candidate(CandidateIn):
+    model_config = ConfigDict(extra="ignore")
+
+    id: int
+    home_normalized: str
+    shipping_normalized: str
+
+
+class PromptOption(BaseModel):
+    value: str
+    label: str
+    result: Result
+    note_required: bool = False
+    note_label: str | None = None
+
+
+class Prompt(BaseModel):
+    """The next question of a verification, for any front end to render."""
+
+    verification_id: str
+    candidate_name: str
+    playbook_title: str
+    step_id: str
+    step_title: str
+    question: str
+    help: str
+    source: str
+    index: int = Field(description="1-based position of the step")
+    total: int
+    options: list[PromptOption]
+
+    @property
+    def progress(self) -> str:
+        return f"Step {self.index} of {self.total}"
+
+    def option(self, value: str) -> PromptOption | None:
+        return next((o for o in self.options if o.value == value), None)
+
+    def option_by_input(self, text: str) -> PromptOption | None:
+        """The option a typed reply means: its number, its value or its label."""
+        typed = text.strip().casefold()
+        if typed.isdigit() and 1 <= int(typed) <= len(self.options):
+            return self.options[int(typed) - 1]
+        return next(
+            (o for o in self.options if typed in (o.value.casefold(), o.label.casefold())),
+            None,
+        )
+
+
+class Finding(BaseModel):
+    """One recorded answer, as it counts now."""
+
+    answer_id: int
+    step: str
+    step_title: str
+    answer: str
+    answer_label: str
+    result: Result
+    reason: str
+    source: str = ""
+    note: str | None = None
+    answered_by: str
+    platform: Platform
+    answered_at: datetime
+
+
+class VerificationView(BaseModel):
+    id: str
+    playbook: str
+    playbook_title: str
+    candidate: Candidate
+    requested_by: str
+    platform: Platform
+    outcome: Outcome
+    created_at: datetime
+    updated_at: datetime
+    answered: int
+    total: int
+    findings: list[Finding]
+    escalation_id: int | None = None
+    escalation_status: EscalationStatus | None = None
+
+    @property
+    def progress(self) -> str:
+        return f"{self.answered} of {self.total} steps answered"
+
+    @property
+    def problems(self) -> list[Finding]:
+        return [f for f in self.findings if f.result is not Result.PASS]
+
+
+class AnswerOutcome(BaseModel):
+    """What recording an answer did, and what to ask next."""
+
+    recorded: Finding | None
+    duplicate: bool = False
+    computed: list[Finding] = []
+    escalated: bool = False
+    verification: VerificationView
+    next_prompt: Prompt | None = None
+
+    @property
+    def finished(self) -> bool:
+        return self.next_prompt is None
+
+
+class EscalationView(BaseModel):
+    id: int
+    verification_id: str
+    status: EscalationStatus
+    candidate_name: str
+    requested_by: str
+    requested_platform: Platform
+    outcome: Outcome
+    created_at: datetime
+    decided_by: str | None = None
+    decided_at: datetime | None = None
+    decision_reason: str | None = None
+    findings: list[Finding] = []

@@ -1,0 +1,151 @@
+"""Delivers outbox rows through notifiers, retrying with backoff until each is delivered once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import random
+from collections.abc import Sequence
+from datetime import datetime, timedelta
+from typing import Protocol
+
+import structlog
+from pydantic import TypeAdapter
+
+from bot import metrics
+from bot.notices import FindingNotice, Notice
+from bot.store import Store
+
+log = structlog.get_logger("verifybot.outbox")
+NOTICE = TypeAdapter(Notice)
+
+
+class DeliveryError(Exception):
+    """A delivery that failed and should be tried again, after `retry_after` seconds if given."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class Notifier(Protocol):
+    """Posts notices to one target (a platform's security channel or a user's chat)."""
+
+    target: str
+
+    async def deliver(self, notice: Notice, thread_ref: str | None) -> str | None:
+        """Post the notice, in the thread of `thread_ref` if given; return the message's ref."""
+        ...
+
+
+class Backoff:
+    """Exponential backoff with full jitter, capped; `Retry-After` wins when longer."""
+
+    def __init__(self, base: float = 2.0, cap: float = 300.0, seed: int | None = None) -> None:
+        self.base = base
+        self.cap = cap
+        self._random = random.Random(seed)
+
+    def delay(self, attempts: int, retry_after: float | None = None) -> float:
+        ceiling = min(self.cap, self.base * 2 ** max(attempts - 1, 0))
+        jittered = ceiling / 2 + self._random.uniform(0, ceiling / 2)
+        return max(jittered, retry_after or 0.0)
+
+
+class OutboxWorker:
+    """Runs in the background of a front end; `kick()` wakes it when new rows are written."""
+
+    def __init__(
+        self, store: Store, notifiers: Sequence[Notifier], backoff: Backoff | None = None
+    ) -> None:
+        self.store = store
+        self.notifiers = {notifier.target: notifier for notifier in notifiers}
+        self.backoff = backoff or Backoff()
+        self._wake = asyncio.Event()
+        self._lock = asyncio.Lock()
+        self.delivered = 0
+        self.failed = 0
+        self.next_due: datetime | None = None
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    async def run_once(self) -> int:
+        """Deliver every due row, oldest first; return how many were delivered."""
+        async with self._lock:
+            delivered = 0
+            held_back: set[tuple[int, str]] = set()
+            now = self.store.clock()
+            self.next_due = None
+            for row in self.store.pending_outbox():
+                key = (row["escalation_id"], row["target"])
+                notifier = self.notifiers.get(row["target"])
+                if notifier is None or key in held_back:
+                    continue
+                due = datetime.fromisoformat(row["next_attempt_at"])
+                if due <= now and await self._deliver(row, notifier):
+                    delivered += 1
+                    continue
+                held_back.add(key)
+                stored = self.store.outbox_item(row["id"])
+                self._note_due(datetime.fromisoformat(stored["next_attempt_at"]))
+            return delivered
+
+    def _note_due(self, due: datetime) -> None:
+        if self.next_due is None or due < self.next_due:
+            self.next_due = due
+
+    async def _deliver(self, row: dict, notifier: Notifier) -> bool:
+        notice = NOTICE.validate_python(json.loads(row["payload"]))
+        thread_ref = (
+            self.store.message_ref(row["escalation_id"], row["target"])
+            if isinstance(notice, FindingNotice)
+            else None
+        )
+        try:
+            message_ref = await notifier.deliver(notice, thread_ref)
+        except DeliveryError as error:
+            return self._retry_later(row, str(error), error.retry_after)
+        except Exception as error:  # a notifier bug must not stop the other deliveries
+            log.exception("outbox.notifier_crashed", outbox_id=row["id"], target=row["target"])
+            return self._retry_later(row, f"{type(error).__name__}: {error}", None)
+        with self.store.transaction():
+            self.store.mark_delivered(row["id"], message_ref)
+            if message_ref and isinstance(notice, FindingNotice) and thread_ref is None:
+                self.store.set_message_ref(row["escalation_id"], row["target"], message_ref)
+        self.delivered += 1
+        metrics.OUTBOX_DELIVERED.labels(row["target"]).inc()
+        log.info("outbox.delivered", outbox_id=row["id"], target=row["target"], kind=notice.kind)
+        return True
+
+    def _retry_later(self, row: dict, error: str, retry_after: float | None) -> bool:
+        delay = self.backoff.delay(row["attempts"] + 1, retry_after)
+        self.store.mark_failed(row["id"], error, self.store.clock() + timedelta(seconds=delay))
+        self.failed += 1
+        metrics.OUTBOX_FAILURES.labels(row["target"]).inc()
+        log.warning(
+            "outbox.retry_scheduled",
+            outbox_id=row["id"],
+            target=row["target"],
+            attempts=row["attempts"] + 1,
+            retry_in=round(delay, 2),
+            error=error,
+        )
+        return False
+
+    async def run(self, idle_seconds: float = 30.0) -> None:
+        """Deliver until cancelled: now, when kicked, and when the next retry falls due."""
+        while True:
+            self._wake.clear()
+            try:
+                await self.run_once()
+            except Exception:
+                log.exception("outbox.run_failed")
+            wait = idle_seconds
+            if self.next_due is not None:
+                until_due = (self.next_due - self.store.clock()).total_seconds()
+                wait = max(0.05, min(idle_seconds, until_due))
+            try:
+                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+            except TimeoutError:
+                pass

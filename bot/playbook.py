@@ -1,0 +1,235 @@
+"""Playbooks: the pydantic schema, the YAML loader and the registry of loaded playbooks."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Iterable, Iterator
+from enum import StrEnum
+from pathlib import Path
+from typing import Annotated, Self
+
+import yaml
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    PositiveInt,
+    StringConstraints,
+    ValidationError,
+    model_validator,
+)
+
+from bot.models import Prompt, PromptOption, Result
+
+Identifier = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$", strip_whitespace=True)
+]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=3000)]
+
+
+class Check(StrEnum):
+    """Steps the engine answers itself from the candidate's details."""
+
+    ADDRESS_MATCH = "address_match"
+
+
+CHECK_OUTCOMES: dict[Check, tuple[str, ...]] = {
+    Check.ADDRESS_MATCH: ("match", "mismatch", "shared"),
+}
+
+
+class Option(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    value: Identifier
+    label: Text
+    result: Result
+    note_required: bool = False
+    note_label: Text | None = None
+
+
+class Step(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Identifier
+    title: Text
+    question: Text
+    help: Text
+    source: Text
+    options: list[Option]
+    check: Check | None = None
+
+    @model_validator(mode="after")
+    def _options_fit(self) -> Self:
+        values = [option.value for option in self.options]
+        if len(set(values)) != len(values):
+            raise ValueError("option values must be unique")
+        if self.check is not None:
+            expected = CHECK_OUTCOMES[self.check]
+            if sorted(values) != sorted(expected):
+                raise ValueError(
+                    f"a {self.check.value} check has exactly the options {', '.join(expected)}"
+                )
+        elif len(values) < 2:
+            raise ValueError("a step needs at least two options")
+        return self
+
+    @property
+    def computed(self) -> bool:
+        return self.check is not None
+
+    def option(self, value: str) -> Option | None:
+        return next((o for o in self.options if o.value == value), None)
+
+
+class Playbook(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    id: Identifier
+    version: PositiveInt
+    title: Text
+    description: Text
+    steps: list[Step]
+
+    @model_validator(mode="after")
+    def _steps_fit(self) -> Self:
+        if not self.steps:
+            raise ValueError("a playbook needs at least one step")
+        ids = [step.id for step in self.steps]
+        if len(set(ids)) != len(ids):
+            raise ValueError("step ids must be unique")
+        return self
+
+    def step(self, step_id: str) -> Step | None:
+        return next((s for s in self.steps if s.id == step_id), None)
+
+    def index(self, step_id: str) -> int:
+        return next(i for i, s in enumerate(self.steps) if s.id == step_id)
+
+    def prompt(self, step: Step, verification_id: str, candidate_name: str) -> Prompt:
+        return Prompt(
+            verification_id=verification_id,
+            candidate_name=candidate_name,
+            playbook_title=self.title,
+            step_id=step.id,
+            step_title=step.title,
+            question=step.question,
+            help=step.help,
+            source=step.source,
+            index=self.index(step.id) + 1,
+            total=len(self.steps),
+            options=[PromptOption(**option.model_dump()) for option in step.options],
+        )
+
+
+class PlaybookError(ValueError):
+    """A playbook file that cannot be used; the message names the file and the field."""
+
+
+def _location(loc: tuple[str | int, ...]) -> str:
+    text = ""
+    for item in loc:
+        if isinstance(item, int):
+            text += f"[{item}]"
+        else:
+            text += ("." if text else "") + str(item)
+    return text
+
+
+def _message(error: dict) -> str:
+    if error["type"] == "enum":
+        expected = error.get("ctx", {}).get("expected", "")
+        choices = expected.replace("'", "").replace(" or ", ", ")
+        return f"must be one of {choices}"
+    if error["type"] == "extra_forbidden":
+        return "is not a known field"
+    if error["type"] == "missing":
+        return "is required"
+    return error["msg"].removeprefix("Value error, ")
+
+
+def describe_validation_error(source: str, error: ValidationError) -> str:
+    """`source: field.path: message` lines, one per problem."""
+    lines = []
+    for item in error.errors():
+        location = _location(tuple(item["loc"]))
+        prefix = f"{source}: {location}: " if location else f"{source}: "
+        lines.append(prefix + _message(item))
+    return "\n".join(lines)
+
+
+def parse_playbook(text: str, source: str) -> Playbook:
+    try:
+        data = yaml.safe_load(text)
+    except yaml.YAMLError as error:
+        raise PlaybookError(f"{source}: not valid YAML ({error})") from None
+    if not isinstance(data, dict):
+        raise PlaybookError(f"{source}: a playbook is a mapping with id, version, title, steps")
+    try:
+        return Playbook.model_validate(data)
+    except ValidationError as error:
+        raise PlaybookError(describe_validation_error(source, error)) from None
+
+
+def load_playbook(path: Path) -> Playbook:
+    try:
+        text = path.read_text(encoding="utf-8")
+    except OSError as error:
+        raise PlaybookError(f"{path}: cannot be read ({error.strerror})") from None
+    return parse_playbook(text, str(path))
+
+
+def default_playbook_dir() -> Path:
+    """`$VERIFYBOT_PLAYBOOKS`, else the checkout's playbooks/, else the copy in the wheel."""
+    configured = os.environ.get("VERIFYBOT_PLAYBOOKS")
+    if configured:
+        return Path(configured)
+    package = Path(__file__).resolve().parent
+    for candidate in (package.parent / "playbooks", package / "default_playbooks"):
+        if candidate.is_dir():
+            return candidate
+    raise PlaybookError("no playbooks directory found; set VERIFYBOT_PLAYBOOKS")
+
+
+def playbook_files(directory: Path) -> list[Path]:
+    return sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
+
+
+def canonical_id(playbook_id: str) -> str:
+    return playbook_id.strip().lower().replace("_", "-")
+
+
+class PlaybookRegistry:
+    """Loaded playbooks by id; the first one listed is the default."""
+
+    def __init__(self, playbooks: Iterable[Playbook], default: str | None = None) -> None:
+        self._by_id: dict[str, Playbook] = {}
+        for playbook in playbooks:
+            key = canonical_id(playbook.id)
+            if key in self._by_id:
+                raise PlaybookError(f"two playbooks have the id {playbook.id!r}")
+            self._by_id[key] = playbook
+        if not self._by_id:
+            raise PlaybookError("no playbooks loaded")
+        self.default_id = canonical_id(default) if default else self._default_id()
+
+    def _default_id(self) -> str:
+        return "pre-offer" if "pre-offer" in self._by_id else next(iter(self._by_id))
+
+    @classmethod
+    def from_directory(cls, directory: Path | None = None) -> PlaybookRegistry:
+        directory = directory or default_playbook_dir()
+        return cls(load_playbook(path) for path in playbook_files(directory))
+
+    def get(self, playbook_id: str | None = None) -> Playbook:
+        key = canonical_id(playbook_id) if playbook_id else self.default_id
+        try:
+            return self._by_id[key]
+        except KeyError:
+            known = ", ".join(sorted(self._by_id))
+            raise PlaybookError(f"unknown playbook {playbook_id!r} (known: {known})") from None
+
+    def __iter__(self) -> Iterator[Playbook]:
+        return iter(self._by_id.values())
+
+    def __len__(self) -> int:
+        return len(self._by_id)

@@ -1,0 +1,56 @@
+"""Wiring of the core: the store, playbooks, roles, service and outbox worker for one process."""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from bot.config import Settings
+from bot.outbox import Backoff, Notifier, OutboxWorker
+from bot.playbook import PlaybookRegistry
+from bot.roles import Roles
+from bot.service import VerificationService
+from bot.store import Clock, Store, utc_now
+
+
+@dataclass
+class Core:
+    """Everything a front end needs from bot/."""
+
+    settings: Settings
+    store: Store
+    service: VerificationService
+    worker: OutboxWorker
+    notifiers: list[Notifier] = field(default_factory=list)
+
+    def add_notifier(self, notifier: Notifier, security: bool = True, direct: bool = True) -> None:
+        """Deliver escalations (security) and decisions (direct) through `notifier` too."""
+        self.notifiers.append(notifier)
+        self.worker.notifiers[notifier.target] = notifier
+        if security and notifier.target not in self.service.security_targets:
+            self.service.security_targets += (notifier.target,)
+        if direct and notifier.target not in self.service.direct_targets:
+            self.service.direct_targets += (notifier.target,)
+
+    def close(self) -> None:
+        self.store.close()
+
+
+def build_core(
+    settings: Settings,
+    notifiers: Sequence[Notifier] = (),
+    clock: Clock = utc_now,
+    backoff: Backoff | None = None,
+) -> Core:
+    store = Store(settings.db, clock=clock)
+    playbooks = PlaybookRegistry.from_directory(
+        Path(settings.playbooks_dir) if settings.playbooks_dir else None
+    )
+    roles = Roles(settings.hiring_managers, settings.security_users)
+    worker = OutboxWorker(store, [], backoff=backoff)
+    service = VerificationService(store, playbooks, roles, on_outbox=worker.kick)
+    core = Core(settings=settings, store=store, service=service, worker=worker)
+    for notifier in notifiers:
+        core.add_notifier(notifier)
+    return core

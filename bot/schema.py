@@ -1,0 +1,164 @@
+"""The SQLite schema as numbered migrations; applying them is idempotent."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import sqlite_utils
+
+MIGRATIONS: list[str] = [
+    # 1: candidates, verifications, append-only answers and audit, escalations, outbox.
+    """
+    CREATE TABLE candidates (
+        id INTEGER PRIMARY KEY,
+        name TEXT NOT NULL,
+        email TEXT NOT NULL,
+        phone TEXT,
+        role TEXT,
+        home_address TEXT NOT NULL,
+        shipping_address TEXT NOT NULL,
+        home_normalized TEXT NOT NULL,
+        shipping_normalized TEXT NOT NULL,
+        created_at TEXT NOT NULL
+    );
+    CREATE INDEX idx_candidates_name ON candidates(name COLLATE NOCASE);
+    CREATE INDEX idx_candidates_email ON candidates(email);
+    CREATE INDEX idx_candidates_shipping ON candidates(shipping_normalized);
+    CREATE INDEX idx_candidates_home ON candidates(home_normalized);
+
+    CREATE TABLE verifications (
+        id TEXT PRIMARY KEY,
+        candidate_id INTEGER NOT NULL REFERENCES candidates(id),
+        playbook_id TEXT NOT NULL,
+        playbook_version INTEGER NOT NULL,
+        requested_by TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+    CREATE INDEX idx_verifications_candidate ON verifications(candidate_id);
+    CREATE INDEX idx_verifications_status ON verifications(status);
+    CREATE INDEX idx_verifications_requested_by ON verifications(requested_by, status);
+
+    CREATE TABLE answers (
+        id INTEGER PRIMARY KEY,
+        verification_id TEXT NOT NULL REFERENCES verifications(id),
+        step_id TEXT NOT NULL,
+        value TEXT NOT NULL,
+        result TEXT NOT NULL CHECK (result IN ('pass', 'review', 'block')),
+        note TEXT,
+        reason TEXT NOT NULL,
+        answered_by TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        answered_at TEXT NOT NULL,
+        dedupe_key TEXT UNIQUE
+    );
+    CREATE INDEX idx_answers_verification ON answers(verification_id, step_id, id);
+    CREATE TRIGGER answers_append_only_update BEFORE UPDATE ON answers
+        BEGIN SELECT RAISE(ABORT, 'answers are append-only'); END;
+    CREATE TRIGGER answers_append_only_delete BEFORE DELETE ON answers
+        BEGIN SELECT RAISE(ABORT, 'answers are append-only'); END;
+
+    CREATE TABLE escalations (
+        id INTEGER PRIMARY KEY,
+        verification_id TEXT NOT NULL UNIQUE REFERENCES verifications(id),
+        status TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        decided_by TEXT,
+        decided_platform TEXT,
+        decided_at TEXT,
+        decision_reason TEXT
+    );
+    CREATE INDEX idx_escalations_status ON escalations(status);
+
+    CREATE TABLE outbox (
+        id INTEGER PRIMARY KEY,
+        escalation_id INTEGER NOT NULL REFERENCES escalations(id),
+        kind TEXT NOT NULL,
+        target TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        message_ref TEXT,
+        created_at TEXT NOT NULL,
+        delivered_at TEXT
+    );
+    CREATE INDEX idx_outbox_due ON outbox(status, target, next_attempt_at);
+
+    CREATE TABLE escalation_messages (
+        escalation_id INTEGER NOT NULL REFERENCES escalations(id),
+        target TEXT NOT NULL,
+        message_ref TEXT NOT NULL,
+        PRIMARY KEY (escalation_id, target)
+    );
+
+    CREATE TABLE events (
+        id INTEGER PRIMARY KEY,
+        at TEXT NOT NULL,
+        actor TEXT NOT NULL,
+        platform TEXT NOT NULL,
+        action TEXT NOT NULL,
+        verification_id TEXT,
+        detail TEXT NOT NULL,
+        prev_hash TEXT NOT NULL,
+        hash TEXT NOT NULL
+    );
+    CREATE INDEX idx_events_verification ON events(verification_id);
+    CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+    CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events
+        BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END;
+
+    CREATE TABLE bot_state (
+        key TEXT PRIMARY KEY,
+        etag TEXT NOT NULL,
+        data TEXT NOT NULL,
+        updated_at TEXT NOT NULL
+    );
+
+    CREATE TABLE conversation_refs (
+        key TEXT PRIMARY KEY,
+        platform TEXT NOT NULL,
+        data TEXT NOT NULL,
+        updated_by TEXT,
+        updated_at TEXT NOT NULL
+    );
+    """,
+]
+
+SCHEMA_VERSION = len(MIGRATIONS)
+
+
+def migrate(db: sqlite_utils.Database) -> int:
+    """Apply the migrations the database has not seen; return its schema version."""
+    current = db.execute("PRAGMA user_version").fetchone()[0]
+    if current > SCHEMA_VERSION:
+        raise RuntimeError(
+            f"the database has schema version {current}, newer than this verifybot "
+            f"({SCHEMA_VERSION}); upgrade verifybot"
+        )
+    for version in range(current + 1, SCHEMA_VERSION + 1):
+        with db.atomic():
+            for statement in _statements(MIGRATIONS[version - 1]):
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {version}")
+    return SCHEMA_VERSION
+
+
+def _statements(script: str) -> list[str]:
+    """Split a migration into statements, keeping trigger bodies whole."""
+    statements: list[str] = []
+    buffer = ""
+    for line in script.splitlines(keepends=True):
+        buffer += line
+        if sqlite3.complete_statement(buffer):
+            if buffer.strip():
+                statements.append(buffer.strip())
+            buffer = ""
+    if buffer.strip():
+        statements.append(buffer.strip())
+    return statements
+

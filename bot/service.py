@@ -1,0 +1,603 @@
+"""VerificationService: the one API every front end calls."""
+
+from __future__ import annotations
+
+import re
+import secrets
+from collections.abc import Callable, Sequence
+from datetime import datetime
+
+from pydantic import ValidationError
+
+from bot import metrics
+from bot.address import AddressError, normalize_address
+from bot.errors import InvalidInput, NoteRequired, NotFound, PermissionDenied
+from bot.evaluator import outcome as evaluate_outcome
+from bot.models import (
+    DECISION_STATUS,
+    Actor,
+    AnswerOutcome,
+    Candidate,
+    CandidateIn,
+    Decision,
+    EscalationStatus,
+    EscalationView,
+    Finding,
+    Outcome,
+    Platform,
+    Prompt,
+    Result,
+    VerificationView,
+)
+from bot.notices import DecisionNotice, FindingNotice
+from bot.playbook import Playbook, PlaybookError, PlaybookRegistry, Step
+from bot.roles import Roles
+from bot.signals import COMPUTED_CHECKS
+from bot.store import Row, Store
+from bot.validation import clean_note
+
+VERIFICATION_ID = re.compile(r"^VB-[0-9A-F]{8}$")
+SYSTEM_ACTOR = "verifybot"
+FINAL_ESCALATION = frozenset({EscalationStatus.CLEARED, EscalationStatus.CONFIRMED})
+MAX_REASON_LENGTH = 1000
+
+
+def new_verification_id() -> str:
+    return f"VB-{secrets.token_hex(4).upper()}"
+
+
+def parse_verification_id(value: object) -> str:
+    """A verification id from untrusted input, or InvalidInput."""
+    text = str(value).strip().upper() if isinstance(value, str | int) else ""
+    if not VERIFICATION_ID.match(text):
+        raise InvalidInput("not a verification id (they look like VB-1A2B3C4D)", "verification")
+    return text
+
+
+def describe_candidate_error(error: ValidationError) -> dict[str, str]:
+    """Field name -> message, for inline form errors."""
+    problems: dict[str, str] = {}
+    for item in error.errors():
+        field = str(item["loc"][0]) if item["loc"] else "candidate"
+        message = item["msg"].removeprefix("Value error, ")
+        if item["type"] == "missing":
+            message = "is required"
+        elif item["type"] == "string_too_short":
+            message = "is required" if not item.get("input") else message
+        elif item["type"] == "extra_forbidden":
+            message = "is not a known field"
+        problems.setdefault(field, message)
+    return problems
+
+
+class InvalidCandidate(InvalidInput):
+    """Candidate details that failed validation; `problems` maps each field to its message."""
+
+    def __init__(self, problems: dict[str, str]) -> None:
+        super().__init__("; ".join(f"{field}: {message}" for field, message in problems.items()))
+        self.problems = problems
+
+
+def validate_candidate(data: dict) -> CandidateIn:
+    try:
+        candidate = CandidateIn.model_validate(data)
+    except ValidationError as error:
+        raise InvalidCandidate(describe_candidate_error(error)) from None
+    for field in ("home_address", "shipping_address"):
+        try:
+            normalize_address(getattr(candidate, field))
+        except AddressError as error:
+            raise InvalidCandidate({field: str(error)}) from None
+    return candidate
+
+
+class VerificationService:
+    """Starts verifications, records answers, raises escalations and records decisions."""
+
+    def __init__(
+        self,
+        store: Store,
+        playbooks: PlaybookRegistry,
+        roles: Roles | None = None,
+        security_targets: Sequence[str] = (),
+        direct_targets: Sequence[str] = (),
+        on_outbox: Callable[[], None] | None = None,
+    ) -> None:
+        self.store = store
+        self.playbooks = playbooks
+        self.roles = roles or Roles()
+        self.security_targets = tuple(security_targets)
+        self.direct_targets = tuple(direct_targets)
+        self.on_outbox = on_outbox
+
+    # starting
+
+    async def start(
+        self, actor: Actor, candidate: CandidateIn | dict, playbook_id: str | None = None
+    ) -> AnswerOutcome:
+        """Create a verification and return its first prompt."""
+        if not self.roles.can_start(actor):
+            self._refuse(actor, "verification.start", None, "not a permitted hiring manager")
+        details = candidate if isinstance(candidate, CandidateIn) else validate_candidate(candidate)
+        playbook = self._playbook(playbook_id)
+        home = self._normalized(details.home_address, "home_address")
+        shipping = self._normalized(details.shipping_address, "shipping_address")
+        verification_id = new_verification_id()
+        with self.store.transaction():
+            candidate_id = self.store.insert_candidate(
+                {**details.model_dump(), "home_normalized": home, "shipping_normalized": shipping}
+            )
+            self.store.insert_verification(
+                {
+                    "id": verification_id,
+                    "candidate_id": candidate_id,
+                    "playbook_id": playbook.id,
+                    "playbook_version": playbook.version,
+                    "requested_by": actor.user_id,
+                    "platform": actor.platform.value,
+                    "status": Outcome.IN_PROGRESS.value,
+                }
+            )
+            self.store.audit(
+                actor.user_id,
+                actor.platform,
+                "verification.started",
+                verification_id,
+                {"playbook": playbook.id, "version": playbook.version, "candidate": details.name},
+            )
+            computed, escalated = self._run_computed_steps(verification_id, actor)
+        metrics.VERIFICATIONS_STARTED.labels(actor.platform.value).inc()
+        self._outbox_written(escalated)
+        return self._outcome_of(verification_id, None, computed, escalated)
+
+    def _playbook(self, playbook_id: str | None) -> Playbook:
+        try:
+            return self.playbooks.get(playbook_id)
+        except PlaybookError as error:
+            raise InvalidInput(str(error), "playbook") from None
+
+    @staticmethod
+    def _normalized(address: str, field: str) -> str:
+        try:
+            return normalize_address(address)
+        except AddressError as error:
+            raise InvalidCandidate({field: str(error)}) from None
+
+    # answering
+
+    async def answer(
+        self,
+        actor: Actor,
+        verification_id: str,
+        step_id: str,
+        value: str,
+        note: str | None = None,
+        change: bool = False,
+        dedupe_key: str | None = None,
+    ) -> AnswerOutcome:
+        """Record an answer; a repeat of an answered step records nothing unless `change`."""
+        verification_id = parse_verification_id(verification_id)
+        row = self._verification_row(verification_id)
+        if not self.roles.can_answer(actor, row["requested_by"]):
+            self._refuse(actor, "answer.record", verification_id, "not this verification's owner")
+        if row["status"] == Outcome.CANCELLED:
+            raise InvalidInput("this verification was cancelled", "verification")
+        playbook = self._playbook_of(row)
+        step = playbook.step(str(step_id))
+        if step is None:
+            raise InvalidInput(f"no step {step_id!r} in {playbook.id}", "step")
+        if step.computed:
+            raise InvalidInput(f"{step.title} is checked by verifybot, not answered", "step")
+        option = step.option(str(value))
+        if option is None:
+            choices = ", ".join(o.value for o in step.options)
+            raise InvalidInput(f"{value!r} is not an option of {step.id} ({choices})", "answer")
+        try:
+            cleaned_note = clean_note(note)
+        except ValueError as error:
+            raise InvalidInput(str(error), "note") from None
+        if option.note_required and not cleaned_note:
+            raise NoteRequired(option.note_label or "evidence for this answer")
+
+        with self.store.transaction():
+            latest = self._latest_answers(verification_id)
+            previous = latest.get(step.id)
+            if previous is not None and not change:
+                return self._outcome_of(verification_id, previous["id"], [], False, duplicate=True)
+            if previous is not None and previous["value"] == option.value and (
+                previous["note"] == cleaned_note
+            ):
+                return self._outcome_of(verification_id, previous["id"], [], False, duplicate=True)
+            answer_id, created = self.store.insert_answer(
+                {
+                    "verification_id": verification_id,
+                    "step_id": step.id,
+                    "value": option.value,
+                    "result": option.result.value,
+                    "note": cleaned_note,
+                    "reason": option.label + (f": {cleaned_note}" if cleaned_note else ""),
+                    "answered_by": actor.user_id,
+                    "platform": actor.platform.value,
+                    "dedupe_key": dedupe_key,
+                }
+            )
+            if not created:
+                return self._outcome_of(verification_id, answer_id, [], False, duplicate=True)
+            self.store.audit(
+                actor.user_id,
+                actor.platform,
+                "answer.changed" if previous else "answer.recorded",
+                verification_id,
+                {"step": step.id, "answer": option.value, "result": option.result.value},
+            )
+            metrics.ANSWERS_RECORDED.labels(actor.platform.value, option.result.value).inc()
+            escalated = self._after_answer(verification_id, playbook, step, answer_id)
+            computed, escalated_later = self._run_computed_steps(verification_id, actor)
+        self._outbox_written(escalated or escalated_later)
+        return self._outcome_of(verification_id, answer_id, computed, escalated or escalated_later)
+
+    def _run_computed_steps(self, verification_id: str, actor: Actor) -> tuple[list[int], bool]:
+        """Answer the computed steps the flow has reached; their answer ids, and escalated."""
+        row = self._verification_row(verification_id)
+        playbook = self._playbook_of(row)
+        answer_ids: list[int] = []
+        escalated = False
+        while (step := self._next_step(playbook, verification_id)) and step.computed:
+            candidate = self.store.candidate(row["candidate_id"])
+            computed = COMPUTED_CHECKS[step.check](self.store, candidate)
+            option = step.option(computed.value)
+            answer_id, _ = self.store.insert_answer(
+                {
+                    "verification_id": verification_id,
+                    "step_id": step.id,
+                    "value": option.value,
+                    "result": option.result.value,
+                    "note": None,
+                    "reason": computed.reason,
+                    "answered_by": SYSTEM_ACTOR,
+                    "platform": actor.platform.value,
+                }
+            )
+            self.store.audit(
+                SYSTEM_ACTOR,
+                actor.platform,
+                "answer.computed",
+                verification_id,
+                {
+                    "step": step.id,
+                    "answer": option.value,
+                    "result": option.result.value,
+                    "related": list(computed.related_verifications),
+                },
+            )
+            escalated = self._after_answer(verification_id, playbook, step, answer_id) or escalated
+            answer_ids.append(answer_id)
+        return answer_ids, escalated
+
+    def _after_answer(
+        self, verification_id: str, playbook: Playbook, step: Step, answer_id: int
+    ) -> bool:
+        """Update the stored outcome; escalate a result that is not pass. True if escalated."""
+        status = self._refresh_status(verification_id, playbook)
+        answer = self.store.answer(answer_id)
+        if answer["result"] == Result.PASS:
+            return False
+        escalation_id, created = self.store.open_escalation(verification_id)
+        view_row = self._verification_row(verification_id)
+        candidate = self.store.candidate(view_row["candidate_id"])
+        option = step.option(answer["value"])
+        notice = FindingNotice(
+            escalation_id=escalation_id,
+            verification_id=verification_id,
+            candidate_name=candidate["name"],
+            candidate_email=candidate["email"],
+            candidate_role=candidate["role"],
+            hiring_manager=view_row["requested_by"],
+            hiring_manager_platform=Platform(view_row["platform"]),
+            step_id=step.id,
+            step_title=step.title,
+            answer=answer["value"],
+            answer_label=option.label if option else answer["value"],
+            result=Result(answer["result"]),
+            note=answer["note"],
+            reason=answer["reason"],
+            source=step.source,
+            outcome=status,
+            first=created,
+        )
+        metrics.ESCALATION_FINDINGS.labels(answer["result"]).inc()
+        for target in self.security_targets:
+            self.store.enqueue(escalation_id, notice.kind, target, notice.model_dump(mode="json"))
+        self.store.audit(
+            SYSTEM_ACTOR,
+            view_row["platform"],
+            "escalation.raised" if created else "escalation.finding_added",
+            verification_id,
+            {"escalation": escalation_id, "step": step.id, "result": answer["result"]},
+        )
+        return True
+
+    def _refresh_status(self, verification_id: str, playbook: Playbook) -> Outcome:
+        row = self._verification_row(verification_id)
+        status = self._derive_outcome(row, playbook)
+        if status != row["status"]:
+            self.store.set_verification_status(verification_id, status.value)
+            self.store.audit(
+                SYSTEM_ACTOR,
+                row["platform"],
+                "verification.outcome",
+                verification_id,
+                {"from": row["status"], "to": status.value},
+            )
+        return status
+
+    def _derive_outcome(self, row: Row, playbook: Playbook) -> Outcome:
+        latest = self._latest_answers(row["id"])
+        escalation = self.store.escalation_for(row["id"])
+        return evaluate_outcome(
+            [step.id for step in playbook.steps],
+            {step_id: Result(answer["result"]) for step_id, answer in latest.items()},
+            cancelled=row["status"] == Outcome.CANCELLED,
+            fraud_confirmed=bool(escalation and escalation["status"] == EscalationStatus.CONFIRMED),
+        )
+
+    # reading
+
+    async def next_prompt(self, actor: Actor, verification_id: str) -> Prompt | None:
+        verification_id = parse_verification_id(verification_id)
+        row = self._verification_row(verification_id)
+        self._check_view(actor, row)
+        return self._prompt_for(row)
+
+    async def view(self, actor: Actor, verification_id: str) -> VerificationView:
+        verification_id = parse_verification_id(verification_id)
+        row = self._verification_row(verification_id)
+        self._check_view(actor, row)
+        return self._view(row)
+
+    async def status(self, actor: Actor, reference: str) -> VerificationView:
+        """A verification by id, or the latest of a candidate by name, that the actor may see."""
+        reference = reference.strip()
+        if not reference:
+            raise InvalidInput("name a candidate or a verification id", "reference")
+        if VERIFICATION_ID.match(reference.upper()):
+            return await self.view(actor, reference)
+        rows = self.store.verifications_by_candidate_name(reference)
+        visible = [row for row in rows if self.roles.can_view(actor, row["requested_by"])]
+        if not visible:
+            raise NotFound(f"no verification found for {reference!r}")
+        return self._view(visible[0])
+
+    async def list(self, actor: Actor, open_only: bool = True, limit: int = 50) -> list[
+        VerificationView
+    ]:
+        """The actor's verifications (everyone's for the terminal's operator), newest first."""
+        requested_by = None if self.roles.is_local(actor) else actor.user_id
+        statuses = None
+        rows = self.store.list_verifications(requested_by, statuses, limit=limit * 4)
+        views = [self._view(row) for row in rows]
+        if open_only:
+            views = [
+                v for v in views if v.answered < v.total and v.outcome is not Outcome.CANCELLED
+            ]
+        return views[:limit]
+
+    async def cancel(self, actor: Actor, verification_id: str) -> VerificationView:
+        verification_id = parse_verification_id(verification_id)
+        row = self._verification_row(verification_id)
+        if not (self.roles.can_answer(actor, row["requested_by"]) or self.roles.is_security(actor)):
+            self._refuse(actor, "verification.cancel", verification_id, "not the owner")
+        with self.store.transaction():
+            if row["status"] != Outcome.CANCELLED:
+                self.store.set_verification_status(verification_id, Outcome.CANCELLED.value)
+                self.store.audit(
+                    actor.user_id, actor.platform, "verification.cancelled", verification_id
+                )
+        return self._view(self._verification_row(verification_id))
+
+    # the security team
+
+    async def decide(
+        self, actor: Actor, escalation_id: int | str, decision: Decision | str, reason: str | None
+    ) -> tuple[EscalationView, bool]:
+        """Record a security decision; (the escalation, True when something changed)."""
+        if not self.roles.is_security(actor):
+            self._refuse(actor, "escalation.decide", None, "not a security user")
+        try:
+            escalation_id = int(escalation_id)
+            decision = Decision(decision)
+        except ValueError:
+            raise InvalidInput("unknown escalation or decision", "decision") from None
+        row = self.store.escalation(escalation_id)
+        if row is None:
+            raise NotFound(f"no escalation {escalation_id}")
+        try:
+            reason = clean_note(reason)
+        except ValueError as error:
+            raise InvalidInput(str(error), "reason") from None
+        if decision is Decision.CLEAR and not reason:
+            raise InvalidInput("say why this is a false alarm", "reason")
+        status = DECISION_STATUS[decision]
+        current = EscalationStatus(row["status"])
+        if current == status:
+            return self._escalation_view(self.store.escalation(escalation_id)), False
+        if current in FINAL_ESCALATION:
+            raise InvalidInput(
+                f"this escalation was already {current.value} by {row['decided_by']}", "decision"
+            )
+        verification = self._verification_row(row["verification_id"])
+        with self.store.transaction():
+            self.store.decide_escalation(
+                escalation_id, status.value, actor.user_id, actor.platform.value, reason
+            )
+            self.store.audit(
+                actor.user_id,
+                actor.platform,
+                f"escalation.{status.value}",
+                row["verification_id"],
+                {"escalation": escalation_id, "reason": reason},
+            )
+            self._refresh_status(row["verification_id"], self._playbook_of(verification))
+            notified = verification["platform"] in self.direct_targets
+            if notified:
+                candidate = self.store.candidate(verification["candidate_id"])
+                notice = DecisionNotice(
+                    escalation_id=escalation_id,
+                    verification_id=row["verification_id"],
+                    candidate_name=candidate["name"],
+                    status=status,
+                    decided_by=actor.user_id,
+                    decided_platform=actor.platform,
+                    reason=reason,
+                    recipient=verification["requested_by"],
+                    recipient_platform=Platform(verification["platform"]),
+                )
+                self.store.enqueue(
+                    escalation_id, notice.kind, verification["platform"], notice.model_dump(mode="json")
+                )
+        self._outbox_written(notified)
+        return self._escalation_view(self.store.escalation(escalation_id)), True
+
+    async def escalation(self, actor: Actor, escalation_id: int) -> EscalationView:
+        if not self.roles.is_security(actor):
+            self._refuse(actor, "escalation.view", None, "not a security user")
+        row = self.store.escalation(int(escalation_id))
+        if row is None:
+            raise NotFound(f"no escalation {escalation_id}")
+        return self._escalation_view(row)
+
+    async def open_escalations(self, actor: Actor, limit: int = 20) -> list[EscalationView]:
+        if not self.roles.is_security(actor):
+            return []
+        rows = self.store.escalations(
+            [EscalationStatus.OPEN.value, EscalationStatus.ACKNOWLEDGED.value], limit
+        )
+        return [self._escalation_view(row) for row in rows]
+
+    # helpers
+
+    def _refuse(self, actor: Actor, action: str, verification_id: str | None, why: str) -> None:
+        with self.store.transaction():
+            self.store.audit(
+                actor.user_id, actor.platform, "refused", verification_id, {"action": action, "why": why}
+            )
+        metrics.REFUSALS.labels(action).inc()
+        raise PermissionDenied(f"You are not allowed to do that ({why}).")
+
+    def _check_view(self, actor: Actor, row: Row) -> None:
+        if not self.roles.can_view(actor, row["requested_by"]):
+            self._refuse(actor, "verification.view", row["id"], "not this verification's owner")
+
+    def _verification_row(self, verification_id: str) -> Row:
+        row = self.store.verification(verification_id)
+        if row is None:
+            raise NotFound(f"no verification {verification_id}")
+        return row
+
+    def _playbook_of(self, row: Row) -> Playbook:
+        try:
+            return self.playbooks.get(row["playbook_id"])
+        except PlaybookError:
+            raise NotFound(f"the playbook {row['playbook_id']!r} is no longer installed") from None
+
+    def _latest_answers(self, verification_id: str) -> dict[str, Row]:
+        latest: dict[str, Row] = {}
+        for answer in self.store.answers(verification_id):
+            latest[answer["step_id"]] = answer
+        return latest
+
+    def _next_step(self, playbook: Playbook, verification_id: str) -> Step | None:
+        answered = self._latest_answers(verification_id)
+        return next((step for step in playbook.steps if step.id not in answered), None)
+
+    def _prompt_for(self, row: Row) -> Prompt | None:
+        if row["status"] == Outcome.CANCELLED:
+            return None
+        playbook = self._playbook_of(row)
+        step = self._next_step(playbook, row["id"])
+        if step is None:
+            return None
+        candidate = self.store.candidate(row["candidate_id"])
+        return playbook.prompt(step, row["id"], candidate["name"])
+
+    def _finding(self, playbook: Playbook, answer: Row) -> Finding:
+        step = playbook.step(answer["step_id"])
+        option = step.option(answer["value"]) if step else None
+        return Finding(
+            answer_id=answer["id"],
+            step=answer["step_id"],
+            step_title=step.title if step else answer["step_id"],
+            answer=answer["value"],
+            answer_label=option.label if option else answer["value"],
+            result=Result(answer["result"]),
+            reason=answer["reason"],
+            source=step.source if step else "",
+            note=answer["note"],
+            answered_by=answer["answered_by"],
+            platform=Platform(answer["platform"]),
+            answered_at=datetime.fromisoformat(answer["answered_at"]),
+        )
+
+    def _view(self, row: Row) -> VerificationView:
+        playbook = self._playbook_of(row)
+        latest = self._latest_answers(row["id"])
+        ordered = [latest[step.id] for step in playbook.steps if step.id in latest]
+        escalation = self.store.escalation_for(row["id"])
+        return VerificationView(
+            id=row["id"],
+            playbook=playbook.id,
+            playbook_title=playbook.title,
+            candidate=Candidate.model_validate(self.store.candidate(row["candidate_id"])),
+            requested_by=row["requested_by"],
+            platform=Platform(row["platform"]),
+            outcome=Outcome(row["status"]),
+            created_at=datetime.fromisoformat(row["created_at"]),
+            updated_at=datetime.fromisoformat(row["updated_at"]),
+            answered=len(ordered),
+            total=len(playbook.steps),
+            findings=[self._finding(playbook, answer) for answer in ordered],
+            escalation_id=escalation["id"] if escalation else None,
+            escalation_status=EscalationStatus(escalation["status"]) if escalation else None,
+        )
+
+    def _outcome_of(
+        self,
+        verification_id: str,
+        answer_id: int | None,
+        computed_ids: list[int],
+        escalated: bool,
+        duplicate: bool = False,
+    ) -> AnswerOutcome:
+        row = self._verification_row(verification_id)
+        playbook = self._playbook_of(row)
+        recorded = self.store.answer(answer_id) if answer_id is not None else None
+        return AnswerOutcome(
+            recorded=self._finding(playbook, recorded) if recorded else None,
+            duplicate=duplicate,
+            computed=[self._finding(playbook, self.store.answer(i)) for i in computed_ids],
+            escalated=escalated,
+            verification=self._view(row),
+            next_prompt=self._prompt_for(row),
+        )
+
+    def _escalation_view(self, row: Row) -> EscalationView:
+        verification = self._verification_row(row["verification_id"])
+        view = self._view(verification)
+        return EscalationView(
+            id=row["id"],
+            verification_id=row["verification_id"],
+            status=EscalationStatus(row["status"]),
+            candidate_name=view.candidate.name,
+            requested_by=verification["requested_by"],
+            requested_platform=Platform(verification["platform"]),
+            outcome=view.outcome,
+            created_at=datetime.fromisoformat(row["created_at"]),
+            decided_by=row["decided_by"],
+            decided_at=datetime.fromisoformat(row["decided_at"]) if row["decided_at"] else None,
+            decision_reason=row["decision_reason"],
+            findings=view.problems,
+        )
+
+    def _outbox_written(self, written: bool) -> None:
+        if written and self.on_outbox is not None:
+            self.on_outbox()

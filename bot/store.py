@@ -1,0 +1,326 @@
+"""All SQLite access, through sqlite-utils: the one module a server database would replace."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import sqlite3
+from collections.abc import Callable, Iterable, Iterator
+from contextlib import contextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import sqlite_utils
+
+from bot.schema import migrate
+
+Row = dict[str, Any]
+Clock = Callable[[], datetime]
+GENESIS_HASH = "0" * 64
+
+
+def utc_now() -> datetime:
+    return datetime.now(UTC)
+
+
+def iso(moment: datetime) -> str:
+    return moment.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
+class Store:
+    """The verifybot database: WAL mode, foreign keys on, schema migrated on open."""
+
+    def __init__(self, path: str | Path, clock: Clock = utc_now) -> None:
+        self.path = str(path)
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        connection = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+        self.db = sqlite_utils.Database(connection)
+        self.db.execute("PRAGMA foreign_keys = ON")
+        self.db.execute("PRAGMA busy_timeout = 10000")
+        if self.path != ":memory:":
+            self.db.enable_wal()
+        self.schema_version = migrate(self.db)
+        self.clock = clock
+
+    def close(self) -> None:
+        self.db.close()
+
+    def now(self) -> str:
+        return iso(self.clock())
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        with self.db.atomic():
+            yield
+
+    def _rows(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[Row]:
+        return list(self.db.query(sql, params))
+
+    def _row(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> Row | None:
+        return next(iter(self.db.query(sql, params)), None)
+
+    def health(self) -> Row:
+        """The database's state for /healthz."""
+        journal = self.db.execute("PRAGMA journal_mode").fetchone()[0]
+        pending = self.db.execute(
+            "SELECT count(*) FROM outbox WHERE status = 'pending'"
+        ).fetchone()[0]
+        verifications = self.db.execute("SELECT count(*) FROM verifications").fetchone()[0]
+        return {
+            "ok": True,
+            "schema_version": self.schema_version,
+            "journal_mode": journal,
+            "verifications": verifications,
+            "outbox_pending": pending,
+        }
+
+    # candidates and verifications
+
+    def insert_candidate(self, fields: Row) -> int:
+        row = {**fields, "created_at": self.now()}
+        return int(self.db["candidates"].insert(row).last_pk)
+
+    def insert_verification(self, fields: Row) -> None:
+        now = self.now()
+        self.db["verifications"].insert({**fields, "created_at": now, "updated_at": now})
+
+    def set_verification_status(self, verification_id: str, status: str) -> None:
+        self.db.execute(
+            "UPDATE verifications SET status = ?, updated_at = ? WHERE id = ?",
+            [status, self.now(), verification_id],
+        )
+
+    def verification(self, verification_id: str) -> Row | None:
+        return self._row("SELECT * FROM verifications WHERE id = ?", [verification_id])
+
+    def candidate(self, candidate_id: int) -> Row | None:
+        return self._row("SELECT * FROM candidates WHERE id = ?", [candidate_id])
+
+    def verifications_by_candidate_name(self, name: str) -> list[Row]:
+        return self._rows(
+            "SELECT v.* FROM verifications v JOIN candidates c ON c.id = v.candidate_id "
+            "WHERE c.name = ? COLLATE NOCASE ORDER BY v.created_at DESC",
+            [name],
+        )
+
+    def list_verifications(
+        self,
+        requested_by: str | None = None,
+        statuses: Iterable[str] | None = None,
+        limit: int = 50,
+    ) -> list[Row]:
+        clauses, params = [], []
+        if requested_by is not None:
+            clauses.append("requested_by = ?")
+            params.append(requested_by)
+        if statuses is not None:
+            wanted = list(statuses)
+            clauses.append(f"status IN ({', '.join('?' for _ in wanted)})")
+            params.extend(wanted)
+        where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
+        return self._rows(
+            f"SELECT * FROM verifications {where} ORDER BY created_at DESC, id LIMIT ?",
+            [*params, limit],
+        )
+
+    def others_shipping_to(self, normalized: str, candidate_id: int) -> list[Row]:
+        """Verifications of other candidates whose shipping address normalises the same."""
+        return self._rows(
+            "SELECT v.id AS verification_id, c.name AS candidate_name "
+            "FROM candidates c JOIN verifications v ON v.candidate_id = c.id "
+            "WHERE c.shipping_normalized = ? AND c.id != ? ORDER BY v.created_at",
+            [normalized, candidate_id],
+        )
+
+    # answers
+
+    def insert_answer(self, fields: Row) -> tuple[int, bool]:
+        """Append an answer; (its id, True) or, for a repeated dedupe key, (the first's id, False)."""
+        key = fields.get("dedupe_key")
+        if key:
+            existing = self._row("SELECT id FROM answers WHERE dedupe_key = ?", [key])
+            if existing:
+                return int(existing["id"]), False
+        row = {**fields, "answered_at": self.now()}
+        return int(self.db["answers"].insert(row).last_pk), True
+
+    def answers(self, verification_id: str) -> list[Row]:
+        return self._rows(
+            "SELECT * FROM answers WHERE verification_id = ? ORDER BY id", [verification_id]
+        )
+
+    def answer(self, answer_id: int) -> Row | None:
+        return self._row("SELECT * FROM answers WHERE id = ?", [answer_id])
+
+    # escalations
+
+    def escalation_for(self, verification_id: str) -> Row | None:
+        return self._row("SELECT * FROM escalations WHERE verification_id = ?", [verification_id])
+
+    def escalation(self, escalation_id: int) -> Row | None:
+        return self._row("SELECT * FROM escalations WHERE id = ?", [escalation_id])
+
+    def open_escalation(self, verification_id: str) -> tuple[int, bool]:
+        """The verification's escalation id, creating it; True when it was created now."""
+        existing = self.escalation_for(verification_id)
+        if existing:
+            return int(existing["id"]), False
+        row = {"verification_id": verification_id, "status": "open", "created_at": self.now()}
+        return int(self.db["escalations"].insert(row).last_pk), True
+
+    def decide_escalation(
+        self, escalation_id: int, status: str, actor: str, platform: str, reason: str | None
+    ) -> None:
+        self.db.execute(
+            "UPDATE escalations SET status = ?, decided_by = ?, decided_platform = ?, "
+            "decided_at = ?, decision_reason = ? WHERE id = ?",
+            [status, actor, platform, self.now(), reason, escalation_id],
+        )
+
+    def escalations(self, statuses: Iterable[str], limit: int = 50) -> list[Row]:
+        wanted = list(statuses)
+        return self._rows(
+            f"SELECT * FROM escalations WHERE status IN ({', '.join('?' for _ in wanted)}) "
+            "ORDER BY created_at DESC LIMIT ?",
+            [*wanted, limit],
+        )
+
+    # outbox
+
+    def enqueue(self, escalation_id: int, kind: str, target: str, payload: Row) -> int:
+        now = self.now()
+        row = {
+            "escalation_id": escalation_id,
+            "kind": kind,
+            "target": target,
+            "payload": json.dumps(payload, sort_keys=True),
+            "status": "pending",
+            "attempts": 0,
+            "next_attempt_at": now,
+            "created_at": now,
+        }
+        return int(self.db["outbox"].insert(row).last_pk)
+
+    def pending_outbox(self) -> list[Row]:
+        return self._rows("SELECT * FROM outbox WHERE status = 'pending' ORDER BY id")
+
+    def outbox_item(self, item_id: int) -> Row | None:
+        return self._row("SELECT * FROM outbox WHERE id = ?", [item_id])
+
+    def mark_delivered(self, item_id: int, message_ref: str | None) -> None:
+        self.db.execute(
+            "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, "
+            "message_ref = ?, delivered_at = ?, last_error = NULL WHERE id = ?",
+            [message_ref, self.now(), item_id],
+        )
+
+    def mark_failed(self, item_id: int, error: str, next_attempt_at: datetime) -> None:
+        self.db.execute(
+            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
+            "WHERE id = ?",
+            [error[:500], iso(next_attempt_at), item_id],
+        )
+
+    def message_ref(self, escalation_id: int, target: str) -> str | None:
+        row = self._row(
+            "SELECT message_ref FROM escalation_messages WHERE escalation_id = ? AND target = ?",
+            [escalation_id, target],
+        )
+        return row["message_ref"] if row else None
+
+    def set_message_ref(self, escalation_id: int, target: str, message_ref: str) -> None:
+        self.db.execute(
+            "INSERT OR IGNORE INTO escalation_messages (escalation_id, target, message_ref) "
+            "VALUES (?, ?, ?)",
+            [escalation_id, target, message_ref],
+        )
+
+    # audit
+
+    def audit(
+        self,
+        actor: str,
+        platform: str,
+        action: str,
+        verification_id: str | None = None,
+        detail: Row | None = None,
+    ) -> int:
+        """Append an event to the hash-chained audit log."""
+        last = self._row("SELECT hash FROM events ORDER BY id DESC LIMIT 1")
+        prev_hash = last["hash"] if last else GENESIS_HASH
+        row = {
+            "at": self.now(),
+            "actor": actor,
+            "platform": platform,
+            "action": action,
+            "verification_id": verification_id,
+            "detail": json.dumps(detail or {}, sort_keys=True, default=str),
+            "prev_hash": prev_hash,
+        }
+        row["hash"] = _event_hash(row)
+        return int(self.db["events"].insert(row).last_pk)
+
+    def events(self, verification_id: str | None = None) -> list[Row]:
+        if verification_id is None:
+            return self._rows("SELECT * FROM events ORDER BY id")
+        return self._rows(
+            "SELECT * FROM events WHERE verification_id = ? ORDER BY id", [verification_id]
+        )
+
+    def audit_chain_intact(self) -> bool:
+        prev_hash = GENESIS_HASH
+        for row in self.db.query("SELECT * FROM events ORDER BY id"):
+            if row["prev_hash"] != prev_hash or _event_hash(row) != row["hash"]:
+                return False
+            prev_hash = row["hash"]
+        return True
+
+    # chat platforms' own state (Teams conversation state, conversation references)
+
+    def state_read(self, keys: Iterable[str]) -> dict[str, Row]:
+        wanted = list(keys)
+        if not wanted:
+            return {}
+        rows = self._rows(
+            f"SELECT * FROM bot_state WHERE key IN ({', '.join('?' for _ in wanted)})", wanted
+        )
+        return {row["key"]: {"etag": row["etag"], "data": json.loads(row["data"])} for row in rows}
+
+    def state_write(self, key: str, data: Row, etag: str) -> None:
+        self.db["bot_state"].upsert(
+            {"key": key, "etag": etag, "data": json.dumps(data), "updated_at": self.now()},
+            pk="key",
+        )
+
+    def state_delete(self, keys: Iterable[str]) -> None:
+        wanted = list(keys)
+        if wanted:
+            self.db.execute(
+                f"DELETE FROM bot_state WHERE key IN ({', '.join('?' for _ in wanted)})", wanted
+            )
+
+    def save_conversation_ref(
+        self, key: str, platform: str, data: Row, updated_by: str | None = None
+    ) -> None:
+        self.db["conversation_refs"].upsert(
+            {
+                "key": key,
+                "platform": platform,
+                "data": json.dumps(data),
+                "updated_by": updated_by,
+                "updated_at": self.now(),
+            },
+            pk="key",
+        )
+
+    def conversation_ref(self, key: str) -> Row | None:
+        row = self._row("SELECT data FROM conversation_refs WHERE key = ?", [key])
+        return json.loads(row["data"]) if row else None
+
+
+def _event_hash(row: Row) -> str:
+    fields = ("at", "actor", "platform", "action", "verification_id", "detail", "prev_hash")
+    material = json.dumps([row[name] for name in fields], default=str)
+    return hashlib.sha256(material.encode()).hexdigest()

@@ -1,0 +1,141 @@
+"""The one aiohttp application: /slack/events, /api/messages, /healthz and /metrics."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Protocol
+
+import structlog
+from aiohttp import web
+from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
+
+from bot import metrics
+from bot.config import Settings
+from bot.runtime import Core, build_core
+
+log = structlog.get_logger("verifybot.server")
+
+CORE: web.AppKey[Core] = web.AppKey("core", Core)
+FRONTENDS: web.AppKey[list] = web.AppKey("frontends", list)
+MAX_BODY_BYTES = 1024 * 1024
+
+
+class ConfigError(Exception):
+    """A setting that stops the server from starting; the message says which and why."""
+
+
+class Frontend(Protocol):
+    """A chat platform's adapter: adds its routes and notifier to the application."""
+
+    name: str
+
+    def attach(self, app: web.Application) -> None: ...
+
+
+@web.middleware
+async def no_stack_traces(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """Unexpected errors become a plain JSON 500; the traceback goes to the log only."""
+    try:
+        return await handler(request)
+    except web.HTTPException:
+        raise
+    except Exception:
+        log.exception("http.unhandled_error", path=request.path)
+        return web.json_response({"ok": False, "error": "internal error"}, status=500)
+
+
+async def healthz(request: web.Request) -> web.Response:
+    core = request.app[CORE]
+    try:
+        database = core.store.health()
+    except Exception as error:
+        log.warning("healthz.database_error", error=str(error))
+        return web.json_response({"ok": False, "database": {"ok": False}}, status=503)
+    frontends = [frontend.name for frontend in request.app[FRONTENDS]]
+    return web.json_response({"ok": True, "database": database, "frontends": frontends})
+
+
+async def metrics_endpoint(request: web.Request) -> web.Response:
+    metrics.OUTBOX_PENDING.set(len(request.app[CORE].store.pending_outbox()))
+    return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
+
+
+async def _outbox_worker(app: web.Application) -> AsyncIterator[None]:
+    task = asyncio.create_task(app[CORE].worker.run(), name="verifybot-outbox")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+
+
+def slack_frontend(core: Core) -> Frontend | None:
+    """The Slack adapter when its variables are set; otherwise None, said in one line."""
+    settings = core.settings
+    missing = settings.slack_missing()
+    if missing:
+        log.warning(f"Slack is disabled: {', '.join(missing)} is not set")
+        return None
+    if not settings.slack_security_channel:
+        raise ConfigError(
+            "Slack is enabled but VERIFYBOT_SLACK_SECURITY_CHANNEL is not set: "
+            "set it to the channel id where escalations go (e.g. C0123456789)"
+        )
+    from handlers.slack.frontend import SlackFrontend
+
+    return SlackFrontend(core)
+
+
+def teams_frontend(core: Core) -> Frontend | None:
+    if not core.settings.teams_enabled:
+        return None
+    if not core.settings.microsoft_app_id:
+        log.warning(
+            "Teams runs unauthenticated: MicrosoftAppId is not set "
+            "(fine for the Bot Framework Emulator, never in production)"
+        )
+    from handlers.teams.frontend import TeamsFrontend
+
+    return TeamsFrontend(core)
+
+
+def build_app(core: Core, frontends: list[Frontend] | None = None) -> web.Application:
+    """The application with the given front ends, or those the settings enable."""
+    app = web.Application(middlewares=[no_stack_traces], client_max_size=MAX_BODY_BYTES)
+    app[CORE] = core
+    if frontends is None:
+        frontends = [f for f in (slack_frontend(core), teams_frontend(core)) if f is not None]
+    app[FRONTENDS] = frontends
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    for frontend in frontends:
+        frontend.attach(app)
+    app.cleanup_ctx.append(_outbox_worker)
+    return app
+
+
+async def serve(settings: Settings, socket_mode: bool = False) -> None:
+    """Run until interrupted."""
+    core = build_core(settings)
+    try:
+        app = build_app(core)
+        runner = web.AppRunner(app, access_log=None)
+        await runner.setup()
+        site = web.TCPSite(runner, settings.host, settings.port)
+        await site.start()
+        log.info(f"verifybot listening on http://{settings.host}:{settings.port}")
+        try:
+            if socket_mode:
+                slack = next((f for f in app[FRONTENDS] if f.name == "slack"), None)
+                if slack is None:
+                    raise ConfigError("--socket-mode needs Slack to be configured")
+                await slack.run_socket_mode()
+            else:
+                await asyncio.Event().wait()
+        finally:
+            await runner.cleanup()
+    finally:
+        core.close()
