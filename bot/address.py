@@ -18,9 +18,7 @@ UNIT_MARK = "#"
 
 _UNIT_DESIGNATORS = frozenset({"#", "APT", "APARTMENT", "UNIT", "STE", "SUITE", "FLAT"})
 _US_TERRITORIES = frozenset({"PR", "VI", "GU", "AS", "MP", "AA", "AE", "AP"})
-_US_SUFFIX = re.compile(
-    r"[\s,]*\b(?:UNITED STATES(?: OF AMERICA)?|U ?S ?A|U ?S)\s*$"
-)
+_US_SUFFIX = re.compile(r"[\s,]*\b(?:UNITED STATES(?: OF AMERICA)?|U ?S ?A|U ?S)\s*$")
 _UK_POSTCODE = re.compile(r"\b[A-Z]{1,2}\d[A-Z\d]? ?\d(?!ST\b|ND\b|RD\b|TH\b)[A-Z]{2}\b")
 _CA_POSTCODE = re.compile(r"\b[A-Z]\d[A-Z] ?\d[A-Z]\d\b")
 _ZIP = re.compile(r"^\d{5}(?:-?\d{4})?$")
@@ -87,7 +85,14 @@ def _normalize_cached(raw: str) -> str:
     body = _US_SUFFIX.sub("", text).strip(" ,")
     if not _has_word_character(body):
         raise AddressError("an address needs more than a country name")
-    body = _merge_compound_directionals(body)
+    canonical = _canonical_form(_merge_compound_directionals(body))
+    if not _has_word_character(canonical):
+        raise AddressError("an address is required")
+    return canonical
+
+
+def _canonical_form(body: str) -> str:
+    """The scourgify form for a sound US address, else the token-level form."""
     if not _looks_foreign(body):
         us_form = _normalize_us(body)
         if us_form is not None:
