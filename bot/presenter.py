@@ -53,9 +53,8 @@ def outcome_label(outcome: Outcome) -> str:
 def finding_line(finding: Finding) -> str:
     """`[BLOCK] Camera-on interview: Camera refused (reason)`."""
     line = f"[{RESULT_MARKS[finding.result]}] {finding.step_title}: {finding.answer_label}"
-    if finding.reason and finding.reason != finding.answer_label:
-        line += f" ({finding.reason})"
-    return line
+    detail = finding.note if finding.reason.startswith(finding.answer_label) else finding.reason
+    return line + (f" ({detail})" if detail else "")
 
 
 def recorded_line(finding: Finding) -> str:

@@ -17,7 +17,9 @@ class ComputedAnswer:
 
 def address_match(store: Store, candidate: dict) -> ComputedAnswer:
     """match / mismatch of home and shipping address, or shared with another candidate."""
-    others = store.others_shipping_to(candidate["shipping_normalized"], candidate["id"])
+    others = store.others_shipping_to(
+        candidate["shipping_normalized"], candidate["id"], candidate["email"]
+    )
     if others:
         named = ", ".join(f"{row['verification_id']} ({row['candidate_name']})" for row in others)
         return ComputedAnswer(

@@ -125,13 +125,14 @@ class Store:
             [*params, limit],
         )
 
-    def others_shipping_to(self, normalized: str, candidate_id: int) -> list[Row]:
-        """Verifications of other candidates whose shipping address normalises the same."""
+    def others_shipping_to(self, normalized: str, candidate_id: int, email: str) -> list[Row]:
+        """Verifications of other people (another email) shipping to the same address."""
         return self._rows(
             "SELECT v.id AS verification_id, c.name AS candidate_name "
             "FROM candidates c JOIN verifications v ON v.candidate_id = c.id "
-            "WHERE c.shipping_normalized = ? AND c.id != ? ORDER BY v.created_at",
-            [normalized, candidate_id],
+            "WHERE c.shipping_normalized = ? AND c.id != ? AND c.email != ? COLLATE NOCASE "
+            "ORDER BY v.created_at",
+            [normalized, candidate_id, email],
         )
 
     # answers

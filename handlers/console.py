@@ -1,0 +1,222 @@
+"""The terminal front end: `verifybot demo`, from a keyboard or a script."""
+
+from __future__ import annotations
+
+import textwrap
+from collections.abc import Callable, Mapping
+from typing import Protocol
+
+from bot import presenter
+from bot.errors import InvalidInput, NoteRequired
+from bot.models import Actor, AnswerOutcome, Finding, Platform, Prompt, VerificationView
+from bot.notices import DecisionNotice, FindingNotice, Notice
+from bot.runtime import Core
+from bot.service import InvalidCandidate, validate_candidate
+
+Say = Callable[[str], None]
+WIDTH = 78
+CANDIDATE_FIELDS: tuple[tuple[str, str, bool], ...] = (
+    ("name", "Candidate's full name", True),
+    ("email", "Email", True),
+    ("phone", "Phone (optional, Enter to skip)", False),
+    ("role", "Role (optional, Enter to skip)", False),
+    ("home_address", "Claimed home address", True),
+    ("shipping_address", "Laptop shipping address", True),
+)
+
+
+class Answers(Protocol):
+    """Where the demo's answers come from: a keyboard or a script."""
+
+    def ask(self, key: str, question: str) -> str | None:
+        """The answer to `question`; None when there is none (end of input)."""
+        ...
+
+
+class Keyboard:
+    def ask(self, key: str, question: str) -> str | None:
+        try:
+            return input(f"{question}: ")
+        except EOFError:
+            return None
+
+
+class Script:
+    """Answers from a case file, echoed as if typed."""
+
+    def __init__(self, values: Mapping[str, str | None], say: Say) -> None:
+        self.values = values
+        self.say = say
+
+    def ask(self, key: str, question: str) -> str | None:
+        if key not in self.values:
+            return None
+        value = self.values[key] or ""
+        self.say(f"{question}: {value}")
+        return value
+
+
+def script_values(
+    candidate: Mapping[str, object], answers: list[tuple[str, str, str | None]]
+) -> dict[str, str | None]:
+    """The keys a Script answers, from a checked case."""
+    values: dict[str, str | None] = {
+        f"candidate.{field}": (str(candidate[field]) if candidate.get(field) else "")
+        for field, _, _ in CANDIDATE_FIELDS
+    }
+    for step_id, value, note in answers:
+        values[f"answer.{step_id}"] = value
+        if note:
+            values[f"note.{step_id}"] = note
+    return values
+
+
+def _wrap(text: str, indent: str = "  ") -> str:
+    return textwrap.fill(" ".join(text.split()), WIDTH, initial_indent=indent,
+                         subsequent_indent=indent)
+
+
+class ConsoleNotifier:
+    """Shows each escalation as it would be posted to the security channel."""
+
+    target = "console"
+
+    def __init__(self, say: Say) -> None:
+        self.say = say
+        self.posted = 0
+
+    async def deliver(self, notice: Notice, thread_ref: str | None) -> str | None:
+        self.posted += 1
+        if isinstance(notice, DecisionNotice):
+            self.say(f"\n  >> to {notice.recipient}: {presenter.decision_text(notice)}\n")
+            return None
+        self._finding(notice, thread_ref)
+        return thread_ref or f"console-{notice.escalation_id}"
+
+    def _finding(self, notice: FindingNotice, thread_ref: str | None) -> None:
+        where = "security channel" + (", in the thread" if thread_ref else "")
+        rule = "  " + "=" * (WIDTH - 2)
+        self.say(f"\n{rule}\n  ESCALATION posted to the {where}")
+        self.say(f"  {presenter.finding_title(notice)}")
+        for label, value in presenter.finding_facts(notice):
+            self.say(_wrap(f"{label}: {value}", "    "))
+        self.say("    [Acknowledge] [Clear] [Confirm fraud]")
+        self.say(rule + "\n")
+
+
+class Demo:
+    """A whole verification conversation in the terminal."""
+
+    def __init__(self, core: Core, answers: Answers, say: Say, user: str = "demo") -> None:
+        self.core = core
+        self.answers = answers
+        self.say = say
+        self.actor = Actor(user_id=user, platform=Platform.CONSOLE, display_name=user)
+
+    async def run(self, playbook_id: str | None = None) -> int:
+        """0 when the playbook was completed, 1 when input ended early."""
+        playbook = self.core.service.playbooks.get(playbook_id)
+        self.say(f"verifybot demo: {playbook.title} (database: {self.core.store.path})")
+        self.say(_wrap(playbook.description, "") + "\n")
+        details = self._ask_candidate()
+        if details is None:
+            self.say("\nNo verification started.")
+            return 1
+        outcome = await self.core.service.start(self.actor, details, playbook.id)
+        self.say(f"\nVerification {outcome.verification.id} started for "
+                 f"{outcome.verification.candidate.name}.")
+        await self._show(outcome)
+        while outcome.next_prompt is not None:
+            answered = await self._ask_step(outcome.next_prompt)
+            if answered is None:
+                self.say("\nInput ended; the verification stays in progress.")
+                await self._summary(outcome.verification.id)
+                return 1
+            outcome = answered
+            await self._show(outcome)
+        await self._summary(outcome.verification.id)
+        return 0
+
+    def _ask_candidate(self) -> dict[str, str] | None:
+        details: dict[str, str] = {}
+        for field, question, required in CANDIDATE_FIELDS:
+            while True:
+                value = self.answers.ask(f"candidate.{field}", question)
+                if value is None:
+                    return None
+                value = value.strip()
+                if not value and not required:
+                    break
+                problem = self._field_problem(details, field, value)
+                if problem is None:
+                    details[field] = value
+                    break
+                self.say(f"  {problem}. Please try again.")
+                if isinstance(self.answers, Script):
+                    return None
+        return details
+
+    @staticmethod
+    def _field_problem(details: dict[str, str], field: str, value: str) -> str | None:
+        """What is wrong with one candidate field, checked with the real validation."""
+        probe = {
+            "name": "x", "email": "probe@example.com", "home_address": "1 Probe Street",
+            "shipping_address": "1 Probe Street", **details, field: value,
+        }
+        try:
+            validate_candidate(probe)
+        except InvalidCandidate as error:
+            return error.problems.get(field) and f"{field}: {error.problems[field]}"
+        return None
+
+    async def _ask_step(self, prompt: Prompt) -> AnswerOutcome | None:
+        self.say(f"\n{prompt.progress}: {prompt.step_title}")
+        self.say(_wrap(prompt.question, "  "))
+        self.say(_wrap(prompt.help, "  ") + "\n" + _wrap(f"Source: {prompt.source}", "  "))
+        for number, option in enumerate(prompt.options, start=1):
+            self.say(f"    {number}) {option.label}")
+        while True:
+            typed = self.answers.ask(f"answer.{prompt.step_id}",
+                                     f"  Answer [1-{len(prompt.options)}]")
+            if typed is None:
+                return None
+            option = prompt.option_by_input(typed)
+            if option is None:
+                self.say("  Type the number of an option.")
+                continue
+            note = None
+            if option.note_required:
+                note = self.answers.ask(f"note.{prompt.step_id}",
+                                        f"  {option.note_label or 'Note'}")
+                if note is None:
+                    return None
+            try:
+                return await self.core.service.answer(
+                    self.actor, prompt.verification_id, prompt.step_id, option.value, note
+                )
+            except NoteRequired as error:
+                self.say(f"  A note is required: {error.note_label}.")
+            except InvalidInput as error:
+                self.say(f"  {error.message}")
+
+    async def _show(self, outcome: AnswerOutcome) -> None:
+        if outcome.recorded is not None:
+            self.say(f"  {self._recorded(outcome.recorded)}")
+        for finding in outcome.computed:
+            self.say(f"\n{self._computed_header(outcome.verification, finding)}")
+            self.say(_wrap(f"Result: {presenter.finding_line(finding)}", "  "))
+        await self.core.worker.run_once()
+
+    @staticmethod
+    def _recorded(finding: Finding) -> str:
+        return f"Recorded: {finding.answer_label} ({finding.result.value})"
+
+    def _computed_header(self, view: VerificationView, finding: Finding) -> str:
+        index = self.core.service.playbooks.get(view.playbook).index(finding.step) + 1
+        return f"Step {index} of {view.total}: {finding.step_title} (checked by verifybot)"
+
+    async def _summary(self, verification_id: str) -> None:
+        view = await self.core.service.view(self.actor, verification_id)
+        self.say("\nSummary")
+        for line in presenter.summary_lines(view):
+            self.say(_wrap(line, "  "))

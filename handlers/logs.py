@@ -1,0 +1,45 @@
+"""Structured logs (structlog) to stderr: key=value lines on a terminal, JSON otherwise."""
+
+from __future__ import annotations
+
+import logging
+import os
+import sys
+
+import structlog
+
+SECRET_KEYS = frozenset({"token", "password", "secret", "authorization", "signature"})
+
+
+def _redact_secrets(_: object, __: str, event: dict) -> dict:
+    """Drop values whose key names a secret, whatever a caller passed by mistake."""
+    for key in list(event):
+        if any(word in key.lower() for word in SECRET_KEYS):
+            event[key] = "[redacted]"
+    return event
+
+
+def configure_logging(default: str = "INFO") -> None:
+    """Log at $VERIFYBOT_LOG_LEVEL, else at `default`."""
+    level_name = os.environ.get("VERIFYBOT_LOG_LEVEL", default).upper()
+    numeric = logging.getLevelName(level_name)
+    if not isinstance(numeric, int):
+        numeric = logging.INFO
+    logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s", force=True)
+    renderer = (
+        structlog.dev.ConsoleRenderer(colors=False)
+        if sys.stderr.isatty()
+        else structlog.processors.JSONRenderer()
+    )
+    structlog.configure(
+        processors=[
+            structlog.contextvars.merge_contextvars,
+            structlog.processors.add_log_level,
+            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            _redact_secrets,
+            renderer,
+        ],
+        wrapper_class=structlog.make_filtering_bound_logger(numeric),
+        logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
+        cache_logger_on_first_use=False,
+    )
