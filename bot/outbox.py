@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import random
 from collections.abc import Sequence
@@ -145,7 +146,5 @@ class OutboxWorker:
             if self.next_due is not None:
                 until_due = (self.next_due - self.store.clock()).total_seconds()
                 wait = max(0.05, min(idle_seconds, until_due))
-            try:
+            with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(self._wake.wait(), timeout=wait)
-            except TimeoutError:
-                pass

@@ -23,7 +23,11 @@ OUTCOME_LABELS: dict[Outcome, str] = {
     Outcome.BLOCKED: "Blocked: do not make the offer",
     Outcome.CANCELLED: "Cancelled",
 }
-RESULT_MARKS: dict[Result, str] = {Result.PASS: "PASS", Result.REVIEW: "REVIEW", Result.BLOCK: "BLOCK"}
+RESULT_MARKS: dict[Result, str] = {
+    Result.PASS: "PASS",
+    Result.REVIEW: "REVIEW",
+    Result.BLOCK: "BLOCK",
+}
 ESCALATION_LABELS: dict[EscalationStatus, str] = {
     EscalationStatus.OPEN: "Open",
     EscalationStatus.ACKNOWLEDGED: "Acknowledged",
@@ -60,7 +64,8 @@ def finding_line(finding: Finding) -> str:
 def recorded_line(finding: Finding) -> str:
     """Confirmation of an answer, with who gave it and when."""
     when = finding.answered_at.strftime("%Y-%m-%d %H:%M UTC")
-    return f"Recorded {finding.answer_label} ({finding.result.value}) by {finding.answered_by} at {when}"
+    answer = f"{finding.answer_label} ({finding.result.value})"
+    return f"Recorded {answer} by {finding.answered_by} at {when}"
 
 
 def prompt_header(prompt: Prompt) -> str:
@@ -86,7 +91,9 @@ def summary_lines(view: VerificationView) -> list[str]:
 
 def finding_facts(notice: FindingNotice) -> list[tuple[str, str]]:
     """(label, value) pairs of an escalation, for the security channel."""
-    candidate = notice.candidate_name + (f", {notice.candidate_role}" if notice.candidate_role else "")
+    candidate = notice.candidate_name + (
+        f", {notice.candidate_role}" if notice.candidate_role else ""
+    )
     facts = [
         ("Candidate", f"{candidate} <{notice.candidate_email}>"),
         ("Verification", notice.verification_id),

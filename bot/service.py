@@ -204,8 +204,10 @@ class VerificationService:
             previous = latest.get(step.id)
             if previous is not None and not change:
                 return self._outcome_of(verification_id, previous["id"], [], False, duplicate=True)
-            if previous is not None and previous["value"] == option.value and (
-                previous["note"] == cleaned_note
+            if (
+                previous is not None
+                and previous["value"] == option.value
+                and (previous["note"] == cleaned_note)
             ):
                 return self._outcome_of(verification_id, previous["id"], [], False, duplicate=True)
             answer_id, created = self.store.insert_answer(
@@ -368,9 +370,9 @@ class VerificationService:
             raise NotFound(f"no verification found for {reference!r}")
         return self._view(visible[0])
 
-    async def list(self, actor: Actor, open_only: bool = True, limit: int = 50) -> list[
-        VerificationView
-    ]:
+    async def list(
+        self, actor: Actor, open_only: bool = True, limit: int = 50
+    ) -> list[VerificationView]:
         """The actor's verifications (everyone's for the terminal's operator), newest first."""
         requested_by = None if self.roles.is_local(actor) else actor.user_id
         statuses = None
@@ -453,7 +455,10 @@ class VerificationService:
                     recipient_platform=Platform(verification["platform"]),
                 )
                 self.store.enqueue(
-                    escalation_id, notice.kind, verification["platform"], notice.model_dump(mode="json")
+                    escalation_id,
+                    notice.kind,
+                    verification["platform"],
+                    notice.model_dump(mode="json"),
                 )
         self._outbox_written(notified)
         return self._escalation_view(self.store.escalation(escalation_id)), True
@@ -479,7 +484,11 @@ class VerificationService:
     def _refuse(self, actor: Actor, action: str, verification_id: str | None, why: str) -> None:
         with self.store.transaction():
             self.store.audit(
-                actor.user_id, actor.platform, "refused", verification_id, {"action": action, "why": why}
+                actor.user_id,
+                actor.platform,
+                "refused",
+                verification_id,
+                {"action": action, "why": why},
             )
         metrics.REFUSALS.labels(action).inc()
         raise PermissionDenied(f"You are not allowed to do that ({why}).")

@@ -138,7 +138,7 @@ class Store:
     # answers
 
     def insert_answer(self, fields: Row) -> tuple[int, bool]:
-        """Append an answer; (its id, True) or, for a repeated dedupe key, (the first's id, False)."""
+        """Append an answer: (its id, True); a repeated dedupe key gives (the first's id, False)."""
         key = fields.get("dedupe_key")
         if key:
             existing = self._row("SELECT id FROM answers WHERE dedupe_key = ?", [key])

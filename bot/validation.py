@@ -5,23 +5,20 @@ from __future__ import annotations
 import re
 import unicodedata
 
-import phonenumbers
-from email_validator import EmailNotValidError, validate_email
-
 MAX_NOTE_LENGTH = 1000
 _WHITESPACE = re.compile(r"\s+")
 
 
 def clean_text(value: str) -> str:
     """Drop control characters and collapse runs of white space."""
-    printable = "".join(
-        ch if unicodedata.category(ch)[0] != "C" else " " for ch in value
-    )
+    printable = "".join(ch if unicodedata.category(ch)[0] != "C" else " " for ch in value)
     return _WHITESPACE.sub(" ", printable).strip()
 
 
 def clean_email(value: str) -> str:
     """A syntactically valid email address, normalised; ValueError otherwise."""
+    from email_validator import EmailNotValidError, validate_email
+
     try:
         checked = validate_email(value.strip(), check_deliverability=False)
     except EmailNotValidError as error:
@@ -31,6 +28,8 @@ def clean_email(value: str) -> str:
 
 def clean_phone(value: str, default_region: str = "US") -> str:
     """A phone number in E.164 form; ValueError when it cannot be a real number."""
+    import phonenumbers
+
     try:
         number = phonenumbers.parse(value, default_region)
     except phonenumbers.NumberParseException:

@@ -215,7 +215,9 @@ def list_command(show_all: bool, db: str | None) -> None:
 
 @main.command()
 @click.option("--host", envvar="VERIFYBOT_HOST", default=None, help="[env VERIFYBOT_HOST]")
-@click.option("--port", envvar="VERIFYBOT_PORT", type=int, default=None, help="[env VERIFYBOT_PORT]")
+@click.option(
+    "--port", envvar="VERIFYBOT_PORT", type=int, default=None, help="[env VERIFYBOT_PORT]"
+)
 @click.option("--socket-mode", is_flag=True, help="Slack Socket Mode (needs SLACK_APP_TOKEN)")
 @DB_OPTION
 def serve(host: str | None, port: int | None, socket_mode: bool, db: str | None) -> None:

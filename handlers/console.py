@@ -72,8 +72,9 @@ def script_values(
 
 
 def _wrap(text: str, indent: str = "  ") -> str:
-    return textwrap.fill(" ".join(text.split()), WIDTH, initial_indent=indent,
-                         subsequent_indent=indent)
+    return textwrap.fill(
+        " ".join(text.split()), WIDTH, initial_indent=indent, subsequent_indent=indent
+    )
 
 
 class ConsoleNotifier:
@@ -123,8 +124,10 @@ class Demo:
             self.say("\nNo verification started.")
             return 1
         outcome = await self.core.service.start(self.actor, details, playbook.id)
-        self.say(f"\nVerification {outcome.verification.id} started for "
-                 f"{outcome.verification.candidate.name}.")
+        self.say(
+            f"\nVerification {outcome.verification.id} started for "
+            f"{outcome.verification.candidate.name}."
+        )
         await self._show(outcome)
         while outcome.next_prompt is not None:
             answered = await self._ask_step(outcome.next_prompt)
@@ -160,8 +163,12 @@ class Demo:
     def _field_problem(details: dict[str, str], field: str, value: str) -> str | None:
         """What is wrong with one candidate field, checked with the real validation."""
         probe = {
-            "name": "x", "email": "probe@example.com", "home_address": "1 Probe Street",
-            "shipping_address": "1 Probe Street", **details, field: value,
+            "name": "x",
+            "email": "probe@example.com",
+            "home_address": "1 Probe Street",
+            "shipping_address": "1 Probe Street",
+            **details,
+            field: value,
         }
         try:
             validate_candidate(probe)
@@ -176,8 +183,9 @@ class Demo:
         for number, option in enumerate(prompt.options, start=1):
             self.say(f"    {number}) {option.label}")
         while True:
-            typed = self.answers.ask(f"answer.{prompt.step_id}",
-                                     f"  Answer [1-{len(prompt.options)}]")
+            typed = self.answers.ask(
+                f"answer.{prompt.step_id}", f"  Answer [1-{len(prompt.options)}]"
+            )
             if typed is None:
                 return None
             option = prompt.option_by_input(typed)
@@ -186,8 +194,9 @@ class Demo:
                 continue
             note = None
             if option.note_required:
-                note = self.answers.ask(f"note.{prompt.step_id}",
-                                        f"  {option.note_label or 'Note'}")
+                note = self.answers.ask(
+                    f"note.{prompt.step_id}", f"  {option.note_label or 'Note'}"
+                )
                 if note is None:
                     return None
             try:
