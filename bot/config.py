@@ -77,10 +77,11 @@ class Settings(BaseSettings):
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
 
-    def slack_missing(self) -> list[str]:
-        """The Slack variables that are not set, for HTTP mode."""
-        required = {
-            "SLACK_BOT_TOKEN": self.slack_bot_token,
-            "SLACK_SIGNING_SECRET": self.slack_signing_secret,
-        }
+    def slack_missing(self, socket_mode: bool = False) -> list[str]:
+        """The Slack variables that are not set, for HTTP or Socket Mode."""
+        required = {"SLACK_BOT_TOKEN": self.slack_bot_token}
+        if socket_mode:
+            required["SLACK_APP_TOKEN"] = self.slack_app_token
+        else:
+            required["SLACK_SIGNING_SECRET"] = self.slack_signing_secret
         return [name for name, value in required.items() if not value]

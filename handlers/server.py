@@ -72,10 +72,10 @@ async def _outbox_worker(app: web.Application) -> AsyncIterator[None]:
         await task
 
 
-def slack_frontend(core: Core) -> Frontend | None:
+def slack_frontend(core: Core, socket_mode: bool = False) -> Frontend | None:
     """The Slack adapter when its variables are set; otherwise None, said in one line."""
     settings = core.settings
-    missing = settings.slack_missing()
+    missing = settings.slack_missing(socket_mode)
     if missing:
         log.warning(f"Slack is disabled: {', '.join(missing)} is not set")
         return None
@@ -102,12 +102,15 @@ def teams_frontend(core: Core) -> Frontend | None:
     return TeamsFrontend(core)
 
 
-def build_app(core: Core, frontends: list[Frontend] | None = None) -> web.Application:
+def build_app(
+    core: Core, frontends: list[Frontend] | None = None, socket_mode: bool = False
+) -> web.Application:
     """The application with the given front ends, or those the settings enable."""
     app = web.Application(middlewares=[no_stack_traces], client_max_size=MAX_BODY_BYTES)
     app[CORE] = core
     if frontends is None:
-        frontends = [f for f in (slack_frontend(core), teams_frontend(core)) if f is not None]
+        candidates = (slack_frontend(core, socket_mode), teams_frontend(core))
+        frontends = [frontend for frontend in candidates if frontend is not None]
     app[FRONTENDS] = frontends
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_endpoint)
@@ -121,7 +124,7 @@ async def serve(settings: Settings, socket_mode: bool = False) -> None:
     """Run until interrupted."""
     core = build_core(settings)
     try:
-        app = build_app(core)
+        app = build_app(core, socket_mode=socket_mode)
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)

@@ -1,0 +1,103 @@
+"""The shared aiohttp application: health, metrics, errors without stack traces."""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator
+
+import pytest
+from aiohttp import web
+from aiohttp.test_utils import TestClient, TestServer
+
+from bot.config import Settings
+from bot.models import Actor, Platform
+from bot.runtime import Core, build_core
+from handlers.server import ConfigError, build_app, slack_frontend
+
+CANDIDATE = {
+    "name": "Jane Doe",
+    "email": "jane@example.com",
+    "home_address": "123 Main St, Springfield, IL 62701",
+    "shipping_address": "123 Main Street, Springfield, IL 62701",
+}
+
+
+class Exploding:
+    """A front end whose route fails, to show what a client sees of an unexpected error."""
+
+    name = "exploding"
+
+    def attach(self, app: web.Application) -> None:
+        async def explode(request: web.Request) -> web.Response:
+            await request.read()
+            raise RuntimeError("secret internals")
+
+        app.router.add_post("/explode", explode)
+
+
+@pytest.fixture
+def server_core(tmp_path) -> Core:
+    core = build_core(Settings(db=str(tmp_path / "server.db"), teams_enabled=False))
+    yield core
+    core.close()
+
+
+@pytest.fixture
+async def client(server_core: Core) -> AsyncIterator[TestClient]:
+    async with TestClient(TestServer(build_app(server_core, [Exploding()]))) as test_client:
+        yield test_client
+
+
+async def test_healthz_reports_the_database(client: TestClient, server_core: Core) -> None:
+    await server_core.service.start(Actor(user_id="U1", platform=Platform.CLI), CANDIDATE)
+    response = await client.get("/healthz")
+    body = await response.json()
+    assert response.status == 200
+    assert body["ok"] is True
+    assert body["database"]["journal_mode"] == "wal"
+    assert body["database"]["verifications"] == 1
+    assert body["database"]["schema_version"] >= 1
+
+
+async def test_metrics_are_prometheus_text(client: TestClient, server_core: Core) -> None:
+    await server_core.service.start(Actor(user_id="U1", platform=Platform.CLI), CANDIDATE)
+    response = await client.get("/metrics")
+    text = await response.text()
+    assert response.status == 200
+    assert "verifybot_verifications_started_total" in text
+    assert "verifybot_outbox_pending" in text
+
+
+async def test_an_unexpected_error_is_a_plain_500_without_a_trace(client: TestClient) -> None:
+    response = await client.post("/explode", data=b"{}")
+    text = await response.text()
+    assert response.status == 500
+    assert "secret internals" not in text
+    assert "Traceback" not in text
+
+
+async def test_an_oversized_body_is_refused(client: TestClient) -> None:
+    response = await client.post("/explode", data=b"x" * (2 * 1024 * 1024))
+    assert response.status == 413
+
+
+def test_slack_without_its_variables_is_disabled(tmp_path) -> None:
+    core = build_core(Settings(db=str(tmp_path / "a.db"), teams_enabled=False))
+    try:
+        assert slack_frontend(core) is None
+    finally:
+        core.close()
+
+
+def test_slack_without_a_security_channel_is_a_startup_error(tmp_path) -> None:
+    settings = Settings(
+        db=str(tmp_path / "b.db"),
+        slack_bot_token="xoxb-test",
+        slack_signing_secret="secret",
+        teams_enabled=False,
+    )
+    core = build_core(settings)
+    try:
+        with pytest.raises(ConfigError, match="VERIFYBOT_SLACK_SECURITY_CHANNEL"):
+            slack_frontend(core)
+    finally:
+        core.close()
