@@ -86,7 +86,7 @@ class CandidateIn(BaseModel):
     home_address: AddressText
     shipping_address: AddressText
 
-    @field_validator("name", "role", mode="before")
+    @field_validator("name", "role", "home_address", "shipping_address", mode="before")
     @classmethod
     def _clean_text(cls, value: object) -> object:
         return clean_text(value) if isinstance(value, str) else value
@@ -148,7 +148,7 @@ class Prompt(BaseModel):
     def option_by_input(self, text: str) -> PromptOption | None:
         """The option a typed reply means: its number, its value or its label."""
         typed = text.strip().casefold()
-        if typed.isdigit() and 1 <= int(typed) <= len(self.options):
+        if typed.isascii() and typed.isdecimal() and 1 <= int(typed) <= len(self.options):
             return self.options[int(typed) - 1]
         return next(
             (o for o in self.options if typed in (o.value.casefold(), o.label.casefold())),
@@ -181,6 +181,7 @@ class VerificationView(BaseModel):
     requested_by: str
     platform: Platform
     outcome: Outcome
+    cancelled: bool = False
     created_at: datetime
     updated_at: datetime
     answered: int

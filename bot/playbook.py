@@ -15,6 +15,7 @@ from pydantic import (
     PositiveInt,
     StringConstraints,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
@@ -58,11 +59,15 @@ class Step(BaseModel):
     options: list[Option]
     check: Check | None = None
 
+    @field_validator("options")
+    @classmethod
+    def _unique_values(cls, options: list[Option]) -> list[Option]:
+        _refuse_repeats([option.value for option in options], "option value")
+        return options
+
     @model_validator(mode="after")
     def _options_fit(self) -> Self:
         values = [option.value for option in self.options]
-        if len(set(values)) != len(values):
-            raise ValueError("option values must be unique")
         if self.check is not None:
             expected = CHECK_OUTCOMES[self.check]
             if sorted(values) != sorted(expected):
@@ -90,14 +95,13 @@ class Playbook(BaseModel):
     description: Text
     steps: list[Step]
 
-    @model_validator(mode="after")
-    def _steps_fit(self) -> Self:
-        if not self.steps:
+    @field_validator("steps")
+    @classmethod
+    def _steps_fit(cls, steps: list[Step]) -> list[Step]:
+        if not steps:
             raise ValueError("a playbook needs at least one step")
-        ids = [step.id for step in self.steps]
-        if len(set(ids)) != len(ids):
-            raise ValueError("step ids must be unique")
-        return self
+        _refuse_repeats([step.id for step in steps], "step id")
+        return steps
 
     def step(self, step_id: str) -> Step | None:
         return next((s for s in self.steps if s.id == step_id), None)
@@ -119,6 +123,14 @@ class Playbook(BaseModel):
             total=len(self.steps),
             options=[PromptOption(**option.model_dump()) for option in step.options],
         )
+
+
+def _refuse_repeats(values: list[str], what: str) -> None:
+    seen: set[str] = set()
+    for value in values:
+        if value in seen:
+            raise ValueError(f"the {what} {value!r} appears more than once")
+        seen.add(value)
 
 
 class PlaybookError(ValueError):

@@ -89,13 +89,20 @@ def summary_lines(view: VerificationView) -> list[str]:
     return lines
 
 
-def finding_facts(notice: FindingNotice) -> list[tuple[str, str]]:
-    """(label, value) pairs of an escalation, for the security channel."""
+def finding_facts(
+    notice: FindingNotice, hiring_manager: str | None = None
+) -> list[tuple[str, str]]:
+    """(label, value) pairs of an escalation, for the security channel.
+
+    `hiring_manager` is how the platform shows that person (a Slack mention); given, it is a fact.
+    """
     candidate = notice.candidate_name + (
         f", {notice.candidate_role}" if notice.candidate_role else ""
     )
-    facts = [
-        ("Candidate", f"{candidate} <{notice.candidate_email}>"),
+    facts = [("Candidate", f"{candidate} <{notice.candidate_email}>")]
+    if hiring_manager:
+        facts.append(("Hiring manager", hiring_manager))
+    facts += [
         ("Verification", notice.verification_id),
         ("Step", notice.step_title),
         ("Answer", f"{notice.answer_label} ({notice.result.value})"),
@@ -129,3 +136,11 @@ def decision_text(notice: DecisionNotice) -> str:
 def decision_line(status: EscalationStatus, decided_by: str, reason: str | None) -> str:
     line = f"{ESCALATION_LABELS[status]} by {decided_by}"
     return line + (f": {reason}" if reason else "")
+
+
+NO_OPEN_VERIFICATIONS = "You have no open verifications."
+
+
+def list_line(view: VerificationView) -> str:
+    """One line of `list`: `Jane Doe (VB-1A2B3C4D): 2 of 6 steps answered`."""
+    return f"{verification_title(view)}: {view.progress}"

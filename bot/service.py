@@ -54,6 +54,14 @@ def parse_verification_id(value: object) -> str:
     return text
 
 
+def parse_escalation_id(value: object) -> int:
+    """An escalation id from untrusted input, or InvalidInput."""
+    text = str(value).strip() if isinstance(value, str | int) else ""
+    if not text.isdecimal() or len(text) > 18:
+        raise InvalidInput("not an escalation id", "escalation")
+    return int(text)
+
+
 def describe_candidate_error(error: ValidationError) -> dict[str, str]:
     """Field name -> message, for inline form errors."""
     problems: dict[str, str] = {}
@@ -180,7 +188,7 @@ class VerificationService:
         row = self._verification_row(verification_id)
         if not self.roles.can_answer(actor, row["requested_by"]):
             self._refuse(actor, "answer.record", verification_id, "not this verification's owner")
-        if row["status"] == Outcome.CANCELLED:
+        if row["cancelled_at"]:
             raise InvalidInput("this verification was cancelled", "verification")
         playbook = self._playbook_of(row)
         step = playbook.step(str(step_id))
@@ -339,7 +347,7 @@ class VerificationService:
         return evaluate_outcome(
             [step.id for step in playbook.steps],
             {step_id: Result(answer["result"]) for step_id, answer in latest.items()},
-            cancelled=row["status"] == Outcome.CANCELLED,
+            cancelled=row["cancelled_at"] is not None,
             fraud_confirmed=bool(escalation and escalation["status"] == EscalationStatus.CONFIRMED),
         )
 
@@ -379,9 +387,7 @@ class VerificationService:
         rows = self.store.list_verifications(requested_by, statuses, limit=limit * 4)
         views = [self._view(row) for row in rows]
         if open_only:
-            views = [
-                v for v in views if v.answered < v.total and v.outcome is not Outcome.CANCELLED
-            ]
+            views = [v for v in views if v.answered < v.total and not v.cancelled]
         return views[:limit]
 
     async def cancel(self, actor: Actor, verification_id: str) -> VerificationView:
@@ -390,11 +396,12 @@ class VerificationService:
         if not (self.roles.can_answer(actor, row["requested_by"]) or self.roles.is_security(actor)):
             self._refuse(actor, "verification.cancel", verification_id, "not the owner")
         with self.store.transaction():
-            if row["status"] != Outcome.CANCELLED:
-                self.store.set_verification_status(verification_id, Outcome.CANCELLED.value)
+            if not row["cancelled_at"]:
+                self.store.cancel_verification(verification_id)
                 self.store.audit(
                     actor.user_id, actor.platform, "verification.cancelled", verification_id
                 )
+                self._refresh_status(verification_id, self._playbook_of(row))
         return self._view(self._verification_row(verification_id))
 
     # the security team
@@ -405,11 +412,11 @@ class VerificationService:
         """Record a security decision; (the escalation, True when something changed)."""
         if not self.roles.is_security(actor):
             self._refuse(actor, "escalation.decide", None, "not a security user")
+        escalation_id = parse_escalation_id(escalation_id)
         try:
-            escalation_id = int(escalation_id)
             decision = Decision(decision)
         except ValueError:
-            raise InvalidInput("unknown escalation or decision", "decision") from None
+            raise InvalidInput("unknown decision", "decision") from None
         row = self.store.escalation(escalation_id)
         if row is None:
             raise NotFound(f"no escalation {escalation_id}")
@@ -463,10 +470,10 @@ class VerificationService:
         self._outbox_written(notified)
         return self._escalation_view(self.store.escalation(escalation_id)), True
 
-    async def escalation(self, actor: Actor, escalation_id: int) -> EscalationView:
+    async def escalation(self, actor: Actor, escalation_id: int | str) -> EscalationView:
         if not self.roles.is_security(actor):
             self._refuse(actor, "escalation.view", None, "not a security user")
-        row = self.store.escalation(int(escalation_id))
+        row = self.store.escalation(parse_escalation_id(escalation_id))
         if row is None:
             raise NotFound(f"no escalation {escalation_id}")
         return self._escalation_view(row)
@@ -520,7 +527,7 @@ class VerificationService:
         return next((step for step in playbook.steps if step.id not in answered), None)
 
     def _prompt_for(self, row: Row) -> Prompt | None:
-        if row["status"] == Outcome.CANCELLED:
+        if row["cancelled_at"]:
             return None
         playbook = self._playbook_of(row)
         step = self._next_step(playbook, row["id"])
@@ -560,6 +567,7 @@ class VerificationService:
             requested_by=row["requested_by"],
             platform=Platform(row["platform"]),
             outcome=Outcome(row["status"]),
+            cancelled=row["cancelled_at"] is not None,
             created_at=datetime.fromisoformat(row["created_at"]),
             updated_at=datetime.fromisoformat(row["updated_at"]),
             answered=len(ordered),

@@ -52,8 +52,22 @@ class Store:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        with self.db.atomic():
+        """One transaction; the outermost takes the write lock at once (BEGIN IMMEDIATE).
+
+        A deferred BEGIN that reads before it writes fails with "database is locked" when
+        another process commits in between; IMMEDIATE waits for it (busy_timeout) instead.
+        """
+        if self.db.conn.in_transaction:
+            with self.db.atomic():
+                yield
+            return
+        self.db.execute("BEGIN IMMEDIATE")
+        try:
             yield
+        except BaseException:
+            self.db.rollback()
+            raise
+        self.db.commit()
 
     def _rows(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[Row]:
         return list(self.db.query(sql, params))
@@ -90,6 +104,13 @@ class Store:
         self.db.execute(
             "UPDATE verifications SET status = ?, updated_at = ? WHERE id = ?",
             [status, self.now(), verification_id],
+        )
+
+    def cancel_verification(self, verification_id: str) -> None:
+        now = self.now()
+        self.db.execute(
+            "UPDATE verifications SET cancelled_at = ?, updated_at = ? WHERE id = ?",
+            [now, now, verification_id],
         )
 
     def verification(self, verification_id: str) -> Row | None:

@@ -129,18 +129,33 @@ def playbook() -> None:
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
 def playbook_validate(files: tuple[Path, ...]) -> None:
     """Check playbook files (default: every installed playbook)."""
-    from bot.playbook import PlaybookError, default_playbook_dir, load_playbook, playbook_files
+    from bot.playbook import (
+        PlaybookError,
+        PlaybookRegistry,
+        default_playbook_dir,
+        load_playbook,
+        playbook_files,
+    )
 
     paths = list(files) or playbook_files(default_playbook_dir())
+    loaded = []
     failed = False
     for path in paths:
         try:
-            loaded = load_playbook(path)
+            playbook = load_playbook(path)
         except PlaybookError as error:
             click.echo(str(error), err=True)
             failed = True
         else:
-            click.echo(f"{path}: ok ({loaded.id} v{loaded.version}, {len(loaded.steps)} steps)")
+            loaded.append(playbook)
+            steps = len(playbook.steps)
+            click.echo(f"{path}: ok ({playbook.id} v{playbook.version}, {steps} steps)")
+    if loaded:
+        try:
+            PlaybookRegistry(loaded)
+        except PlaybookError as error:
+            click.echo(f"error: {error}", err=True)
+            failed = True
     if failed:
         sys.exit(EXIT_BAD_INPUT)
 

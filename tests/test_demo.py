@@ -1,0 +1,189 @@
+"""`verifybot demo`: from a script and from the keyboard, run as the real entry point."""
+
+from __future__ import annotations
+
+import sqlite3
+import subprocess
+import sys
+from pathlib import Path
+
+import pytest
+import yaml
+
+EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
+
+
+def run_cli(*args: str, env: dict[str, str], cwd: Path, stdin: str | None = None):
+    return subprocess.run(
+        [sys.executable, "-m", "handlers.cli", *args],
+        capture_output=True,
+        text=True,
+        input=stdin,
+        env=env,
+        cwd=cwd,
+        timeout=60,
+    )
+
+
+def rows(db: Path, table: str) -> int:
+    if not db.exists():
+        return 0
+    connection = sqlite3.connect(db)
+    try:
+        return connection.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+    finally:
+        connection.close()
+
+
+@pytest.fixture
+def db(tmp_path: Path) -> Path:
+    return tmp_path / "demo.db"
+
+
+def test_scripted_demo_of_a_clean_candidate(tmp_path: Path, db: Path, cli_env) -> None:
+    result = run_cli(
+        "demo",
+        "--script",
+        str(EXAMPLES / "jane_doe.yml"),
+        "--db",
+        str(db),
+        env=cli_env,
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert f"verifybot demo: Pre-offer verification (database: {db})" in out
+    assert "Email: jane@example.com" in out
+    positions = [out.index(f"Step {n} of 6") for n in range(1, 7)]
+    assert positions == sorted(positions)
+    assert "Step 4 of 6: Laptop shipping address (checked by verifybot)" in out
+    assert "Result: [PASS] Laptop shipping address: Same as the verified home address" in out
+    assert "Answer [1-3]: verified" in out
+    assert "Commission 12345, Cook County" in out
+    assert "Recorded: Genuine, matches the ID and video (pass)" in out
+    assert "Outcome: Cleared" in out
+    assert "ESCALATION" not in out
+    assert rows(db, "verifications") == 1
+    assert rows(db, "answers") == 6
+
+
+def test_scripted_demo_with_red_flags_posts_escalations(
+    tmp_path: Path, db: Path, cli_env, cli_runner
+) -> None:
+    seeded = cli_runner("check", str(EXAMPLES / "jane_doe.yml"), "--db", str(db))
+    assert seeded.exit_code == 0
+
+    result = run_cli(
+        "demo",
+        "--script",
+        str(EXAMPLES / "laptop_farm.yml"),
+        "--db",
+        str(db),
+        env=cli_env,
+        cwd=tmp_path,
+    )
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert "ESCALATION posted to the security channel\n" in out
+    assert "[BLOCK] verifybot escalation: John Roe, Camera-on interview" in out
+    assert "Candidate: John Roe, Frontend Engineer <john.roe@example.net>" in out
+    assert "Step: Camera-on interview" in out
+    assert "ESCALATION posted to the security channel, in the thread" in out
+    assert "[BLOCK] verifybot escalation: John Roe, Laptop shipping address" in out
+    assert "Result: [BLOCK] Laptop shipping address: Shared with another candidate" in out
+    assert "Outcome: Blocked: do not make the offer" in out
+    assert out.count("ESCALATION posted") == 5
+    assert rows(db, "escalations") == 1
+
+
+def test_an_invalid_script_exits_2_and_writes_nothing(tmp_path: Path, db: Path, cli_env) -> None:
+    case = yaml.safe_load((EXAMPLES / "jane_doe.yml").read_text(encoding="utf-8"))
+    case["candidate"]["email"] = "jane at example"
+    script = tmp_path / "bad.yml"
+    script.write_text(yaml.safe_dump(case), encoding="utf-8")
+
+    result = run_cli("demo", "--script", str(script), "--db", str(db), env=cli_env, cwd=tmp_path)
+
+    assert result.returncode == 2
+    assert f"error: {script}: candidate.email: not a valid email address" in result.stderr
+    assert "Step 1 of 6" not in result.stdout
+    assert rows(db, "verifications") == rows(db, "candidates") == 0
+
+
+KEYBOARD = "\n".join(
+    [
+        "Ann Lee",
+        "ann at example",  # not an email: asked again
+        "ann@example.com",
+        "",  # phone skipped
+        "Security Engineer",
+        "10 Elm Street, Springfield, IL 62701",
+        "77 Harbor Road, Baltimore, MD 21230",
+        "9",  # not an option: asked again
+        "1",
+        "",  # the note verified needs, left empty: asked again
+        "verified",
+        "Notary Jo Smith, commission 4411, IL",
+        "Clear, identity matches",
+        "3",
+        "consistent",
+        "1",
+        "",
+    ]
+)
+
+
+def test_interactive_demo_asks_again_for_invalid_input(tmp_path: Path, db: Path, cli_env) -> None:
+    result = run_cli("demo", "--db", str(db), env=cli_env, cwd=tmp_path, stdin=KEYBOARD)
+
+    assert result.returncode == 0, result.stderr
+    out = result.stdout
+    assert out.count("Email: ") == 2
+    assert "email: not a valid email address" in out
+    assert "Please try again." in out
+    assert "Type the number of an option." in out
+    assert "A note is required: Notary's name or commission number" in out
+    assert "Step 6 of 6: Profile photo" in out
+    assert "Result: [REVIEW] Laptop shipping address: Differs from the verified home" in out
+    assert "[BLOCK] verifybot escalation: Ann Lee, Camera-on interview" in out
+    assert "Outcome: Blocked: do not make the offer" in out
+    connection = sqlite3.connect(db)
+    try:
+        emails = connection.execute("SELECT email FROM candidates").fetchall()
+        notes = connection.execute("SELECT note FROM answers WHERE note IS NOT NULL").fetchall()
+    finally:
+        connection.close()
+    assert emails == [("ann@example.com",)]
+    assert notes == [("Notary Jo Smith, commission 4411, IL",)]
+
+
+def test_interactive_demo_that_ends_early_exits_1(db: Path, cli_runner) -> None:
+    no_candidate = cli_runner("demo", "--db", str(db), stdin="Ann Lee\n")
+    assert no_candidate.exit_code == 1
+    assert "No verification started." in no_candidate.stdout
+    assert rows(db, "verifications") == 0
+
+    address = "10 Elm St, Springfield, IL 62701"
+    typed = f"Ann Lee\nann@example.com\n\n\n{address}\n{address}\n3\n"
+    stopped = cli_runner("demo", "--db", str(db), stdin=typed)
+    assert stopped.exit_code == 1
+    assert "Input ended; the verification stays in progress." in stopped.stdout
+    assert "Outcome: Blocked: do not make the offer" in stopped.stdout
+    assert rows(db, "verifications") == 1
+
+
+def test_demo_of_an_unknown_playbook_exits_2(db: Path, cli_runner) -> None:
+    result = cli_runner("demo", "--playbook", "nope", "--db", str(db), stdin="")
+    assert result.exit_code == 2
+    assert "unknown playbook 'nope'" in result.stderr
+
+
+def test_interactive_demo_asks_again_after_a_digit_like_character(db: Path, cli_runner) -> None:
+    address = "10 Elm St, Springfield, IL 62701"
+    typed = f"Ann Lee\nann@example.com\n\n\n{address}\n{address}\n²\n3\n"
+    result = cli_runner("demo", "--db", str(db), stdin=typed)
+    assert "Type the number of an option." in result.stdout
+    assert "Recorded: Not provided or candidate declined (block)" in result.stdout
+    assert result.exit_code == 1

@@ -1,0 +1,447 @@
+"""Escalations through the outbox: written with the answer in one transaction, delivered once,
+retried with backoff, in thread order, across restarts, whatever one notifier does."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from datetime import datetime, timedelta
+
+import pytest
+
+from bot.models import Outcome, Platform, Result
+from bot.notices import FindingNotice
+from bot.outbox import Backoff
+from bot.store import Store
+
+
+class Boom(Exception):
+    pass
+
+
+def count(store: Store, table: str) -> int:
+    return store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def outbox(store: Store) -> list[dict]:
+    return list(store.db.query("SELECT * FROM outbox ORDER BY id"))
+
+
+def due_in(store: Store, row_id: int, now: datetime) -> float:
+    row = store.outbox_item(row_id)
+    return (datetime.fromisoformat(row["next_attempt_at"]) - now).total_seconds()
+
+
+@pytest.fixture
+def flag(service, actor, candidate):
+    """Start a verification and record red-flag answers; returns the verification id."""
+
+    async def record(*answers: tuple[str, str, str | None], who=None) -> str:
+        who = who or actor()
+        started = await service.start(who, candidate())
+        for step_id, value, note in answers:
+            await service.answer(who, started.verification.id, step_id, value, note)
+        return started.verification.id
+
+    return record
+
+
+PENDING = ("background_check", "pending", None)
+REFUSED = ("camera_interview", "camera_refused", None)
+AI_PHOTO = ("profile_photo", "suspected_ai", "Same photo on three profiles")
+
+
+# written with the answer
+
+
+async def test_a_red_flag_writes_its_outbox_row_with_the_answer(
+    service, store, db_path, actor, candidate, security_notifier
+) -> None:
+    hm = actor()
+    started = await service.start(hm, candidate())
+    result = await service.answer(hm, started.verification.id, *REFUSED)
+
+    assert result.escalated
+    other = Store(db_path)  # a second connection sees both: they were committed together
+    try:
+        [answer] = other.answers(started.verification.id)
+        [row] = other.pending_outbox()
+    finally:
+        other.close()
+    assert (answer["value"], answer["result"]) == ("camera_refused", "block")
+    assert (row["kind"], row["target"], row["status"], row["attempts"]) == (
+        "finding",
+        "slack",
+        "pending",
+        0,
+    )
+    payload = json.loads(row["payload"])
+    assert payload["verification_id"] == started.verification.id
+    assert (payload["step_id"], payload["answer"], payload["result"]) == (
+        "camera_interview",
+        "camera_refused",
+        "block",
+    )
+    assert payload["outcome"] == "blocked"
+    assert payload["first"] is True
+    assert row["escalation_id"] == store.escalation_for(started.verification.id)["id"]
+
+
+async def test_a_passing_answer_writes_no_outbox_row(
+    service, store, actor, candidate, security_notifier
+) -> None:
+    hm = actor()
+    started = await service.start(hm, candidate())
+    result = await service.answer(hm, started.verification.id, "camera_interview", "matched")
+    assert not result.escalated
+    assert count(store, "outbox") == count(store, "escalations") == 0
+
+
+async def test_a_failure_inside_the_transaction_leaves_neither_answer_nor_outbox_row(
+    service, store, actor, candidate, security_notifier, monkeypatch
+) -> None:
+    hm = actor()
+    started = await service.start(hm, candidate())
+    verification_id = started.verification.id
+    events = len(store.events())
+
+    def enqueue_fails(*args, **kwargs):
+        raise Boom("disk full")
+
+    monkeypatch.setattr(store, "enqueue", enqueue_fails)
+    with pytest.raises(Boom):
+        await service.answer(hm, verification_id, *REFUSED)
+
+    assert store.answers(verification_id) == []
+    assert count(store, "outbox") == count(store, "escalations") == 0
+    assert store.verification(verification_id)["status"] == "in_progress"
+    assert len(store.events()) == events
+    assert store.audit_chain_intact()
+
+    monkeypatch.undo()
+    retried = await service.answer(hm, verification_id, *REFUSED)
+    assert retried.escalated and not retried.duplicate
+    assert len(store.answers(verification_id)) == 1
+    assert count(store, "outbox") == 1
+
+
+async def test_a_failing_computed_finding_rolls_back_the_answer_that_reached_it(
+    service, store, actor, candidate, security_notifier, monkeypatch
+) -> None:
+    hm = actor()
+    details = candidate(shipping_address="77 Harbor Road, Baltimore, MD 21230")
+    started = await service.start(hm, details)
+    verification_id = started.verification.id
+    await service.answer(hm, verification_id, "notarized_id", "verified", "Notary 1")
+    await service.answer(hm, verification_id, "background_check", "clear")
+
+    def enqueue_fails(*args, **kwargs):
+        raise Boom("disk full")
+
+    monkeypatch.setattr(store, "enqueue", enqueue_fails)
+    with pytest.raises(Boom):
+        await service.answer(hm, verification_id, "camera_interview", "matched")
+
+    assert [row["step_id"] for row in store.answers(verification_id)] == [
+        "notarized_id",
+        "background_check",
+    ]
+    assert count(store, "escalations") == 0
+
+
+async def test_a_failing_decision_notice_rolls_back_the_decision(
+    service, store, actor, flag, security_notifier, monkeypatch
+) -> None:
+    verification_id = await flag(PENDING)
+    escalation_id = store.escalation_for(verification_id)["id"]
+
+    def enqueue_fails(*args, **kwargs):
+        raise Boom("disk full")
+
+    monkeypatch.setattr(store, "enqueue", enqueue_fails)
+    with pytest.raises(Boom):
+        await service.decide(actor("sec-1"), escalation_id, "confirm", "Stolen identity")
+
+    assert store.escalation(escalation_id)["status"] == "open"
+    assert store.verification(verification_id)["status"] == "in_progress"
+
+
+async def test_later_findings_join_the_verifications_one_escalation(
+    store, flag, security_notifier
+) -> None:
+    verification_id = await flag(PENDING, REFUSED, AI_PHOTO)
+
+    assert count(store, "escalations") == 1
+    escalation_id = store.escalation_for(verification_id)["id"]
+    payloads = [json.loads(row["payload"]) for row in outbox(store)]
+    assert [(p["step_id"], p["first"]) for p in payloads] == [
+        ("background_check", True),
+        ("camera_interview", False),
+        ("profile_photo", False),
+    ]
+    assert {p["escalation_id"] for p in payloads} == {escalation_id}
+    assert [p["outcome"] for p in payloads] == ["in_progress", "blocked", "blocked"]
+    assert payloads[2]["note"] == "Same photo on three profiles"
+    actions = [e["action"] for e in store.events(verification_id)]
+    assert actions.count("escalation.raised") == 1
+    assert actions.count("escalation.finding_added") == 2
+
+
+async def test_each_security_target_gets_its_own_row(core, store, flag, notifier_class) -> None:
+    core.add_notifier(notifier_class("slack"))
+    core.add_notifier(notifier_class("teams"))
+    await flag(PENDING, REFUSED)
+    assert [(row["kind"], row["target"]) for row in outbox(store)] == [
+        ("finding", "slack"),
+        ("finding", "teams"),
+        ("finding", "slack"),
+        ("finding", "teams"),
+    ]
+
+
+async def test_no_security_target_means_an_escalation_without_outbox_rows(store, flag) -> None:
+    verification_id = await flag(REFUSED)
+    assert store.escalation_for(verification_id)["status"] == "open"
+    assert count(store, "outbox") == 0
+
+
+# delivery
+
+
+async def test_each_row_is_delivered_once(core, store, flag, security_notifier) -> None:
+    verification_id = await flag(REFUSED)
+
+    assert await core.worker.run_once() == 1
+    assert await core.worker.run_once() == 0
+
+    [(notice, thread_ref)] = security_notifier.delivered
+    assert isinstance(notice, FindingNotice)
+    assert (notice.verification_id, notice.result, notice.first) == (
+        verification_id,
+        Result.BLOCK,
+        True,
+    )
+    assert notice.hiring_manager_platform is Platform.SLACK
+    assert thread_ref is None
+    [row] = outbox(store)
+    assert (row["status"], row["attempts"], row["message_ref"]) == ("delivered", 1, "slack-msg-1")
+    assert row["delivered_at"] == store.now()
+    assert store.message_ref(row["escalation_id"], "slack") == "slack-msg-1"
+    assert store.pending_outbox() == []
+
+
+async def test_a_delivery_error_is_retried_with_backoff(
+    core, store, clock, flag, notifier_class
+) -> None:
+    notifier = notifier_class("slack", fail=2)
+    core.add_notifier(notifier)
+    await flag(REFUSED)
+    [row] = outbox(store)
+
+    assert await core.worker.run_once() == 0
+    failed = store.outbox_item(row["id"])
+    assert (failed["status"], failed["attempts"], failed["last_error"]) == (
+        "pending",
+        1,
+        "platform unavailable",
+    )
+    assert 0.005 <= due_in(store, row["id"], clock()) <= 0.01
+    assert core.worker.next_due == datetime.fromisoformat(failed["next_attempt_at"])
+
+    assert await core.worker.run_once() == 0
+    assert notifier.attempts == 1  # not due yet
+
+    clock.advance(0.011)
+    assert await core.worker.run_once() == 0
+    assert notifier.attempts == 2
+    assert 0.01 <= due_in(store, row["id"], clock()) <= 0.02  # doubled, capped at 0.02
+
+    clock.advance(0.021)
+    assert await core.worker.run_once() == 1
+    delivered = store.outbox_item(row["id"])
+    assert (delivered["status"], delivered["attempts"], delivered["last_error"]) == (
+        "delivered",
+        3,
+        None,
+    )
+    assert len(notifier.delivered) == 1
+    assert core.worker.failed == 2 and core.worker.delivered == 1
+
+
+async def test_retry_after_is_honoured(core, store, clock, flag, notifier_class) -> None:
+    notifier = notifier_class("slack", fail=1, retry_after=30)
+    core.add_notifier(notifier)
+    await flag(REFUSED)
+    [row] = outbox(store)
+
+    await core.worker.run_once()
+    assert due_in(store, row["id"], clock()) == pytest.approx(30, abs=0.001)
+
+    clock.advance(29.9)
+    assert await core.worker.run_once() == 0
+    assert notifier.attempts == 1
+    clock.advance(0.2)
+    assert await core.worker.run_once() == 1
+    assert notifier.attempts == 2
+
+
+async def test_later_findings_wait_behind_a_failed_first_one(
+    core, store, clock, flag, notifier_class
+) -> None:
+    notifier = notifier_class("slack", fail=1)
+    core.add_notifier(notifier)
+    await flag(PENDING, REFUSED, AI_PHOTO)
+    first, second, third = (row["id"] for row in outbox(store))
+
+    assert await core.worker.run_once() == 0
+    assert notifier.attempts == 1
+    assert store.outbox_item(second)["attempts"] == 0
+    assert store.outbox_item(third)["attempts"] == 0
+
+    clock.advance(1)
+    assert await core.worker.run_once() == 3
+    steps = [notice.step_id for notice in notifier.notices]
+    assert steps == ["background_check", "camera_interview", "profile_photo"]
+    assert notifier.thread_refs == [None, "slack-msg-1", "slack-msg-1"]
+    assert [notice.first for notice in notifier.notices] == [True, False, False]
+    assert all(store.outbox_item(i)["status"] == "delivered" for i in (first, second, third))
+
+
+async def test_a_failed_escalation_does_not_hold_back_another(
+    core, store, flag, notifier_class
+) -> None:
+    notifier = notifier_class("slack", fail=1)
+    core.add_notifier(notifier)
+    stuck = await flag(REFUSED)
+    other = await flag(PENDING)
+
+    assert await core.worker.run_once() == 1
+    assert [notice.verification_id for notice in notifier.notices] == [other]
+    [pending] = store.pending_outbox()
+    assert json.loads(pending["payload"])["verification_id"] == stuck
+
+
+async def test_a_crashing_notifier_does_not_stop_other_deliveries(
+    core, store, clock, flag, notifier_class
+) -> None:
+    crashing = notifier_class("slack", crash=1)
+    working = notifier_class("teams")
+    core.add_notifier(crashing)
+    core.add_notifier(working)
+    first = await flag(REFUSED)
+    second = await flag(PENDING)
+
+    assert await core.worker.run_once() == 3
+    assert [n.verification_id for n in working.notices] == [first, second]
+    assert [n.verification_id for n in crashing.notices] == [second]
+    [pending] = store.pending_outbox()
+    assert (pending["target"], pending["attempts"]) == ("slack", 1)
+    assert pending["last_error"] == "RuntimeError: notifier bug"
+
+    clock.advance(1)
+    assert await core.worker.run_once() == 1
+    assert [n.verification_id for n in crashing.notices] == [second, first]
+
+
+async def test_rows_for_a_target_without_a_notifier_stay_pending(
+    core, store, flag, notifier_class
+) -> None:
+    core.service.security_targets += ("email",)
+    slack = notifier_class("slack")
+    core.add_notifier(slack)
+    await flag(REFUSED)
+
+    assert await core.worker.run_once() == 1
+    [pending] = store.pending_outbox()
+    assert (pending["target"], pending["attempts"]) == ("email", 0)
+
+
+async def test_a_pending_row_is_delivered_exactly_once_after_a_restart(
+    make_core, clock, actor, candidate, notifier_class
+) -> None:
+    before = notifier_class("slack", fail=1)
+    first = make_core(notifiers=(before,))
+    started = await first.service.start(actor(), candidate())
+    await first.service.answer(actor(), started.verification.id, *REFUSED)
+    await first.worker.run_once()
+    first.close()
+
+    clock.advance(60)
+    after = notifier_class("slack")
+    second = make_core(notifiers=(after,))
+    assert await second.worker.run_once() == 1
+    assert await second.worker.run_once() == 0
+    second.close()
+
+    third_notifier = notifier_class("slack")
+    third = make_core(notifiers=(third_notifier,))
+    assert await third.worker.run_once() == 0
+    assert before.notices == []
+    assert [n.verification_id for n in after.notices] == [started.verification.id]
+    assert third_notifier.notices == []
+    [row] = third.store.db.query("SELECT status, attempts FROM outbox")
+    assert row == {"status": "delivered", "attempts": 2}
+
+
+async def test_the_thread_continues_after_a_restart(
+    make_core, clock, actor, candidate, notifier_class
+) -> None:
+    before = notifier_class("slack")
+    first = make_core(notifiers=(before,))
+    hm = actor()
+    started = await first.service.start(hm, candidate())
+    await first.service.answer(hm, started.verification.id, *PENDING)
+    await first.worker.run_once()
+    first.close()
+
+    after = notifier_class("slack")
+    second = make_core(notifiers=(after,))
+    await second.service.answer(hm, started.verification.id, *REFUSED)
+    assert await second.worker.run_once() == 1
+    assert after.thread_refs == ["slack-msg-1"]
+    assert after.notices[0].first is False
+
+
+async def test_the_running_worker_delivers_when_kicked(
+    core, service, actor, candidate, security_notifier
+) -> None:
+    task = asyncio.create_task(core.worker.run(idle_seconds=30))
+    try:
+        await asyncio.sleep(0.01)
+        hm = actor()
+        started = await service.start(hm, candidate())
+        result = await service.answer(hm, started.verification.id, *REFUSED)
+        assert result.verification.outcome is Outcome.BLOCKED
+        for _ in range(100):
+            if security_notifier.delivered:
+                break
+            await asyncio.sleep(0.01)
+        assert len(security_notifier.delivered) == 1
+    finally:
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+
+# backoff
+
+
+def test_backoff_doubles_with_jitter_up_to_the_cap() -> None:
+    backoff = Backoff(base=2, cap=60, seed=1)
+    for attempts, ceiling in [(1, 2), (2, 4), (3, 8), (5, 32), (6, 60), (20, 60)]:
+        delays = [backoff.delay(attempts) for _ in range(50)]
+        assert all(ceiling / 2 <= delay <= ceiling for delay in delays), attempts
+    assert backoff.delay(0) <= 2
+
+
+def test_a_longer_retry_after_wins_over_backoff() -> None:
+    backoff = Backoff(base=2, cap=60, seed=1)
+    assert backoff.delay(1, retry_after=120) == 120
+    assert backoff.delay(1, retry_after=0.1) >= 1
+
+
+def test_the_default_backoff_starts_at_seconds_and_caps_at_five_minutes() -> None:
+    backoff = Backoff(seed=3)
+    assert 1 <= backoff.delay(1) <= 2
+    assert 150 <= backoff.delay(30) <= 300
+    assert timedelta(seconds=backoff.delay(30)) <= timedelta(minutes=5)

@@ -1,0 +1,599 @@
+"""VerificationService: starting, the computed address step and the laptop-farm signal,
+security decisions, and who may do what."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from bot.errors import InvalidInput, NotFound, PermissionDenied
+from bot.models import Decision, EscalationStatus, Outcome, Platform, Result
+from bot.notices import DecisionNotice
+from bot.service import InvalidCandidate, parse_verification_id
+
+SECURITY = "sec-1"
+FIRST_STEPS = {
+    "notarized_id": ("verified", "Commission 12345, Cook County, IL"),
+    "background_check": "clear",
+    "camera_interview": "matched",
+}
+
+
+def count(store, table: str) -> int:
+    return store.db.execute(f"SELECT count(*) FROM {table}").fetchone()[0]
+
+
+def refusals(store) -> list[dict]:
+    return [
+        {**event, "detail": json.loads(event["detail"])}
+        for event in store.events()
+        if event["action"] == "refused"
+    ]
+
+
+@pytest.fixture
+def security(actor):
+    return actor(SECURITY)
+
+
+@pytest.fixture
+def reach_address_step(service, answer_steps):
+    """Start a pre-offer verification and answer up to the computed address step."""
+
+    async def run(who, details: dict):
+        started = await service.start(who, details)
+        assert started.computed == []
+        return await answer_steps(who, started.verification.id, FIRST_STEPS)
+
+    return run
+
+
+# starting
+
+
+async def test_start_records_the_candidate_and_asks_the_first_step(
+    service, store, actor, candidate
+) -> None:
+    details = candidate(
+        name="  Jane\x00 Doe ", email="Jane.Doe@EXAMPLE.com", phone="(312) 555-0100"
+    )
+    started = await service.start(actor(), details)
+
+    view = started.verification
+    assert parse_verification_id(view.id.lower()) == view.id
+    assert view.outcome is Outcome.IN_PROGRESS
+    assert (view.answered, view.total) == (0, 6)
+    assert view.candidate.name == "Jane Doe"
+    assert view.candidate.email == "Jane.Doe@example.com"
+    assert view.candidate.phone == "+13125550100"
+    assert view.requested_by == "hm-1"
+    assert view.platform is Platform.SLACK
+    assert started.next_prompt.step_id == "notarized_id"
+    assert started.next_prompt.candidate_name == "Jane Doe"
+    assert [e["action"] for e in store.events(view.id)] == ["verification.started"]
+
+
+@pytest.mark.parametrize(
+    ("overrides", "field"),
+    [
+        ({"email": "not-an-email"}, "email"),
+        ({"name": "   "}, "name"),
+        ({"phone": "12"}, "phone"),
+        ({"home_address": "!!! ,,, ---"}, "home_address"),
+        ({"shipping_address": None}, "shipping_address"),
+        ({"nickname": "JD"}, "nickname"),
+    ],
+)
+async def test_invalid_candidate_is_refused_field_by_field_and_writes_nothing(
+    service, store, actor, candidate, overrides: dict, field: str
+) -> None:
+    with pytest.raises(InvalidCandidate) as raised:
+        await service.start(actor(), candidate(**overrides))
+    assert field in raised.value.problems
+    assert count(store, "candidates") == count(store, "verifications") == 0
+    assert store.events() == []
+
+
+async def test_unknown_playbook_is_refused(service, store, actor, candidate) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        await service.start(actor(), candidate(), "nope")
+    assert raised.value.field == "playbook"
+    assert count(store, "verifications") == 0
+
+
+@pytest.mark.parametrize(
+    ("step", "value", "note", "field"),
+    [
+        ("no_such_step", "verified", None, "step"),
+        ("camera_interview", "maybe", None, "answer"),
+        ("notarized_id", "verified", "x" * 1001, "note"),
+    ],
+)
+async def test_invalid_answer_is_refused_and_writes_nothing(
+    service, store, actor, candidate, step, value, note, field
+) -> None:
+    started = await service.start(actor(), candidate())
+    events = len(store.events())
+    with pytest.raises(InvalidInput) as raised:
+        await service.answer(actor(), started.verification.id, step, value, note)
+    assert raised.value.field == field
+    assert count(store, "answers") == 0
+    assert len(store.events()) == events
+
+
+async def test_bad_or_unknown_verification_ids(service, actor) -> None:
+    with pytest.raises(InvalidInput) as raised:
+        await service.answer(actor(), "VB-XYZ; DROP TABLE", "notarized_id", "verified")
+    assert raised.value.field == "verification"
+    with pytest.raises(NotFound):
+        await service.answer(actor(), "vb-0000abcd", "camera_interview", "matched")
+
+
+# the computed address step
+
+
+async def test_address_step_matches_the_same_place_written_differently(
+    store, actor, candidate, reach_address_step
+) -> None:
+    details = candidate(
+        home_address="123 Main Street, Apt 4B, Springfield, IL 62701",
+        shipping_address="123 MAIN ST #4b, Springfield IL 62701",
+    )
+    result = await reach_address_step(actor(), details)
+
+    [computed] = result.computed
+    assert (computed.step, computed.answer, computed.result) == (
+        "shipping_address",
+        "match",
+        "pass",
+    )
+    assert computed.answered_by == "verifybot"
+    assert not result.escalated
+    assert result.next_prompt.step_id == "education_history"
+    assert store.escalation_for(result.verification.id) is None
+
+
+async def test_address_step_flags_a_different_shipping_address_for_review(
+    actor, candidate, reach_address_step, security_notifier
+) -> None:
+    details = candidate(
+        home_address="123 Main Street, Springfield, IL 62701",
+        shipping_address="77 Harbor Road, Unit 9, Baltimore, MD 21230",
+    )
+    result = await reach_address_step(actor(), details)
+
+    [computed] = result.computed
+    assert (computed.answer, computed.result) == ("mismatch", Result.REVIEW)
+    assert "'77 Harbor Road, Unit 9, Baltimore, MD 21230'" in computed.reason
+    assert "'123 Main Street, Springfield, IL 62701'" in computed.reason
+    assert result.escalated
+    assert result.verification.outcome is Outcome.IN_PROGRESS
+
+
+async def test_several_people_shipping_to_one_address_is_the_laptop_farm_signal(
+    store, actor, candidate, reach_address_step
+) -> None:
+    written = [
+        "500 Oak Avenue, Apt 2, Springfield, IL 62704",
+        "500 OAK AVE #2 SPRINGFIELD IL 62704",
+        "500 oak ave. unit 2, springfield, illinois 62704-1234",
+    ]
+    first = await reach_address_step(
+        actor(),
+        candidate(email="a@example.com", home_address=written[0], shipping_address=written[0]),
+    )
+    second = await reach_address_step(
+        actor("hm-2"), candidate(email="b@example.net", shipping_address=written[1])
+    )
+    third = await reach_address_step(
+        actor("hm-3", Platform.TEAMS), candidate(email="c@example.org", shipping_address=written[2])
+    )
+    ids = [result.verification.id for result in (first, second, third)]
+
+    assert first.computed[0].answer == "match"
+    assert [(f.answer, f.result) for f in second.computed] == [("shared", Result.BLOCK)]
+    assert [(f.answer, f.result) for f in third.computed] == [("shared", Result.BLOCK)]
+    assert f"{ids[0]} (" in second.computed[0].reason
+    reason = third.computed[0].reason
+    assert "2 other verification(s)" in reason
+    assert f"{ids[0]} (" in reason and f"{ids[1]} (" in reason
+    assert ids[2] not in reason
+    assert "laptop-farm" in reason
+    assert third.verification.outcome is Outcome.BLOCKED
+    assert third.escalated
+    [computed_event] = [
+        json.loads(e["detail"]) for e in store.events(ids[2]) if e["action"] == "answer.computed"
+    ]
+    assert computed_event["related"] == ids[:2]
+
+
+async def test_the_same_person_verified_again_is_not_another_identity(
+    actor, candidate, reach_address_step
+) -> None:
+    details = candidate(email="jane@example.com")
+    first = await reach_address_step(actor(), details)
+    again = await reach_address_step(
+        actor("hm-2"), {**details, "email": "JANE@Example.com", "name": "Jane Q. Doe"}
+    )
+    assert first.computed[0].answer == "match"
+    assert again.computed[0].answer == "match"
+    assert again.verification.outcome is Outcome.IN_PROGRESS
+
+
+async def test_foreign_addresses_match_and_are_shared(actor, candidate, reach_address_step) -> None:
+    home = "Hauptstraße 5, 10115 Berlin, Germany"
+    first = await reach_address_step(
+        actor(),
+        candidate(home_address=home, shipping_address="HAUPTSTRASSE 5 10115 BERLIN GERMANY"),
+    )
+    moved = await reach_address_step(
+        actor(),
+        candidate(home_address=home, shipping_address="Hauptstraße 7, 10115 Berlin, Germany"),
+    )
+    other = await reach_address_step(
+        actor("hm-2"),
+        candidate(
+            home_address="10 Downing Street, London SW1A 2AA, United Kingdom",
+            shipping_address="hauptstrasse 5, 10115 berlin, germany",
+        ),
+    )
+    assert first.computed[0].answer == "match"
+    assert moved.computed[0].answer == "mismatch"
+    assert other.computed[0].answer == "shared"
+    assert first.verification.id in other.computed[0].reason
+
+
+# security decisions
+
+
+@pytest.fixture
+def escalated(service, actor, candidate):
+    """A verification by hm-1 on Slack with a review finding; returns (verification, escalation)."""
+
+    async def make(who=None):
+        who = who or actor()
+        started = await service.start(who, candidate())
+        result = await service.answer(who, started.verification.id, "background_check", "pending")
+        assert result.escalated
+        return result.verification.id, result.verification.escalation_id
+
+    return make
+
+
+async def test_security_acknowledges_an_escalation(service, store, security, escalated) -> None:
+    verification_id, escalation_id = await escalated()
+
+    view, changed = await service.decide(security, escalation_id, "acknowledge", None)
+
+    assert changed
+    assert view.status is EscalationStatus.ACKNOWLEDGED
+    assert view.decided_by == SECURITY
+    assert [f.step for f in view.findings] == ["background_check"]
+    row = store.escalation(escalation_id)
+    assert (row["status"], row["decided_by"], row["decided_platform"]) == (
+        "acknowledged",
+        SECURITY,
+        "slack",
+    )
+    assert store.verification(verification_id)["status"] == "in_progress"
+    assert "escalation.acknowledged" in [e["action"] for e in store.events(verification_id)]
+
+
+async def test_the_same_decision_twice_changes_nothing(service, store, security, escalated) -> None:
+    _, escalation_id = await escalated()
+    await service.decide(security, escalation_id, Decision.ACKNOWLEDGE, None)
+    events = len(store.events())
+    view, changed = await service.decide(security, escalation_id, Decision.ACKNOWLEDGE, "again")
+    assert not changed
+    assert view.status is EscalationStatus.ACKNOWLEDGED
+    assert len(store.events()) == events
+
+
+async def test_clearing_needs_a_reason(service, store, security, escalated) -> None:
+    verification_id, escalation_id = await escalated()
+    for reason in (None, "", "  \n "):
+        with pytest.raises(InvalidInput) as raised:
+            await service.decide(security, escalation_id, "clear", reason)
+        assert raised.value.field == "reason"
+    assert store.escalation(escalation_id)["status"] == "open"
+
+    view, changed = await service.decide(
+        security, escalation_id, "clear", "Report arrived, identity matches"
+    )
+    assert changed
+    assert view.status is EscalationStatus.CLEARED
+    assert view.decision_reason == "Report arrived, identity matches"
+    view_of_hm = await service.view(security, verification_id)
+    assert view_of_hm.escalation_status is EscalationStatus.CLEARED
+
+
+async def test_confirmed_fraud_blocks_the_verification(
+    service, store, security, actor, escalated
+) -> None:
+    verification_id, escalation_id = await escalated()
+    assert store.verification(verification_id)["status"] == "in_progress"
+
+    view, changed = await service.decide(security, escalation_id, "confirm", "Stolen identity")
+
+    assert changed
+    assert view.status is EscalationStatus.CONFIRMED
+    assert view.outcome is Outcome.BLOCKED
+    assert store.verification(verification_id)["status"] == "blocked"
+    later = await service.answer(actor(), verification_id, "camera_interview", "matched")
+    assert later.verification.outcome is Outcome.BLOCKED
+
+
+@pytest.mark.parametrize(
+    ("final", "reason", "then"),
+    [
+        ("confirm", None, "clear"),
+        ("confirm", None, "acknowledge"),
+        ("clear", "false alarm", "confirm"),
+        ("clear", "false alarm", "acknowledge"),
+    ],
+)
+async def test_final_decisions_cannot_be_overturned(
+    service, store, security, escalated, final, reason, then
+) -> None:
+    _, escalation_id = await escalated()
+    await service.decide(security, escalation_id, final, reason)
+    decided = store.escalation(escalation_id)
+
+    with pytest.raises(InvalidInput, match=f"already .* by {SECURITY}"):
+        await service.decide(security, escalation_id, then, "changed my mind")
+
+    assert store.escalation(escalation_id) == decided
+    _, changed = await service.decide(security, escalation_id, final, reason)
+    assert not changed
+
+
+async def test_a_hiring_manager_cannot_decide(service, store, actor, escalated) -> None:
+    verification_id, escalation_id = await escalated()
+    before = store.escalation(escalation_id)
+
+    with pytest.raises(PermissionDenied):
+        await service.decide(actor(), escalation_id, "clear", "looks fine to me")
+
+    assert store.escalation(escalation_id) == before
+    assert store.verification(verification_id)["status"] == "in_progress"
+    [refused] = refusals(store)
+    assert (refused["actor"], refused["platform"]) == ("hm-1", "slack")
+    assert refused["detail"]["action"] == "escalation.decide"
+    assert await service.open_escalations(actor()) == []
+    with pytest.raises(PermissionDenied):
+        await service.escalation(actor(), escalation_id)
+
+
+async def test_unknown_decision_or_escalation(service, security, escalated) -> None:
+    _, escalation_id = await escalated()
+    with pytest.raises(InvalidInput):
+        await service.decide(security, escalation_id, "shrug", None)
+    with pytest.raises(InvalidInput):
+        await service.decide(security, "abc", "acknowledge", None)
+    with pytest.raises(NotFound):
+        await service.decide(security, escalation_id + 100, "acknowledge", None)
+
+
+async def test_a_decision_is_sent_to_the_hiring_managers_platform_when_it_is_a_direct_target(
+    core, service, store, security, escalated, security_notifier
+) -> None:
+    verification_id, escalation_id = await escalated()
+    await core.worker.run_once()
+    findings_delivered = len(security_notifier.delivered)
+
+    await service.decide(security, escalation_id, "clear", "Report arrived")
+
+    [decision_row] = [row for row in store.pending_outbox() if row["kind"] == "decision"]
+    assert decision_row["target"] == "slack"
+    assert await core.worker.run_once() == 1
+    notice = security_notifier.notices[-1]
+    assert isinstance(notice, DecisionNotice)
+    assert len(security_notifier.delivered) == findings_delivered + 1
+    assert (notice.recipient, notice.recipient_platform) == ("hm-1", Platform.SLACK)
+    assert (notice.status, notice.decided_by, notice.reason) == (
+        EscalationStatus.CLEARED,
+        SECURITY,
+        "Report arrived",
+    )
+    assert notice.verification_id == verification_id
+
+
+async def test_no_decision_notice_when_the_hiring_managers_platform_is_not_a_target(
+    service, store, actor, security, escalated, security_notifier
+) -> None:
+    _, escalation_id = await escalated(actor("hm-7", Platform.TEAMS))
+    await service.decide(security, escalation_id, "acknowledge", None)
+    kinds = {row["kind"] for row in store.db.query("SELECT kind FROM outbox")}
+    assert kinds == {"finding"}
+
+
+async def test_open_escalations_lists_open_and_acknowledged_for_security(
+    service, security, escalated
+) -> None:
+    _, open_id = await escalated()
+    _, acknowledged_id = await escalated()
+    _, cleared_id = await escalated()
+    await service.decide(security, acknowledged_id, "acknowledge", None)
+    await service.decide(security, cleared_id, "clear", "fine")
+    listed = {view.id: view.status for view in await service.open_escalations(security)}
+    assert listed == {
+        open_id: EscalationStatus.OPEN,
+        acknowledged_id: EscalationStatus.ACKNOWLEDGED,
+    }
+
+
+async def test_security_group_members_count_as_security(core, service, actor, escalated) -> None:
+    _, escalation_id = await escalated()
+    member = actor("U-GROUP")
+    with pytest.raises(PermissionDenied):
+        await service.decide(member, escalation_id, "acknowledge", None)
+    core.service.roles.set_security_group_members({"U-GROUP"})
+    _, changed = await service.decide(member, escalation_id, "acknowledge", None)
+    assert changed
+
+
+@pytest.mark.parametrize(
+    ("step", "value", "decision"),
+    [
+        ("camera_interview", "camera_refused", "acknowledge"),
+        ("background_check", "pending", "confirm"),
+    ],
+)
+async def test_a_security_decision_does_not_undo_a_cancellation(
+    service, store, actor, security, candidate, step, value, decision
+) -> None:
+    hm = actor()
+    started = await service.start(hm, candidate())
+    verification_id = started.verification.id
+    flagged = await service.answer(hm, verification_id, step, value)
+    await service.cancel(hm, verification_id)
+
+    await service.decide(security, flagged.verification.escalation_id, decision, "noted")
+
+    assert await service.next_prompt(hm, verification_id) is None
+    with pytest.raises(InvalidInput, match="cancelled"):
+        await service.answer(hm, verification_id, "notarized_id", "not_provided")
+    assert await service.list(hm) == []
+
+
+async def test_an_escalation_id_that_is_not_a_number_is_invalid_input(service, security) -> None:
+    with pytest.raises(InvalidInput):
+        await service.escalation(security, "abc")
+
+
+# roles
+
+
+async def test_hiring_manager_allow_list_limits_who_may_start(make_core, actor, candidate) -> None:
+    core = make_core(hiring_managers=frozenset({"hm-1"}))
+    service, store = core.service, core.store
+
+    with pytest.raises(PermissionDenied):
+        await service.start(actor("hm-2"), candidate())
+
+    assert count(store, "verifications") == 0
+    [refused] = refusals(store)
+    assert refused["actor"] == "hm-2"
+    assert refused["detail"]["action"] == "verification.start"
+    assert (await service.start(actor("hm-1"), candidate())).verification.requested_by == "hm-1"
+    assert (await service.start(actor(SECURITY), candidate())).verification.requested_by == SECURITY
+
+
+async def test_empty_allow_list_lets_anyone_start(service, actor, candidate) -> None:
+    for user, platform in (("U123", Platform.SLACK), ("aad-object-id", Platform.TEAMS)):
+        started = await service.start(actor(user, platform), candidate())
+        assert started.verification.requested_by == user
+
+
+async def test_a_hiring_manager_cannot_answer_another_ones_verification(
+    service, store, actor, candidate
+) -> None:
+    started = await service.start(actor("hm-1"), candidate())
+    verification_id = started.verification.id
+
+    with pytest.raises(PermissionDenied):
+        await service.answer(actor("hm-2"), verification_id, "notarized_id", "not_provided")
+
+    assert count(store, "answers") == 0
+    assert store.escalation_for(verification_id) is None
+    [refused] = refusals(store)
+    assert (refused["actor"], refused["verification_id"]) == ("hm-2", verification_id)
+    assert refused["detail"]["action"] == "answer.record"
+
+
+async def test_a_hiring_manager_cannot_view_another_ones_verification(
+    service, store, actor, candidate
+) -> None:
+    started = await service.start(actor("hm-1"), candidate(name="Ada Lovelace"))
+    verification_id = started.verification.id
+    other = actor("hm-2", Platform.TEAMS)
+
+    with pytest.raises(PermissionDenied):
+        await service.view(other, verification_id)
+    with pytest.raises(PermissionDenied):
+        await service.next_prompt(other, verification_id)
+    with pytest.raises(PermissionDenied):
+        await service.status(other, verification_id)
+    with pytest.raises(NotFound):
+        await service.status(other, "Ada Lovelace")
+
+    actions = [r["detail"]["action"] for r in refusals(store)]
+    assert actions == ["verification.view"] * 3
+    assert all(r["verification_id"] == verification_id for r in refusals(store))
+
+
+async def test_security_users_can_view_every_verification_but_not_answer_it(
+    service, actor, security, candidate
+) -> None:
+    started = await service.start(actor("hm-1"), candidate(name="Ada Lovelace"))
+    verification_id = started.verification.id
+
+    assert (await service.view(security, verification_id)).id == verification_id
+    assert (await service.status(security, "ada lovelace")).id == verification_id
+    assert (await service.next_prompt(security, verification_id)).step_id == "notarized_id"
+    with pytest.raises(PermissionDenied):
+        await service.answer(security, verification_id, "notarized_id", "not_provided")
+
+
+async def test_the_terminal_operator_may_answer_any_verification(service, actor, candidate) -> None:
+    started = await service.start(actor("hm-1"), candidate())
+    operator = actor("cli", Platform.CLI)
+    result = await service.answer(operator, started.verification.id, "camera_interview", "matched")
+    assert result.recorded.answered_by == "cli"
+
+
+# status, list and cancel
+
+
+async def test_status_finds_the_latest_verification_by_name_or_id(
+    service, actor, candidate, clock
+) -> None:
+    hm = actor()
+    older = await service.start(hm, candidate(name="Grace Hopper"))
+    clock.advance(60)
+    newer = await service.start(hm, candidate(name="Grace Hopper"))
+    assert (await service.status(hm, "  grace HOPPER ")).id == newer.verification.id
+    assert (await service.status(hm, older.verification.id.lower())).id == older.verification.id
+    with pytest.raises(NotFound):
+        await service.status(hm, "Nobody")
+    with pytest.raises(InvalidInput):
+        await service.status(hm, "   ")
+
+
+async def test_list_shows_a_hiring_manager_their_own_open_verifications(
+    service, actor, candidate, pass_answers, answer_steps, clock
+) -> None:
+    mine = await service.start(actor("hm-1"), candidate(), "device-handover")
+    clock.advance(1)
+    finished = await service.start(actor("hm-1"), candidate(), "device-handover")
+    await answer_steps(actor("hm-1"), finished.verification.id, pass_answers["device-handover"])
+    clock.advance(1)
+    theirs = await service.start(actor("hm-2"), candidate(), "device-handover")
+
+    open_ids = [view.id for view in await service.list(actor("hm-1"))]
+    all_ids = [view.id for view in await service.list(actor("hm-1"), open_only=False)]
+    operator_ids = [view.id for view in await service.list(actor("cli", Platform.CLI))]
+
+    assert open_ids == [mine.verification.id]
+    assert all_ids == [finished.verification.id, mine.verification.id]
+    assert operator_ids == [theirs.verification.id, mine.verification.id]
+
+
+async def test_a_cancelled_verification_takes_no_more_answers(
+    service, store, actor, candidate
+) -> None:
+    hm = actor()
+    started = await service.start(hm, candidate())
+    verification_id = started.verification.id
+
+    with pytest.raises(PermissionDenied):
+        await service.cancel(actor("hm-2"), verification_id)
+    view = await service.cancel(hm, verification_id)
+
+    assert view.outcome is Outcome.CANCELLED
+    assert await service.next_prompt(hm, verification_id) is None
+    with pytest.raises(InvalidInput, match="cancelled"):
+        await service.answer(hm, verification_id, "notarized_id", "not_provided")
+    assert count(store, "answers") == 0
+    assert await service.list(hm) == []

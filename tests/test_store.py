@@ -1,0 +1,264 @@
+"""The SQLite store on a real file: pragmas, schema, indexes, the audit chain, platform state."""
+
+from __future__ import annotations
+
+import asyncio
+import itertools
+import sqlite3
+import threading
+from pathlib import Path
+
+import pytest
+
+from bot.errors import PermissionDenied
+from bot.schema import SCHEMA_VERSION
+from bot.store import GENESIS_HASH, Store
+
+
+def index_columns(store: Store, table: str) -> set[tuple[str, ...]]:
+    indexes = store.db.execute(f"PRAGMA index_list({table})").fetchall()
+    return {
+        tuple(column[2] for column in store.db.execute(f"PRAGMA index_info({index[1]})"))
+        for index in indexes
+    }
+
+
+def test_the_database_is_a_wal_file_with_foreign_keys_on(db_path: Path, clock) -> None:
+    store = Store(db_path, clock=clock)
+    try:
+        assert db_path.exists()
+        assert store.db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+        assert store.db.execute("PRAGMA foreign_keys").fetchone()[0] == 1
+        assert store.health()["journal_mode"] == "wal"
+    finally:
+        store.close()
+
+
+def test_foreign_keys_are_enforced(store) -> None:
+    with pytest.raises(sqlite3.IntegrityError):
+        store.insert_verification(
+            {
+                "id": "VB-00000000",
+                "candidate_id": 999,
+                "playbook_id": "pre-offer",
+                "playbook_version": 1,
+                "requested_by": "hm-1",
+                "platform": "slack",
+                "status": "in_progress",
+            }
+        )
+    assert store.db.execute("SELECT count(*) FROM verifications").fetchone()[0] == 0
+
+
+def test_the_schema_version_is_set_and_opening_again_migrates_nothing(db_path: Path, clock) -> None:
+    first = Store(db_path, clock=clock)
+    first.insert_candidate(
+        {
+            "name": "Jane Doe",
+            "email": "jane@example.com",
+            "home_address": "1 Elm St",
+            "shipping_address": "1 Elm St",
+            "home_normalized": "1 ELM ST",
+            "shipping_normalized": "1 ELM ST",
+        }
+    )
+    tables = sorted(first.db.table_names())
+    first.close()
+
+    again = Store(db_path, clock=clock)
+    try:
+        assert again.schema_version == SCHEMA_VERSION == 1
+        assert again.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
+        assert sorted(again.db.table_names()) == tables
+        assert again.db.execute("SELECT count(*) FROM candidates").fetchone()[0] == 1
+    finally:
+        again.close()
+
+
+def test_a_database_newer_than_the_code_is_refused(db_path: Path) -> None:
+    connection = sqlite3.connect(db_path)
+    connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
+    connection.close()
+    with pytest.raises(RuntimeError, match="newer than this verifybot"):
+        Store(db_path)
+
+
+def test_the_lookups_are_indexed(store) -> None:
+    assert ("shipping_normalized",) in index_columns(store, "candidates")
+    assert ("candidate_id",) in index_columns(store, "verifications")
+    assert ("status",) in index_columns(store, "verifications")
+    assert ("verification_id", "step_id", "id") in index_columns(store, "answers")
+    assert ("dedupe_key",) in index_columns(store, "answers")
+
+
+def test_the_laptop_farm_lookup_uses_the_shipping_index(store) -> None:
+    plan = store.db.execute(
+        "EXPLAIN QUERY PLAN SELECT v.id FROM candidates c "
+        "JOIN verifications v ON v.candidate_id = c.id "
+        "WHERE c.shipping_normalized = ? AND c.id != ? AND c.email != ? COLLATE NOCASE",
+        ["1 ELM ST", 1, "a@example.com"],
+    ).fetchall()
+    assert "idx_candidates_shipping" in " ".join(str(row[-1]) for row in plan)
+
+
+async def test_the_audit_chain_is_intact_after_a_flow(
+    core, service, store, actor, candidate, security_notifier
+) -> None:
+    hm = actor()
+    started = await service.start(hm, candidate())
+    verification_id = started.verification.id
+    blocked = await service.answer(hm, verification_id, "notarized_id", "not_provided")
+    await service.answer(hm, verification_id, "notarized_id", "verified", "Notary 7", change=True)
+    with pytest.raises(PermissionDenied):
+        await service.answer(actor("hm-2"), verification_id, "camera_interview", "matched")
+    escalation_id = blocked.verification.escalation_id
+    await service.decide(actor("sec-1"), escalation_id, "confirm", "Stolen identity")
+    await core.worker.run_once()
+
+    events = store.events()
+    actions = [event["action"] for event in events]
+    assert actions[0] == "verification.started"
+    assert {"answer.changed", "refused", "escalation.confirmed"} <= set(actions)
+    assert events[0]["prev_hash"] == GENESIS_HASH
+    assert all(
+        later["prev_hash"] == earlier["hash"] for earlier, later in itertools.pairwise(events)
+    )
+    assert store.audit_chain_intact()
+
+
+def test_the_audit_log_is_append_only(store) -> None:
+    store.audit("hm-1", "slack", "verification.started", "VB-00000001", {"a": 1})
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.db.execute("UPDATE events SET actor = 'someone-else'")
+    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+        store.db.execute("DELETE FROM events")
+    assert store.audit_chain_intact()
+
+
+@pytest.mark.parametrize(
+    ("column", "value"),
+    [
+        ("hash", "f" * 64),
+        ("detail", '{"step": "camera_interview", "answer": "matched"}'),
+        ("actor", "someone-else"),
+        ("prev_hash", GENESIS_HASH),
+    ],
+)
+def test_a_tampered_audit_row_breaks_the_chain(store, column: str, value: str) -> None:
+    for n in range(3):
+        store.audit("hm-1", "slack", "answer.recorded", "VB-00000001", {"n": n})
+    assert store.audit_chain_intact()
+
+    store.db.execute("DROP TRIGGER events_append_only_update")
+    store.db.execute(f"UPDATE events SET {column} = ? WHERE id = 2", [value])
+
+    assert not store.audit_chain_intact()
+
+
+def test_a_deleted_audit_row_breaks_the_chain(store) -> None:
+    for n in range(3):
+        store.audit("hm-1", "slack", "answer.recorded", None, {"n": n})
+    store.db.execute("DROP TRIGGER events_append_only_delete")
+    store.db.execute("DELETE FROM events WHERE id = 2")
+    assert not store.audit_chain_intact()
+
+
+def test_an_empty_audit_log_is_intact(store) -> None:
+    assert store.events() == []
+    assert store.audit_chain_intact()
+
+
+def test_bot_state_is_written_read_and_deleted(store) -> None:
+    assert store.state_read([]) == {}
+    assert store.state_read(["missing"]) == {}
+    store.state_write("teams/conv-1", {"dialog": {"step": 2}}, etag="1")
+    store.state_write("teams/conv-2", {"dialog": None}, etag="1")
+    store.state_write("teams/conv-1", {"dialog": {"step": 3}}, etag="2")
+
+    assert store.state_read(["teams/conv-1", "teams/conv-2", "other"]) == {
+        "teams/conv-1": {"etag": "2", "data": {"dialog": {"step": 3}}},
+        "teams/conv-2": {"etag": "1", "data": {"dialog": None}},
+    }
+    store.state_delete(["teams/conv-1", "never-written"])
+    store.state_delete([])
+    assert list(store.state_read(["teams/conv-1", "teams/conv-2"])) == ["teams/conv-2"]
+
+
+def test_bot_state_survives_reopening(db_path: Path, clock) -> None:
+    first = Store(db_path, clock=clock)
+    first.state_write("k", {"x": [1, 2]}, etag="e1")
+    first.close()
+    again = Store(db_path, clock=clock)
+    try:
+        assert again.state_read(["k"]) == {"k": {"etag": "e1", "data": {"x": [1, 2]}}}
+    finally:
+        again.close()
+
+
+def test_conversation_refs_are_saved_and_replaced(store) -> None:
+    assert store.conversation_ref("teams:user:aad-1") is None
+    store.save_conversation_ref("teams:user:aad-1", "teams", {"conversation": {"id": "a"}})
+    store.save_conversation_ref(
+        "teams:user:aad-1", "teams", {"conversation": {"id": "b"}}, updated_by="aad-1"
+    )
+    assert store.conversation_ref("teams:user:aad-1") == {"conversation": {"id": "b"}}
+    row = store.db.execute(
+        "SELECT platform, updated_by FROM conversation_refs WHERE key = ?", ["teams:user:aad-1"]
+    ).fetchone()
+    assert row == ("teams", "aad-1")
+
+
+def test_times_come_from_the_clock_in_utc(store, clock) -> None:
+    store.audit("hm-1", "slack", "x")
+    assert store.events()[0]["at"] == "2025-03-03T09:00:00.000+00:00"
+    clock.advance(1.5)
+    assert store.now() == "2025-03-03T09:00:01.500+00:00"
+
+
+async def test_health_reports_counts(store, service, actor, candidate) -> None:
+    await service.start(actor(), candidate())
+    health = store.health()
+    assert health == {
+        "ok": True,
+        "schema_version": SCHEMA_VERSION,
+        "journal_mode": "wal",
+        "verifications": 1,
+        "outbox_pending": 0,
+    }
+
+
+async def test_two_processes_can_record_answers_at_the_same_time(
+    make_core, actor, candidate, monkeypatch
+) -> None:
+    here, there = make_core(), make_core()  # two connections to one file, as two processes
+    hm = actor()
+    mine = (await here.service.start(hm, candidate())).verification.id
+    theirs = (await there.service.start(hm, candidate())).verification.id
+    errors: list[BaseException] = []
+
+    def answer_there() -> None:
+        try:
+            asyncio.run(there.service.answer(hm, theirs, "camera_interview", "matched"))
+        except BaseException as error:
+            errors.append(error)
+
+    other = threading.Thread(target=answer_there)
+    read_answers = here.store.answers
+
+    def answers_while_the_other_process_writes(verification_id: str) -> list[dict]:
+        rows = read_answers(verification_id)
+        if other.ident is None:  # the first read, inside the answer's transaction
+            other.start()
+            other.join(timeout=0.5)  # done at once, or waiting for our write lock
+        return rows
+
+    monkeypatch.setattr(here.store, "answers", answers_while_the_other_process_writes)
+    try:
+        await here.service.answer(hm, mine, "camera_interview", "matched")
+    finally:
+        other.join(timeout=15)
+
+    assert errors == []
+    assert [row["value"] for row in here.store.answers(mine)] == ["matched"]
+    assert [row["value"] for row in here.store.answers(theirs)] == ["matched"]
+    assert here.store.audit_chain_intact()
