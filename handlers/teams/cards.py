@@ -1,0 +1,199 @@
+"""Adaptive Cards as plain dicts, built from the core's platform-neutral values."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from bot import presenter
+from bot.models import (
+    Decision,
+    EscalationStatus,
+    EscalationView,
+    Finding,
+    Outcome,
+    Prompt,
+    Result,
+    VerificationView,
+)
+from bot.notices import FindingNotice
+from handlers.teams.candidate import FIELDS
+
+Card = dict[str, Any]
+
+SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
+VERSION = "1.4"
+ACTION = "verifybot"
+ANSWER = "answer"
+DECIDE = "decide"
+CANDIDATE = "candidate"
+NOTE_INPUT = "note"
+REASON_INPUT = "reason"
+MAX_NOTE = 1000
+
+DECISION_TITLES: dict[Decision, str] = {
+    Decision.ACKNOWLEDGE: "Acknowledge",
+    Decision.CLEAR: "Clear",
+    Decision.CONFIRM: "Confirm fraud",
+}
+RESULT_COLORS: dict[Result, str] = {
+    Result.PASS: "good",
+    Result.REVIEW: "warning",
+    Result.BLOCK: "attention",
+}
+OUTCOME_COLORS: dict[Outcome, str] = {
+    Outcome.CLEARED: "good",
+    Outcome.NEEDS_REVIEW: "warning",
+    Outcome.BLOCKED: "attention",
+}
+FINAL = frozenset({EscalationStatus.CLEARED, EscalationStatus.CONFIRMED})
+
+
+def card(body: list[Card], actions: list[Card] | None = None) -> Card:
+    content: Card = {"type": "AdaptiveCard", "$schema": SCHEMA, "version": VERSION, "body": body}
+    if actions:
+        content["actions"] = actions
+    return content
+
+
+def text(value: str, **style: Any) -> Card:
+    return {"type": "TextBlock", "text": value, "wrap": True, **style}
+
+
+def title(value: str, color: str | None = None) -> Card:
+    block = text(value, weight="Bolder", size="Medium")
+    return {**block, "color": color} if color else block
+
+
+def facts(pairs: list[tuple[str, str]]) -> Card:
+    return {"type": "FactSet", "facts": [{"title": k, "value": v} for k, v in pairs]}
+
+
+def submit(label: str, data: Card) -> Card:
+    return {"type": "Action.Submit", "title": label, "data": data}
+
+
+def prompt_card(prompt: Prompt) -> Card:
+    """One step: question, help, progress, source and one button per option."""
+    body = [
+        title(presenter.prompt_header(prompt)),
+        text(prompt.question),
+        text(prompt.help, isSubtle=True, size="Small"),
+        text(f"Source: {prompt.source}", isSubtle=True, size="Small"),
+        text("Click an answer, or type its number.", size="Small"),
+    ]
+    needs_note = [str(i) for i, o in enumerate(prompt.options, 1) if o.note_required]
+    if needs_note:
+        body.append(
+            {
+                "type": "Input.Text",
+                "id": NOTE_INPUT,
+                "label": f"Evidence note (needed for answer {', '.join(needs_note)})",
+                "isMultiline": True,
+                "maxLength": MAX_NOTE,
+            }
+        )
+    actions = [
+        submit(
+            f"{index}. {option.label}",
+            {
+                ACTION: ANSWER,
+                "verification": prompt.verification_id,
+                "step": prompt.step_id,
+                "option": option.value,
+            },
+        )
+        for index, option in enumerate(prompt.options, 1)
+    ]
+    return card(body, actions)
+
+
+def answered_card(finding: Finding, view: VerificationView) -> Card:
+    """A step's card once answered: what was recorded, without buttons."""
+    body = [
+        text(presenter.verification_title(view), isSubtle=True),
+        title(finding.step_title),
+        text(presenter.recorded_line(finding), color=RESULT_COLORS[finding.result]),
+    ]
+    if finding.note:
+        body.append(text(f"Note: {finding.note}", size="Small"))
+    return card(body)
+
+
+def summary_card(view: VerificationView) -> Card:
+    """Progress, findings and outcome of a verification."""
+    first, *rest = presenter.summary_lines(view)
+    body = [title(first, OUTCOME_COLORS.get(view.outcome))]
+    body += [text(line) for line in rest]
+    return card(body)
+
+
+def candidate_form(values: dict[str, str | None], problems: dict[str, str]) -> Card:
+    """Every candidate detail in one form; `problems` are shown under their fields."""
+    body: list[Card] = [title("Candidate details")]
+    for field in FIELDS:
+        body.append(
+            {
+                "type": "Input.Text",
+                "id": field.name,
+                "label": field.label + ("" if field.optional else " (required)"),
+                "value": values.get(field.name) or "",
+                "maxLength": 500,
+            }
+        )
+        if field.name in problems:
+            body.append(text(f"{field.label} {problems[field.name]}", color="attention"))
+    return card(body, [submit("Start verification", {ACTION: CANDIDATE})])
+
+
+def decision_actions(escalation_id: int, status: EscalationStatus) -> tuple[list[Card], list[Card]]:
+    """(inputs, buttons) for a decision; none once the escalation is cleared or confirmed."""
+    if status in FINAL:
+        return [], []
+    reason = {
+        "type": "Input.Text",
+        "id": REASON_INPUT,
+        "label": "Reason (required to clear)",
+        "isMultiline": True,
+        "maxLength": MAX_NOTE,
+    }
+    decisions = [
+        d for d in Decision if d is not Decision.ACKNOWLEDGE or status is EscalationStatus.OPEN
+    ]
+    buttons = [
+        submit(
+            DECISION_TITLES[d], {ACTION: DECIDE, "escalation": escalation_id, "decision": d.value}
+        )
+        for d in decisions
+    ]
+    return [reason], buttons
+
+
+def finding_card(
+    notice: FindingNotice,
+    status: EscalationStatus = EscalationStatus.OPEN,
+    hiring_manager: str | None = None,
+) -> Card:
+    """A finding for the security channel, with the buttons the escalation's `status` leaves."""
+    inputs, buttons = decision_actions(notice.escalation_id, status)
+    body = [
+        title(presenter.finding_title(notice), RESULT_COLORS[notice.result]),
+        facts(presenter.finding_facts(notice, hiring_manager)),
+        *inputs,
+    ]
+    return card(body, buttons)
+
+
+def escalation_card(view: EscalationView) -> Card:
+    """An escalation after a decision: its status, findings and what is left to decide."""
+    inputs, buttons = decision_actions(view.id, view.status)
+    body = [
+        title(f"{view.candidate_name} ({view.verification_id})"),
+        text(
+            presenter.decision_line(view.status, view.decided_by or "", view.decision_reason),
+            weight="Bolder",
+        ),
+        text(f"Outcome: {presenter.outcome_label(view.outcome)}"),
+        *[text(presenter.finding_line(finding)) for finding in view.findings],
+        *inputs,
+    ]
+    return card(body, buttons)

@@ -1,0 +1,507 @@
+"""The step-by-step conversation: a message and its session in, replies out (no botbuilder here)."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Annotated, Any, Literal
+
+from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
+
+from bot import metrics, presenter
+from bot.commands import Command, CommandName, parse_command
+from bot.errors import InvalidInput, NoteRequired, VerifybotError
+from bot.models import Actor, AnswerOutcome, Prompt
+from bot.service import InvalidCandidate, VerificationService, parse_verification_id
+from bot.store import Store
+from bot.validation import clean_text
+from handlers.teams import cards
+from handlers.teams.candidate import BY_NAME, FIELDS, field_problem, next_field, typed_value
+from handlers.teams.references import SECURITY_KEY
+
+MAX_TEXT = 4000
+MAX_STARTED = 20
+CANCEL_WORDS = frozenset({"cancel", "stop"})
+
+ESCALATED = "This answer was sent to the security team for review."
+NOT_YOURS = "That card is not for a verification you started in this chat; nothing was recorded."
+NOT_UNDERSTOOD = "That button's data was not understood; nothing was recorded."
+FORM_USED = "That form was already used. Type `start NAME` to verify another candidate."
+SECURITY_ONLY = "You are not allowed to do that (not a security user)."
+CHANNEL_ONLY = (
+    "Say this in the channel where escalations should go, mentioning me: "
+    "`@verifybot security channel here`."
+)
+CHANNEL_REGISTERED = "This channel will now receive verifybot escalations."
+STOPPED = "Stopped: no verification was started."
+
+
+class PendingNote(BaseModel):
+    verification_id: str
+    step_id: str
+    option: str
+    label: str
+
+
+class Session(BaseModel):
+    """What one user is in the middle of in one conversation; kept in SQLite between turns."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    verification_id: str | None = None
+    step_id: str | None = None
+    card_id: str | None = None
+    candidate: dict[str, str | None] | None = None
+    field: str | None = None
+    pending_note: PendingNote | None = None
+    started: list[str] = []
+
+    def ask(self, prompt: Prompt) -> None:
+        self.verification_id = prompt.verification_id
+        self.step_id = prompt.step_id
+        self.card_id = None
+
+    def finish(self) -> None:
+        self.verification_id = self.step_id = self.card_id = None
+        self.pending_note = None
+
+    def stop_collecting(self) -> None:
+        self.candidate = None
+        self.field = None
+
+    def remember(self, verification_id: str) -> None:
+        self.started = [*self.started, verification_id][-MAX_STARTED:]
+
+
+@dataclass(frozen=True)
+class Reply:
+    """A message to post (`card`, else `text`) or, with `replaces`, a card to update.
+
+    `text` stands in for the card when an update fails; `prompt_step` marks the card of
+    the step now asked, whose activity id the session keeps for the update after the answer.
+    """
+
+    text: str | None = None
+    card: cards.Card | None = None
+    replaces: str | None = None
+    prompt_step: str | None = None
+
+
+@dataclass(frozen=True)
+class Incoming:
+    """One message from a chat user, already stripped of the @mention of the bot."""
+
+    actor: Actor
+    text: str = ""
+    value: Any = None
+    activity_id: str | None = None
+    reply_to_id: str | None = None
+    conversation_id: str = ""
+    personal: bool = True
+    channel_reference: dict[str, Any] | None = None
+
+
+class AnswerSubmit(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    verifybot: Literal["answer"]
+    verification: str = Field(max_length=32)
+    step: str = Field(max_length=64)
+    option: str = Field(max_length=64)
+    note: str | None = Field(None, max_length=2 * cards.MAX_NOTE)
+
+
+class DecideSubmit(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    verifybot: Literal["decide"]
+    escalation: int
+    decision: str = Field(max_length=32)
+    reason: str | None = Field(None, max_length=2 * cards.MAX_NOTE)
+
+
+class CandidateSubmit(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    verifybot: Literal["candidate"]
+    name: str | None = Field(None, max_length=1000)
+    email: str | None = Field(None, max_length=1000)
+    phone: str | None = Field(None, max_length=1000)
+    role: str | None = Field(None, max_length=1000)
+    home_address: str | None = Field(None, max_length=1000)
+    shipping_address: str | None = Field(None, max_length=1000)
+
+    def details(self) -> dict[str, str]:
+        """The filled-in fields; blank ones are left out."""
+        values = {field.name: getattr(self, field.name) for field in FIELDS}
+        return {name: value for name, value in values.items() if value and value.strip()}
+
+
+SUBMIT: TypeAdapter[AnswerSubmit | DecideSubmit | CandidateSubmit] = TypeAdapter(
+    Annotated[AnswerSubmit | DecideSubmit | CandidateSubmit, Field(discriminator="verifybot")]
+)
+
+
+def parse_submit(value: object) -> AnswerSubmit | DecideSubmit | CandidateSubmit | None:
+    """A card button's data, validated; None when it is not one of ours."""
+    try:
+        return SUBMIT.validate_python(value)
+    except ValidationError:
+        return None
+
+
+def _lines(lines: list[str]) -> str:
+    return "\n".join(lines)
+
+
+class Conversation:
+    """Turns each message into service calls and replies; the session is changed in place."""
+
+    def __init__(self, service: VerificationService, store: Store) -> None:
+        self.service = service
+        self.store = store
+
+    async def handle(self, session: Session, incoming: Incoming) -> list[Reply]:
+        """A card submit, else the detail or note being asked, else a typed answer or command."""
+        if incoming.value is not None:
+            return await self._submit(session, incoming)
+        text = clean_text(incoming.text or "")[:MAX_TEXT]
+        if session.field is not None:
+            return await self._collect(session, incoming, text)
+        if session.pending_note is not None:
+            return await self._note(session, incoming, text)
+        typed = await self._typed_answer(session, incoming, text)
+        if typed is not None:
+            return typed
+        return await self._command(session, incoming, parse_command(text))
+
+    # commands
+
+    async def _command(self, session: Session, incoming: Incoming, command: Command) -> list[Reply]:
+        actor = incoming.actor
+        try:
+            match command.name:
+                case CommandName.START:
+                    return self._begin(session, command.argument)
+                case CommandName.STATUS:
+                    view = await self.service.status(actor, command.argument)
+                    return [
+                        Reply(
+                            card=cards.summary_card(view),
+                            text=_lines(presenter.summary_lines(view)),
+                        )
+                    ]
+                case CommandName.LIST:
+                    return [Reply(text=await self._list(actor))]
+                case CommandName.CANCEL:
+                    view = await self.service.cancel(actor, command.argument)
+                    if session.verification_id == view.id:
+                        session.finish()
+                    return [Reply(text=f"Cancelled {presenter.verification_title(view)}.")]
+                case CommandName.SECURITY_CHANNEL:
+                    return [Reply(text=self._register_security_channel(incoming))]
+                case _:
+                    return [Reply(text=presenter.usage())]
+        except VerifybotError as error:
+            return [Reply(text=error.message)]
+
+    async def _list(self, actor: Actor) -> str:
+        views = await self.service.list(actor)
+        if not views:
+            return presenter.NO_OPEN_VERIFICATIONS
+        return _lines([presenter.list_line(view) for view in views])
+
+    def _register_security_channel(self, incoming: Incoming) -> str:
+        actor = incoming.actor
+        if not self.service.roles.is_security(actor):
+            with self.store.transaction():
+                self.store.audit(
+                    actor.user_id,
+                    actor.platform,
+                    "refused",
+                    None,
+                    {"action": "security_channel.register", "why": "not a security user"},
+                )
+            metrics.REFUSALS.labels("security_channel.register").inc()
+            return SECURITY_ONLY
+        if incoming.personal or incoming.channel_reference is None:
+            return CHANNEL_ONLY
+        with self.store.transaction():
+            self.store.save_conversation_ref(
+                SECURITY_KEY, actor.platform.value, incoming.channel_reference, actor.user_id
+            )
+            self.store.audit(
+                actor.user_id,
+                actor.platform,
+                "security_channel.registered",
+                None,
+                {"conversation": incoming.channel_reference["conversation"]["id"]},
+            )
+        return CHANNEL_REGISTERED
+
+    # the candidate's details, before the verification starts
+
+    def _begin(self, session: Session, name: str) -> list[Reply]:
+        session.stop_collecting()
+        session.pending_note = None
+        collected: dict[str, str | None] = {}
+        replies: list[Reply] = []
+        if name:
+            problem = field_problem(BY_NAME["name"], name)
+            if problem:
+                replies.append(Reply(text=f"{BY_NAME['name'].label} {problem}."))
+            else:
+                collected["name"] = name
+        field = next_field(collected)
+        session.candidate, session.field = collected, field.name
+        return [
+            *replies,
+            Reply(card=cards.candidate_form(collected, {}), text="Candidate details form"),
+            Reply(
+                text=f"Fill in the form, or answer here one question at a time. {field.question}"
+            ),
+        ]
+
+    async def _collect(self, session: Session, incoming: Incoming, text: str) -> list[Reply]:
+        field = BY_NAME.get(session.field or "")
+        collected = dict(session.candidate or {})
+        if field is None:
+            session.stop_collecting()
+            return [Reply(text=presenter.usage())]
+        if text.casefold() in CANCEL_WORDS:
+            session.stop_collecting()
+            return [Reply(text=STOPPED)]
+        value = typed_value(field, text, collected)
+        problem = field_problem(field, value)
+        if problem:
+            return [Reply(text=f"{field.label} {problem}. {field.question}")]
+        collected[field.name] = value
+        session.candidate = collected
+        following = next_field(collected)
+        if following is not None:
+            session.field = following.name
+            return [Reply(text=following.question)]
+        try:
+            return await self._start(session, incoming, collected)
+        except InvalidCandidate as error:
+            name, problem = next(iter(error.problems.items()))
+            if name not in BY_NAME:
+                session.stop_collecting()
+                return [Reply(text=error.message)]
+            collected.pop(name, None)
+            session.candidate, session.field = collected, name
+            return [Reply(text=f"{BY_NAME[name].label} {problem}. {BY_NAME[name].question}")]
+
+    async def _form(
+        self, session: Session, incoming: Incoming, form: CandidateSubmit
+    ) -> list[Reply]:
+        if session.candidate is None:
+            return [Reply(text=FORM_USED)]
+        details = form.details()
+        try:
+            return await self._start(session, incoming, details)
+        except InvalidCandidate as error:
+            return [
+                Reply(
+                    card=cards.candidate_form(details, error.problems),
+                    text=error.message,
+                    replaces=incoming.reply_to_id,
+                )
+            ]
+
+    async def _start(
+        self, session: Session, incoming: Incoming, details: dict[str, str | None]
+    ) -> list[Reply]:
+        """Start the verification; InvalidCandidate goes to the caller, other errors end it."""
+        candidate = {name: value for name, value in details.items() if value is not None}
+        try:
+            outcome = await self.service.start(incoming.actor, candidate)
+        except InvalidCandidate:
+            raise
+        except VerifybotError as error:
+            session.stop_collecting()
+            return [Reply(text=error.message)]
+        session.stop_collecting()
+        view = outcome.verification
+        session.remember(view.id)
+        started = f"Started {presenter.verification_title(view)}: {view.playbook_title}."
+        return [Reply(text=started), *self._after(session, outcome)]
+
+    # answers
+
+    async def _typed_answer(
+        self, session: Session, incoming: Incoming, text: str
+    ) -> list[Reply] | None:
+        """The answer a typed number or label gives to the current step, else None."""
+        if not session.verification_id or not text:
+            return None
+        prompt = await self._current_prompt(session, incoming.actor)
+        option = prompt.option_by_input(text) if prompt else None
+        if prompt is None or option is None:
+            return None
+        if session.step_id != prompt.step_id:
+            return [
+                Reply(text="That step was answered already; this is the current one."),
+                self._ask(session, prompt),
+            ]
+        return await self._answer(
+            session,
+            incoming,
+            prompt.verification_id,
+            prompt.step_id,
+            option.value,
+            None,
+            session.card_id,
+        )
+
+    async def _note(self, session: Session, incoming: Incoming, text: str) -> list[Reply]:
+        pending = session.pending_note
+        assert pending is not None
+        if text.casefold() in CANCEL_WORDS:
+            session.pending_note = None
+            prompt = await self._current_prompt(session, incoming.actor)
+            if prompt is None:
+                return [Reply(text="OK.")]
+            return [Reply(text="OK, choose another answer."), self._ask(session, prompt)]
+        if not text:
+            return [Reply(text=f"Type the note: {pending.label}")]
+        return await self._answer(
+            session,
+            incoming,
+            pending.verification_id,
+            pending.step_id,
+            pending.option,
+            text,
+            session.card_id,
+        )
+
+    async def _answer(
+        self,
+        session: Session,
+        incoming: Incoming,
+        verification_id: str,
+        step_id: str,
+        option: str,
+        note: str | None,
+        replaces: str | None,
+    ) -> list[Reply]:
+        try:
+            outcome = await self.service.answer(
+                incoming.actor,
+                verification_id,
+                step_id,
+                option,
+                note=note,
+                dedupe_key=_dedupe_key(incoming),
+            )
+        except NoteRequired as error:
+            session.pending_note = PendingNote(
+                verification_id=verification_id,
+                step_id=step_id,
+                option=option,
+                label=error.note_label,
+            )
+            session.card_id = replaces
+            return [
+                Reply(
+                    text=f"This answer needs a note: {error.note_label}. Type it as your next "
+                    "message, or `cancel` to choose another answer."
+                )
+            ]
+        except VerifybotError as error:
+            return [Reply(text=error.message)]
+        session.pending_note = None
+        recorded = outcome.recorded
+        if outcome.duplicate:
+            line = presenter.recorded_line(recorded) if recorded else ""
+            return [Reply(text=f"Already recorded, nothing changed: {line}")]
+        replies = []
+        if recorded is not None:
+            replies.append(
+                Reply(
+                    card=cards.answered_card(recorded, outcome.verification),
+                    text=presenter.recorded_line(recorded),
+                    replaces=replaces,
+                )
+            )
+        return [*replies, *self._after(session, outcome)]
+
+    def _after(self, session: Session, outcome: AnswerOutcome) -> list[Reply]:
+        """Computed findings, the escalation notice, then the next step or the summary."""
+        replies = [Reply(text=presenter.finding_line(finding)) for finding in outcome.computed]
+        if outcome.escalated:
+            replies.append(Reply(text=ESCALATED))
+        if outcome.next_prompt is not None:
+            replies.append(self._ask(session, outcome.next_prompt))
+            return replies
+        session.finish()
+        view = outcome.verification
+        summary = _lines(presenter.summary_lines(view))
+        return [*replies, Reply(card=cards.summary_card(view), text=summary)]
+
+    def _ask(self, session: Session, prompt: Prompt) -> Reply:
+        session.ask(prompt)
+        return Reply(
+            card=cards.prompt_card(prompt),
+            text=presenter.prompt_header(prompt),
+            prompt_step=prompt.step_id,
+        )
+
+    async def _current_prompt(self, session: Session, actor: Actor) -> Prompt | None:
+        """The service's next step of the session's verification (the source of truth)."""
+        if not session.verification_id:
+            return None
+        try:
+            prompt = await self.service.next_prompt(actor, session.verification_id)
+        except VerifybotError:
+            prompt = None
+        if prompt is None:
+            session.finish()
+        return prompt
+
+    # card buttons
+
+    async def _submit(self, session: Session, incoming: Incoming) -> list[Reply]:
+        data = parse_submit(incoming.value)
+        if isinstance(data, AnswerSubmit):
+            try:
+                verification_id = parse_verification_id(data.verification)
+            except InvalidInput as error:
+                return [Reply(text=error.message)]
+            if (
+                verification_id not in session.started
+                and verification_id != session.verification_id
+            ):
+                return [Reply(text=NOT_YOURS)]
+            return await self._answer(
+                session,
+                incoming,
+                verification_id,
+                data.step,
+                data.option,
+                data.note,
+                incoming.reply_to_id,
+            )
+        if isinstance(data, DecideSubmit):
+            return await self._decide(incoming, data)
+        if isinstance(data, CandidateSubmit):
+            return await self._form(session, incoming, data)
+        return [Reply(text=NOT_UNDERSTOOD)]
+
+    async def _decide(self, incoming: Incoming, data: DecideSubmit) -> list[Reply]:
+        try:
+            view, changed = await self.service.decide(
+                incoming.actor, data.escalation, data.decision, data.reason
+            )
+        except VerifybotError as error:
+            return [Reply(text=error.message)]
+        line = presenter.decision_line(view.status, view.decided_by or "", view.decision_reason)
+        if not changed:
+            return [Reply(text=f"Nothing changed: {line}")]
+        return [Reply(card=cards.escalation_card(view), text=line, replaces=incoming.reply_to_id)]
+
+
+def _dedupe_key(incoming: Incoming) -> str | None:
+    """One answer per incoming activity, whatever the channel redelivers."""
+    if not incoming.activity_id:
+        return None
+    return f"teams:{incoming.conversation_id}:{incoming.activity_id}"[:500]

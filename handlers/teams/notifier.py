@@ -1,0 +1,126 @@
+"""Delivers outbox notices to Teams: escalations to the security channel, decisions to the HM."""
+
+from __future__ import annotations
+
+import email.utils
+from datetime import UTC, datetime
+from typing import Any
+
+import requests
+import structlog
+from botbuilder.core import BotAdapter, CardFactory, TurnContext
+from botbuilder.schema import Activity, ActivityTypes, ConversationReference
+from msrest.exceptions import ClientRequestError, HttpOperationError
+
+from bot import presenter
+from bot.config import Settings
+from bot.models import EscalationStatus
+from bot.notices import DecisionNotice, FindingNotice, Notice
+from bot.outbox import DeliveryError
+from bot.store import Store
+from handlers.teams import references
+from handlers.teams.cards import finding_card
+
+log = structlog.get_logger("verifybot.teams.notifier")
+
+TOO_MANY_REQUESTS = 429
+MAX_RETRY_AFTER = 3600.0
+
+
+def retry_after_seconds(header: str | None) -> float | None:
+    """Retry-After as seconds (it may be a number or an HTTP date), bounded; None if absent."""
+    if not header:
+        return None
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return None
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def delivery_error(error: BaseException) -> DeliveryError:
+    """What went wrong with a connector call, as the outbox understands it."""
+    if isinstance(error, HttpOperationError) and error.response is not None:
+        status = error.response.status_code
+        retry_after = retry_after_seconds(error.response.headers.get("Retry-After"))
+        if status == TOO_MANY_REQUESTS:
+            return DeliveryError("Teams connector is throttling (429)", retry_after)
+        return DeliveryError(f"Teams connector answered {status}", retry_after)
+    if isinstance(error, ClientRequestError | requests.RequestException | OSError):
+        return DeliveryError(f"Teams connector unreachable: {error}")
+    return DeliveryError(f"Teams delivery failed: {type(error).__name__}: {error}")
+
+
+def _fail_fast(turn_context: TurnContext) -> None:
+    """The outbox retries with backoff across restarts; the connector client must not retry too."""
+    client = turn_context.turn_state.get(BotAdapter.BOT_CONNECTOR_CLIENT_KEY)
+    policy = getattr(getattr(client, "config", None), "retry_policy", None)
+    if policy is not None:
+        policy.retries = 0
+
+
+class TeamsNotifier:
+    """The outbox's notifier for target "teams"."""
+
+    target = "teams"
+
+    def __init__(self, adapter: BotAdapter, store: Store, settings: Settings) -> None:
+        self.adapter = adapter
+        self.store = store
+        self.settings = settings
+
+    async def deliver(self, notice: Notice, thread_ref: str | None) -> str | None:
+        if isinstance(notice, FindingNotice):
+            reference = references.security_reference(self.store, self.settings)
+            if reference is None:
+                raise DeliveryError("no Teams security channel registered yet")
+            manager = references.user_name(self.store, notice.hiring_manager)
+            card = finding_card(notice, self._status(notice.escalation_id), manager)
+            activity = Activity(
+                type=ActivityTypes.message, attachments=[CardFactory.adaptive_card(card)]
+            )
+            return await self.post(reference, activity, thread_ref)
+        if isinstance(notice, DecisionNotice):
+            reference = references.user_reference(self.store, notice.recipient)
+            if reference is None:
+                raise DeliveryError(f"no Teams chat with {notice.recipient} yet")
+            text = presenter.decision_text(notice)
+            return await self.post(reference, Activity(type=ActivityTypes.message, text=text))
+        raise DeliveryError(f"Teams cannot deliver a {type(notice).__name__}")
+
+    def _status(self, escalation_id: int) -> EscalationStatus:
+        row = self.store.escalation(escalation_id)
+        return EscalationStatus(row["status"]) if row else EscalationStatus.OPEN
+
+    async def post(
+        self, reference: ConversationReference, activity: Activity, thread_ref: str | None = None
+    ) -> str | None:
+        """Post proactively, as a reply in the thread of `thread_ref` if given; the new id."""
+        if thread_ref and reference.channel_id == references.TEAMS_CHANNEL:
+            reference = references.from_data(references.to_data(reference))
+            reference.conversation.id = references.in_thread(reference.conversation.id, thread_ref)
+        result: dict[str, Any] = {}
+
+        async def send(turn_context: TurnContext) -> None:
+            _fail_fast(turn_context)
+            turn_context.activity.id = thread_ref
+            try:
+                response = await turn_context.send_activity(activity)
+            except Exception as error:  # reported below, after the SDK's pipeline is done
+                result["error"] = error
+                return
+            result["id"] = response.id if response else None
+
+        try:
+            await self.adapter.continue_conversation(
+                reference, send, self.settings.microsoft_app_id or None
+            )
+        except Exception as error:
+            raise delivery_error(error) from error
+        if "error" in result:
+            raise delivery_error(result["error"]) from result["error"]
+        return result.get("id")

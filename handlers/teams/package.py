@@ -1,0 +1,62 @@
+"""The Teams app package: manifest.json with the bot's app id filled in, zipped with the icons."""
+
+from __future__ import annotations
+
+import json
+import re
+import zipfile
+from collections.abc import Mapping
+from importlib.resources import files
+from pathlib import Path
+from typing import Any
+
+PACKAGE_FILES = ("manifest.json", "color.png", "outline.png")
+PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
+GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
+SEMVER = re.compile(r"^(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)$")
+
+
+def template_file(name: str) -> bytes:
+    """A file of the package template shipped inside handlers/teams/app_package."""
+    return files("handlers.teams").joinpath("app_package", name).read_bytes()
+
+
+def manifest(
+    app_id: str, version: str | None = None, developer: Mapping[str, str] | None = None
+) -> dict[str, Any]:
+    """The manifest for the Azure Bot `app_id` (also used as the Teams app id)."""
+    app_id = app_id.strip()
+    if not GUID.match(app_id) or app_id == PLACEHOLDER_ID:
+        raise ValueError(
+            f"{app_id!r} is not a Microsoft App ID: use the Azure Bot's app id, a GUID "
+            "like 12345678-9abc-def0-1234-56789abcdef0"
+        )
+    if version is not None and not SEMVER.match(version):
+        raise ValueError(f"{version!r} is not a version like 1.0.3")
+    data = json.loads(template_file("manifest.json"))
+    data["id"] = app_id.lower()
+    for bot in data["bots"]:
+        bot["botId"] = app_id.lower()
+    if version is not None:
+        data["version"] = version
+    if developer:
+        data["developer"] = {**data["developer"], **developer}
+    return data
+
+
+def build_package(
+    app_id: str,
+    out: Path,
+    *,
+    version: str | None = None,
+    developer: Mapping[str, str] | None = None,
+) -> Path:
+    """Write the zip to upload to Teams and return its path; ValueError for a bad app id."""
+    data = manifest(app_id, version, developer)
+    out = Path(out)
+    out.parent.mkdir(parents=True, exist_ok=True)
+    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as package:
+        package.writestr("manifest.json", json.dumps(data, indent=2) + "\n")
+        for name in PACKAGE_FILES[1:]:
+            package.writestr(name, template_file(name))
+    return out

@@ -1,0 +1,1 @@
+"""Local fakes of the external APIs verifybot talks to, shared by tests and benchmarks."""

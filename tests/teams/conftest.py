@@ -1,0 +1,51 @@
+"""Fixtures of the Teams suite: the fake connector, and the served app with its chats."""
+
+from __future__ import annotations
+
+import sys
+from collections.abc import AsyncIterator, Awaitable, Callable
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+ROOT = Path(__file__).resolve().parents[2]
+if str(ROOT) not in sys.path:
+    sys.path.insert(0, str(ROOT))
+
+from tests.fakes.bot_connector import FakeConnector  # noqa: E402
+from tests.teams.harness import HM, Chat, TeamsApp, teams_settings  # noqa: E402
+
+
+@pytest.fixture
+async def connector() -> AsyncIterator[FakeConnector]:
+    fake = FakeConnector()
+    await fake.start()
+    yield fake
+    await fake.close()
+
+
+@pytest.fixture
+async def start_app(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[TeamsApp]]]:
+    """Serve verifybot on the test's database; settings overrides as keyword arguments."""
+    running: list[TeamsApp] = []
+
+    async def start(**overrides: Any) -> TeamsApp:
+        app = await TeamsApp(teams_settings(tmp_path / "teams.db", **overrides)).start()
+        running.append(app)
+        return app
+
+    yield start
+    for app in running:
+        await app.stop()
+
+
+@pytest.fixture
+async def teams_app(start_app: Callable[..., Awaitable[TeamsApp]]) -> TeamsApp:
+    return await start_app()
+
+
+@pytest.fixture
+def hm_chat(teams_app: TeamsApp, connector: FakeConnector) -> Chat:
+    """The hiring manager's personal chat with the bot."""
+    return Chat(teams_app, connector, HM, "a:hm-personal-chat")
