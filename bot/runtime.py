@@ -13,6 +13,26 @@ from bot.roles import Roles
 from bot.service import VerificationService
 from bot.store import Clock, Store, utc_now
 
+TEAMS_SECURITY_REF_KEY = "teams:security"
+
+
+def configured_security_targets(settings: Settings, store: Store) -> tuple[str, ...]:
+    """The chat security channels this installation has, whether or not this process serves them.
+
+    A `verifybot check` run from a terminal writes its escalations for these too, and
+    `verifybot serve` delivers them.
+    """
+    targets: list[str] = []
+    slack_token = settings.slack_signing_secret or settings.slack_app_token
+    if settings.slack_bot_token and slack_token and settings.slack_security_channel:
+        targets.append("slack")
+    teams_channel = (
+        settings.teams_security_conversation_id and settings.teams_service_url
+    ) or store.conversation_ref(TEAMS_SECURITY_REF_KEY)
+    if settings.teams_enabled and teams_channel:
+        targets.append("teams")
+    return tuple(targets)
+
 
 @dataclass
 class Core:
@@ -49,7 +69,13 @@ def build_core(
     )
     roles = Roles(settings.hiring_managers, settings.security_users)
     worker = OutboxWorker(store, [], backoff=backoff)
-    service = VerificationService(store, playbooks, roles, on_outbox=worker.kick)
+    service = VerificationService(
+        store,
+        playbooks,
+        roles,
+        security_targets=configured_security_targets(settings, store),
+        on_outbox=worker.kick,
+    )
     core = Core(settings=settings, store=store, service=service, worker=worker)
     for notifier in notifiers:
         core.add_notifier(notifier)

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import json
 import sqlite3
 import subprocess
@@ -13,8 +14,10 @@ from pathlib import Path
 import pytest
 import yaml
 
-from bot.case import CaseError, check_case, read_case
+from bot.case import CaseError, check_case, read_case, run_case
+from bot.config import Settings
 from bot.playbook import PlaybookRegistry
+from bot.runtime import build_core
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO_ROOT / "examples"
@@ -349,3 +352,28 @@ def test_check_without_db_option_uses_verifybot_db_in_the_working_directory(
     result = cli_runner("check", str(JANE))
     assert result.exit_code == 0
     assert verification_rows(tmp_path / "verifybot.db") == 1
+
+
+def test_a_check_from_the_terminal_queues_its_escalation_for_the_configured_chats(
+    tmp_path: Path,
+) -> None:
+    settings = Settings(
+        db=str(tmp_path / "chat.db"),
+        slack_bot_token="xoxb-test",
+        slack_signing_secret="secret",
+        slack_security_channel="C0SECURITY",
+        teams_security_conversation_id="19:security@thread.tacv2",
+        teams_service_url="https://smba.example.com/amer/",
+    )
+    core = build_core(settings)
+    try:
+        case_file = tmp_path / "case.yml"
+        case = yaml.safe_load((EXAMPLES / "laptop_farm.yml").read_text())
+        case["answers"]["background_check"] = "not_started"
+        case_file.write_text(yaml.safe_dump(case))
+        checked = check_case(read_case(case_file), core.service.playbooks, str(case_file))
+        asyncio.run(run_case(core.service, checked))
+        targets = {row["target"] for row in core.store.pending_outbox()}
+    finally:
+        core.close()
+    assert targets == {"slack", "teams"}

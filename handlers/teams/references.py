@@ -12,9 +12,10 @@ from botbuilder.schema import (
 )
 
 from bot.config import Settings
+from bot.runtime import TEAMS_SECURITY_REF_KEY
 from bot.store import Store
 
-SECURITY_KEY = "teams:security"
+SECURITY_KEY = TEAMS_SECURITY_REF_KEY
 TEAMS_CHANNEL = "msteams"
 THREAD_MARK = ";messageid="
 
