@@ -1,0 +1,430 @@
+"""Slack ack latency and throughput: `verifybot serve` against a bare bolt app.
+
+Both servers run in their own subprocess on localhost: verifybot through its real command
+line (`python -m handlers.cli serve`), the bare app as an AsyncApp with the default listener
+runner whose listeners only ack. This process runs the fake Slack Web API
+(tests/fakes/slack_api.py, which the verifybot server calls after its acks) and the load:
+signed requests at concurrency 1 and 50, for three workloads:
+
+- `/verify help`: a slash command answered in the ack.
+- repeat click: block_actions on an option button of a step that is already answered (a
+  double click or a retry; each request has its own action_ts).
+- answer click: block_actions that each record a new answer (passing answers to three steps
+  of verifications written to the database beforehand): after the ack the server records
+  it in SQLite, updates the message and posts the next step.
+
+`python -m bench.slack_ack [--quick]`; the bare app answers each workload with an ack only.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import itertools
+import json
+import os
+import re
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+from urllib.parse import urlencode
+
+import aiohttp
+
+ROOT = Path(__file__).resolve().parent.parent
+SECRET = "bench-signing-secret"
+TOKEN = "xoxb-bench-token"
+MANAGER = "UBENCHHM01"
+SECURITY_CHANNEL = "CBENCHSEC1"
+CANDIDATE = {
+    "name": "Bench Candidate",
+    "email": "bench@example.com",
+    "home_address": "123 Main St, Springfield, IL 62701",
+    "shipping_address": "123 Main St, Springfield, IL 62701",
+}
+TARGET_MEDIAN_MS = 2.0
+WARM_UP = 50
+PAUSE = 0.02
+TARGET_RSS_MB = 150.0
+APPS = ("verifybot", "bare bolt")
+
+Request = tuple[bytes, dict[str, str]]
+
+
+@dataclass
+class Run:
+    app: str
+    workload: str
+    concurrency: int
+    requests: int
+    seconds: float
+    latencies: list[float]
+    failures: int
+    paced: bool = False
+
+    @property
+    def rps(self) -> float:
+        return self.requests / self.seconds
+
+    @property
+    def p50(self) -> float:
+        return statistics.median(self.latencies) * 1000
+
+    @property
+    def p99(self) -> float:
+        ordered = sorted(self.latencies)
+        return ordered[min(len(ordered) - 1, int(0.99 * len(ordered)))] * 1000
+
+
+# the bare app (a subprocess: --serve-bare PORT API_URL)
+
+
+def serve_bare(port: int, api_url: str) -> None:
+    """A bolt AsyncApp with the default listener runner whose listeners only ack."""
+    from aiohttp import web
+    from slack_bolt.adapter.aiohttp import to_aiohttp_response, to_bolt_request
+    from slack_bolt.async_app import AsyncAck, AsyncApp
+    from slack_sdk.web.async_client import AsyncWebClient
+
+    app = AsyncApp(
+        name="bare", client=AsyncWebClient(token=TOKEN, base_url=api_url), signing_secret=SECRET
+    )
+
+    async def acked(ack: AsyncAck) -> None:
+        await ack()
+
+    app.command("/verify")(acked)
+    app.action(re.compile(r".+"))(acked)
+
+    async def events(request: web.Request) -> web.Response:
+        return await to_aiohttp_response(await app.async_dispatch(await to_bolt_request(request)))
+
+    async def healthz(request: web.Request) -> web.Response:
+        return web.json_response({"ok": True})
+
+    web_app = web.Application()
+    web_app.router.add_post("/slack/events", events)
+    web_app.router.add_get("/healthz", healthz)
+    web.run_app(web_app, host="127.0.0.1", port=port, access_log=None, print=None)
+
+
+# requests
+
+
+def signed(body: str, content_type: str = "application/x-www-form-urlencoded") -> Request:
+    from slack_sdk.signature import SignatureVerifier
+
+    stamp = str(int(time.time()))
+    signature = SignatureVerifier(SECRET).generate_signature(timestamp=stamp, body=body)
+    headers = {
+        "Content-Type": content_type,
+        "X-Slack-Request-Timestamp": stamp,
+        "X-Slack-Signature": signature,
+    }
+    return body.encode(), headers
+
+
+def command_body(text: str) -> str:
+    fields = {
+        "command": "/verify",
+        "text": text,
+        "user_id": MANAGER,
+        "channel_id": "CBENCH0001",
+        "team_id": "T0BENCH",
+        "trigger_id": "1.2.3",
+    }
+    return urlencode(fields)
+
+
+def interaction(payload: dict[str, Any]) -> str:
+    return urlencode({"payload": json.dumps(payload)})
+
+
+def click_payload(message: Any, value: str, action_ts: str) -> dict[str, Any]:
+    """block_actions for a button of a message the server posted (a fake Message)."""
+    return {
+        "type": "block_actions",
+        "user": {"id": MANAGER},
+        "trigger_id": "1.2.3",
+        "channel": {"id": message.channel},
+        "message": {"ts": message.ts},
+        "container": {"type": "message", "channel_id": message.channel, "message_ts": message.ts},
+        "actions": [{"action_id": "vb_answer:0", "value": value, "action_ts": action_ts}],
+    }
+
+
+def clicks(message: Any, values: list[str], count: int) -> list[Request]:
+    """`count` signed clicks cycling through `values`, each with its own action_ts."""
+    cycle = itertools.cycle(values)
+    return [
+        signed(interaction(click_payload(message, next(cycle), f"{time.time():.6f}{n}")))
+        for n in range(count)
+    ]
+
+
+# the servers
+
+
+def free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+@contextmanager
+def server(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+    process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
+    try:
+        yield process
+    finally:
+        process.terminate()
+        try:
+            process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+
+
+async def wait_ready(base: str, process: subprocess.Popen[bytes]) -> None:
+    deadline = time.monotonic() + 30
+    async with aiohttp.ClientSession() as session:
+        while time.monotonic() < deadline:
+            if process.poll() is not None:
+                raise RuntimeError(f"{base}: the server exited with {process.returncode}")
+            try:
+                async with session.get(f"{base}/healthz") as response:
+                    if response.status == 200:
+                        return
+            except aiohttp.ClientError:
+                pass
+            await asyncio.sleep(0.1)
+    raise RuntimeError(f"{base} did not start")
+
+
+async def wait_for(found: Callable[[], Any], timeout: float = 10.0) -> Any:
+    deadline = time.monotonic() + timeout
+    while not (result := found()):
+        if time.monotonic() > deadline:
+            raise RuntimeError("the server did not call the fake Web API in time")
+        await asyncio.sleep(0.02)
+    return result
+
+
+async def send(url: str, request: Request) -> None:
+    async with (
+        aiohttp.ClientSession() as session,
+        session.post(url, data=request[0], headers=request[1]) as response,
+    ):
+        await response.read()
+        if response.status != 200:
+            raise RuntimeError(f"set-up request answered {response.status}")
+
+
+ANSWERS = (
+    ("camera_interview", "matched"),
+    ("education_history", "consistent"),
+    ("profile_photo", "genuine"),
+)
+
+
+async def seed(db: str, count: int) -> list[str]:
+    """`count` verifications of the manager, written before the server starts."""
+    from bot.config import Settings
+    from bot.models import Actor, Platform
+    from bot.runtime import build_core
+
+    core = build_core(Settings(db=db, teams_enabled=False))
+    actor = Actor(user_id=MANAGER, platform=Platform.SLACK)
+    try:
+        return [(await core.service.start(actor, CANDIDATE)).verification.id for _ in range(count)]
+    finally:
+        core.close()
+
+
+async def set_up(url: str, fake: Any, count: int, seeded: list[str]) -> dict[str, list[Request]]:
+    """A verification started and answered through Slack; `count` requests per workload."""
+    await send(url, signed(command_body("start Bench Candidate")))
+    [opened] = await wait_for(lambda: fake.state.views)
+    values: dict[str, Any] = {
+        block["block_id"]: {"value": {"value": CANDIDATE.get(block["block_id"])}}
+        for block in opened.view["blocks"]
+        if block["element"]["type"] == "plain_text_input"
+    }
+    values["playbook"] = {"value": {"selected_option": {"value": "pre-offer"}}}
+    view = {
+        "id": opened.id,
+        "type": "modal",
+        "callback_id": opened.view["callback_id"],
+        "state": {"values": values},
+    }
+    submission = {"type": "view_submission", "user": {"id": MANAGER}, "view": view}
+    await send(url, signed(interaction(submission)))
+    dm = fake.dm_channel(MANAGER)
+    [first] = await wait_for(lambda: fake.messages_in(dm))
+    answered = (
+        f"{first.blocks[-1]['elements'][0]['value'].split('|')[0]}|notarized_id|not_provided|"
+    )
+    await send(url, clicks(first, [answered], 1)[0])
+    second = (await wait_for(lambda: fake.messages_in(dm)[1:]))[0]
+    fresh = [f"{vid}|{step}|{option}|" for vid in seeded for step, option in ANSWERS]
+    return {
+        "/verify help": [signed(command_body("help"))] * count,
+        "repeat click": clicks(first, [answered], count),
+        "answer click": clicks(second, fresh[:count], count),
+    }
+
+
+async def load(url: str, requests: list[Request], concurrency: int, pause: float = 0.0) -> Run:
+    """Send the requests, `concurrency` at a time, each sender pausing `pause` s in between."""
+    latencies: list[float] = []
+    failures = 0
+    queue = iter(requests)
+    connector = aiohttp.TCPConnector(limit=concurrency)
+    async with aiohttp.ClientSession(connector=connector) as session:
+
+        async def worker() -> None:
+            nonlocal failures
+            for data, headers in queue:
+                started = time.perf_counter()
+                async with session.post(url, data=data, headers=headers) as response:
+                    await response.read()
+                    failures += response.status != 200
+                latencies.append(time.perf_counter() - started)
+                if pause:
+                    await asyncio.sleep(pause)
+
+        started = time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
+        seconds = time.perf_counter() - started
+    return Run("", "", concurrency, len(requests), seconds, latencies, failures)
+
+
+def memory(pid: int) -> dict[str, float]:
+    """VmRSS and VmHWM (peak) of a process, in MB."""
+    fields = {}
+    for line in Path(f"/proc/{pid}/status").read_text().splitlines():
+        name, _, value = line.partition(":")
+        if name in ("VmRSS", "VmHWM"):
+            fields[name] = int(value.split()[0]) / 1024
+    return fields
+
+
+def environment(api_url: str) -> dict[str, str]:
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.upper().startswith(("VERIFYBOT_", "SLACK_", "MICROSOFT"))
+    }
+    env.update(
+        {
+            "SLACK_BOT_TOKEN": TOKEN,
+            "SLACK_SIGNING_SECRET": SECRET,
+            "SLACK_API_URL": api_url,
+            "VERIFYBOT_SLACK_SECURITY_CHANNEL": SECURITY_CHANNEL,
+            "VERIFYBOT_TEAMS_ENABLED": "false",
+            "VERIFYBOT_LOG_LEVEL": "ERROR",
+            "PYTHONPATH": str(ROOT),
+        }
+    )
+    return env
+
+
+async def bench(quick: bool) -> None:
+    from tests.fakes.slack_api import FakeSlackAPI
+
+    sizes = ((1, 100, 0.0), (50, 500, 0.0)) if quick else ((1, 300, 0.0), (50, 2000, 0.0))
+    sizes += ((1, 50, PAUSE),)
+    fake = FakeSlackAPI()
+    await fake.start()
+    per_app = WARM_UP + sum(total for _, total, _ in sizes)
+    ports = {app: free_port() for app in APPS}
+    urls = {app: f"http://127.0.0.1:{port}" for app, port in ports.items()}
+    runs: list[Run] = []
+    with tempfile.TemporaryDirectory() as scratch:
+        db = str(Path(scratch) / "bench.db")
+        seeded = await seed(db, -(-per_app // len(ANSWERS)))
+        real_command = [sys.executable, "-m", "handlers.cli", "serve", "--db", db]
+        real_command += ["--host", "127.0.0.1", "--port", str(ports["verifybot"])]
+        bare_command = [sys.executable, "-m", "bench.slack_ack", "--serve-bare"]
+        bare_command += [str(ports["bare bolt"]), fake.url]
+        env = environment(fake.url)
+        try:
+            with server(real_command, env) as real, server(bare_command, env) as bare:
+                await wait_ready(urls["verifybot"], real)
+                await wait_ready(urls["bare bolt"], bare)
+                events = f"{urls['verifybot']}/slack/events"
+                workloads = await set_up(events, fake, per_app, seeded)
+                for workload, requests in workloads.items():
+                    for app in APPS:
+                        url = f"{urls[app]}/slack/events"
+                        await load(url, requests[:WARM_UP], 10)
+                        offset = WARM_UP
+                        for concurrency, total, pause in sizes:
+                            batch = requests[offset : offset + total]
+                            offset += total
+                            run = await load(url, batch, concurrency, pause)
+                            run.app, run.workload, run.paced = app, workload, bool(pause)
+                            runs.append(run)
+                rss = {"verifybot": memory(real.pid), "bare bolt": memory(bare.pid)}
+        finally:
+            await fake.stop()
+    report(runs, rss, len(fake.calls))
+
+
+def report(runs: list[Run], rss: dict[str, dict[str, float]], web_api_calls: int) -> None:
+    print(f"slack ack: {os.cpu_count()} cores; each server a subprocess; load + fake Web API here")
+    print(
+        f"  ('1 paced': a request every {PAUSE * 1000:.0f} ms as people click, for information;"
+        " the other runs send back to back)"
+    )
+    columns = ("conc", 6), ("reqs", 6), ("req/s", 8), ("p50 ms", 8), ("p99 ms", 8), ("fail", 5)
+    print(f"  {'workload':<14}{'app':<11}" + "".join(f"{name:>{width}}" for name, width in columns))
+    for run in runs:
+        concurrency = f"{run.concurrency}{' paced' if run.paced else ''}"
+        print(
+            f"  {run.workload:<14}{run.app:<11}{concurrency:>6}{run.requests:>6}"
+            f"{run.rps:>8.0f}{run.p50:>8.2f}{run.p99:>8.2f}{run.failures:>5}"
+        )
+    by = {(run.app, run.workload, run.concurrency, run.paced): run for run in runs}
+    print("  verifybot / bare bolt")
+    checks: list[tuple[str, bool]] = []
+    for workload in dict.fromkeys(run.workload for run in runs):
+        ours, bare = (by["verifybot", workload, 1, False], by["bare bolt", workload, 1, False])
+        busy, bare_busy = by["verifybot", workload, 50, False], by["bare bolt", workload, 50, False]
+        print(
+            f"    {workload:<14} p50 at c=1 {ours.p50 / bare.p50:5.2f}x"
+            f"   throughput at c=50 {busy.rps / bare_busy.rps:5.2f}x"
+        )
+        checks.append((f"{workload}: p50 at c=1 < {TARGET_MEDIAN_MS} ms", ours.p50 < 2.0))
+        checks.append((f"{workload}: throughput at c=50 >= bare", busy.rps >= bare_busy.rps))
+    for app, fields in rss.items():
+        print(f"  {app:<11} VmRSS {fields['VmRSS']:6.1f} MB   VmHWM {fields['VmHWM']:6.1f} MB")
+    checks.append((f"server VmHWM < {TARGET_RSS_MB:.0f} MB", rss["verifybot"]["VmHWM"] < 150))
+    checks.append(("no failed requests", all(run.failures == 0 for run in runs)))
+    print(f"  Web API calls the verifybot server made to the fake: {web_api_calls}")
+    for text, ok in checks:
+        print(f"  [{'ok' if ok else 'MISSED'}] {text}")
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description="Slack ack latency and throughput")
+    parser.add_argument("--quick", action="store_true", help="fewer requests")
+    parser.add_argument(
+        "--serve-bare", nargs=2, metavar=("PORT", "API_URL"), help=argparse.SUPPRESS
+    )
+    args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.serve_bare:
+        serve_bare(int(args.serve_bare[0]), args.serve_bare[1])
+    else:
+        asyncio.run(bench(args.quick))
+
+
+if __name__ == "__main__":
+    main()

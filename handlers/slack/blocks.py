@@ -1,0 +1,282 @@
+"""Block Kit messages built from the core's prompts, findings and views: pure functions, dicts."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Iterable, Sequence
+from typing import Any
+
+from bot import presenter
+from bot.models import (
+    Decision,
+    EscalationStatus,
+    EscalationView,
+    Finding,
+    Prompt,
+    VerificationView,
+)
+from bot.notices import FindingNotice
+from bot.service import SYSTEM_ACTOR
+from handlers.slack.payloads import AnswerRef, StepRef
+
+Block = dict[str, Any]
+Message = dict[str, Any]
+
+ANSWER_ACTION = "vb_answer"
+CHANGE_ACTION = "vb_change"
+RESUME_ACTION = "vb_resume"
+DECIDE_ACTION = "vb_decide"
+ACTION_SEPARATOR = ":"
+
+DECISION_BUTTONS: dict[Decision, tuple[str, str | None]] = {
+    Decision.ACKNOWLEDGE: ("Acknowledge", None),
+    Decision.CLEAR: ("Clear (false alarm)", None),
+    Decision.CONFIRM: ("Confirm fraud", "danger"),
+}
+OPEN_DECISIONS: dict[EscalationStatus, tuple[Decision, ...]] = {
+    EscalationStatus.OPEN: (Decision.ACKNOWLEDGE, Decision.CLEAR, Decision.CONFIRM),
+    EscalationStatus.ACKNOWLEDGED: (Decision.CLEAR, Decision.CONFIRM),
+}
+USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
+TEXT_LIMIT = 3000
+HEADER_LIMIT = 150
+BUTTON_LIMIT = 75
+
+
+def escape(text: str) -> str:
+    """Text safe in mrkdwn: no mentions, links or broadcasts can be smuggled in."""
+    return text.replace("&", "&amp;").replace("<", "&lt;").replace(">", "&gt;")
+
+
+def mention(user_id: str) -> str:
+    """`<@U…>` for a Slack user id; other actors (verifybot itself, Teams users) as text."""
+    return f"<@{user_id}>" if USER_ID.match(user_id) else escape(user_id)
+
+
+def truncate(text: str, limit: int) -> str:
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def action_id(base: str, suffix: str | int) -> str:
+    return f"{base}{ACTION_SEPARATOR}{suffix}"
+
+
+def section(text: str) -> Block:
+    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, TEXT_LIMIT)}}
+
+
+def context(text: str) -> Block:
+    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, TEXT_LIMIT)}]}
+
+
+def header(text: str) -> Block:
+    plain = {"type": "plain_text", "text": truncate(text, HEADER_LIMIT), "emoji": False}
+    return {"type": "header", "text": plain}
+
+
+def button(
+    text: str, action: str, value: str, style: str | None = None, confirm: dict | None = None
+) -> Block:
+    element: Block = {
+        "type": "button",
+        "text": {"type": "plain_text", "text": truncate(text, BUTTON_LIMIT), "emoji": False},
+        "action_id": action,
+        "value": value,
+    }
+    if style:
+        element["style"] = style
+    if confirm:
+        element["confirm"] = confirm
+    return element
+
+
+def actions(block_id: str, elements: Sequence[Block]) -> Block:
+    return {"type": "actions", "block_id": block_id, "elements": list(elements)}
+
+
+def message(text: str, blocks: Sequence[Block]) -> Message:
+    """chat.postMessage / chat.update arguments; `text` is the notification fallback."""
+    return {"text": truncate(escape(text), TEXT_LIMIT), "blocks": list(blocks)}
+
+
+def safe_finding(finding: Finding) -> Finding:
+    """A finding whose free text is escaped and whose author is a mention."""
+    return finding.model_copy(
+        update={
+            "step_title": escape(finding.step_title),
+            "answer_label": escape(finding.answer_label),
+            "reason": escape(finding.reason),
+            "source": escape(finding.source),
+            "note": escape(finding.note) if finding.note else None,
+            "answered_by": mention(finding.answered_by),
+        }
+    )
+
+
+def safe_view(view: VerificationView) -> VerificationView:
+    candidate = view.candidate.model_copy(
+        update={
+            "name": escape(view.candidate.name),
+            "email": escape(view.candidate.email),
+            "role": escape(view.candidate.role) if view.candidate.role else None,
+        }
+    )
+    return view.model_copy(
+        update={
+            "candidate": candidate,
+            "playbook_title": escape(view.playbook_title),
+            "findings": [safe_finding(finding) for finding in view.findings],
+        }
+    )
+
+
+def finding_blocks(findings: Iterable[Finding]) -> list[Block]:
+    """Findings as lines: the checks verifybot computed itself, later findings of an escalation."""
+    return [section(presenter.finding_line(safe_finding(finding))) for finding in findings]
+
+
+def computed_message(findings: Sequence[Finding]) -> Message:
+    """What verifybot checked itself (the address match): the result and why."""
+    lines = [presenter.finding_line(finding) for finding in findings]
+    return message("\n".join(lines), finding_blocks(findings))
+
+
+def prompt_message(prompt: Prompt, change: bool = False) -> Message:
+    """A step: question, help, progress and one button per option."""
+    buttons = [
+        button(
+            option.label,
+            action_id(ANSWER_ACTION, index),
+            AnswerRef(prompt.verification_id, prompt.step_id, option.value, change).encode(),
+        )
+        for index, option in enumerate(prompt.options)
+    ]
+    title = presenter.prompt_header(prompt)
+    blocks = [
+        header(title),
+        section(f"*{escape(prompt.question)}*"),
+        context(escape(prompt.help)),
+        context(escape(prompt.source)),
+        actions("vb_options", buttons),
+    ]
+    return message(title, blocks)
+
+
+def answered_message(view: VerificationView, finding: Finding) -> Message:
+    """A step's message once answered: the answer, who gave it and when; and a way to change it."""
+    title = f"{view.candidate.name}: {finding.step_title}"
+    shown = safe_finding(finding)
+    blocks = [header(title), section(presenter.recorded_line(shown))]
+    if shown.note:
+        blocks.append(context(shown.note))
+    if finding.answered_by != SYSTEM_ACTOR and not view.cancelled:
+        change = StepRef(view.id, finding.step).encode()
+        blocks.append(actions("vb_answered", [button("Change answer", CHANGE_ACTION, change)]))
+    return message(title, blocks)
+
+
+def summary_message(view: VerificationView, can_continue: bool = False) -> Message:
+    """Progress, findings and outcome; a Continue button while steps are left."""
+    lines = presenter.summary_lines(safe_view(view))
+    blocks = [header(presenter.verification_title(view)), section("\n".join(lines))]
+    if can_continue and view.answered < view.total and not view.cancelled:
+        blocks.append(actions("vb_summary", [button("Continue", RESUME_ACTION, view.id)]))
+    return message(presenter.summary_lines(view)[0], blocks)
+
+
+def list_text(views: Sequence[VerificationView]) -> str:
+    """The caller's open verifications, one line each."""
+    if not views:
+        return presenter.NO_OPEN_VERIFICATIONS
+    return "\n".join(presenter.list_line(safe_view(view)) for view in views)
+
+
+def decision_buttons(escalation_id: int, status: EscalationStatus, candidate: str) -> list[Block]:
+    """The decisions still open for an escalation in `status`."""
+    elements = []
+    for decision in OPEN_DECISIONS.get(status, ()):
+        label, style = DECISION_BUTTONS[decision]
+        confirm = confirm_fraud(candidate) if decision is Decision.CONFIRM else None
+        action = action_id(DECIDE_ACTION, decision.value)
+        elements.append(button(label, action, str(escalation_id), style, confirm))
+    return [actions("vb_decision", elements)] if elements else []
+
+
+def confirm_fraud(candidate: str) -> Block:
+    text = (
+        f"{candidate}: the verification is blocked and the hiring manager is told "
+        "not to make the offer."
+    )
+    return {
+        "title": {"type": "plain_text", "text": "Confirm fraud?"},
+        "text": {"type": "plain_text", "text": truncate(text, 300)},
+        "confirm": {"type": "plain_text", "text": "Confirm fraud"},
+        "deny": {"type": "plain_text", "text": "Cancel"},
+        "style": "danger",
+    }
+
+
+def decision_text(escalation: EscalationView) -> str:
+    """presenter.decision_line with the decider as a mention."""
+    reason = escape(escalation.decision_reason) if escalation.decision_reason else None
+    who = mention(escalation.decided_by or SYSTEM_ACTOR)
+    return presenter.decision_line(escalation.status, who, reason)
+
+
+def notice_facts(notice: FindingNotice) -> list[Block]:
+    """presenter.finding_facts, each value escaped but the hiring manager's mention."""
+    manager = mention(notice.hiring_manager)
+    facts = presenter.finding_facts(notice, hiring_manager=manager)
+    return [
+        section(f"*{escape(label)}:* {value if value is manager else escape(value)}")
+        for label, value in facts
+    ]
+
+
+def finding_message(notice: FindingNotice, with_buttons: bool) -> Message:
+    """An escalation for the security channel; the first of a verification carries the buttons."""
+    title = presenter.finding_title(notice)
+    blocks = [header(title), *notice_facts(notice)]
+    if with_buttons:
+        status = EscalationStatus.OPEN
+        blocks += decision_buttons(notice.escalation_id, status, notice.candidate_name)
+    return message(title, blocks)
+
+
+def notice_of(escalation: EscalationView, first: Finding, view: VerificationView) -> FindingNotice:
+    """An escalation's finding in the shape the outbox delivered it."""
+    return FindingNotice(
+        escalation_id=escalation.id,
+        verification_id=view.id,
+        candidate_name=view.candidate.name,
+        candidate_email=view.candidate.email,
+        candidate_role=view.candidate.role,
+        hiring_manager=view.requested_by,
+        hiring_manager_platform=view.platform,
+        step_id=first.step,
+        step_title=first.step_title,
+        answer=first.answer,
+        answer_label=first.answer_label,
+        result=first.result,
+        note=first.note,
+        reason=first.reason,
+        source=first.source,
+        outcome=view.outcome,
+        first=True,
+    )
+
+
+def escalation_message(escalation: EscalationView, view: VerificationView) -> Message:
+    """The security channel's message after a decision: findings, the decision, what is left."""
+    problems = sorted(view.problems, key=lambda finding: finding.answer_id)
+    if problems:
+        notice = notice_of(escalation, problems[0], view)
+        title = presenter.finding_title(notice)
+        blocks = [header(title), *notice_facts(notice), *finding_blocks(problems[1:])]
+    else:
+        title = presenter.verification_title(view)
+        blocks = [header(title)]
+    if escalation.status is not EscalationStatus.OPEN:
+        blocks.append(section(decision_text(escalation)))
+    blocks += decision_buttons(escalation.id, escalation.status, view.candidate.name)
+    return message(title, blocks)

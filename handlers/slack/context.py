@@ -1,0 +1,95 @@
+"""What every listener needs: the service, the Web API client, the background tasks."""
+
+from __future__ import annotations
+
+from collections import OrderedDict
+from collections.abc import Awaitable
+from dataclasses import dataclass, field
+from typing import Any
+
+import structlog
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.models import Actor, Platform
+from bot.service import VerificationService
+from handlers.slack.background import BackgroundTasks
+from handlers.slack.blocks import escape
+from handlers.slack.errors import WEB_API_ERRORS
+from handlers.slack.security_group import SecurityGroup
+
+log = structlog.get_logger("verifybot.slack")
+MODAL_FAILED = "Slack did not open the form (it allows 3 seconds for that): please try again."
+
+
+def slack_actor(user_id: str) -> Actor:
+    return Actor(user_id=user_id, platform=Platform.SLACK)
+
+
+class RecentKeys:
+    """A bounded set of the keys seen lately; the oldest go first."""
+
+    def __init__(self, size: int = 4096) -> None:
+        self.size = size
+        self._keys: OrderedDict[str, None] = OrderedDict()
+
+    def __contains__(self, key: str) -> bool:
+        return key in self._keys
+
+    def add(self, key: str) -> None:
+        self._keys[key] = None
+        self._keys.move_to_end(key)
+        while len(self._keys) > self.size:
+            self._keys.popitem(last=False)
+
+    def discard(self, key: str) -> None:
+        self._keys.pop(key, None)
+
+
+@dataclass
+class SlackContext:
+    """Shared by the listeners; `submitted_views` and `shown_answers` skip repeated work."""
+
+    service: VerificationService
+    client: AsyncWebClient
+    background: BackgroundTasks
+    security_group: SecurityGroup | None = None
+    submitted_views: RecentKeys = field(default_factory=RecentKeys)
+    shown_answers: RecentKeys = field(default_factory=RecentKeys)
+
+    async def safely(self, call: Awaitable[Any], method: str) -> Any | None:
+        """The Web API response, or None after logging why the call failed."""
+        try:
+            return await call
+        except WEB_API_ERRORS as error:
+            log.warning("slack.api_call_failed", method=method, error=str(error))
+            return None
+
+    async def tell(self, user_id: str, channel_id: str | None, text: str) -> None:
+        """An ephemeral message where the person is, or a DM when there is no channel."""
+        text = escape(text)
+        if channel_id:
+            call = self.client.chat_postEphemeral(channel=channel_id, user=user_id, text=text)
+            if await self.safely(call, "chat.postEphemeral") is not None:
+                return
+        await self.post(user_id, {"text": text})
+
+    async def post(self, channel: str, message: dict[str, Any]) -> Any | None:
+        """chat.postMessage; a user id as channel posts to the app's DM with that person."""
+        call = self.client.chat_postMessage(channel=channel, **message)
+        return await self.safely(call, "chat.postMessage")
+
+    async def update(self, channel: str, ts: str, message: dict[str, Any]) -> Any | None:
+        call = self.client.chat_update(channel=channel, ts=ts, **message)
+        return await self.safely(call, "chat.update")
+
+    async def open_modal(
+        self, trigger_id: str, view: dict[str, Any], user_id: str, channel_id: str | None
+    ) -> None:
+        """views.open; when Slack does not open it, the person is told rather than left waiting."""
+        call = self.client.views_open(trigger_id=trigger_id, view=view)
+        if await self.safely(call, "views.open") is None:
+            await self.tell(user_id, channel_id, MODAL_FAILED)
+
+    async def refresh_roles(self) -> None:
+        if self.security_group is not None:
+            await self.security_group.ensure_fresh()

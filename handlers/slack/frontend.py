@@ -1,0 +1,203 @@
+"""SlackFrontend: the bolt AsyncApp, its aiohttp route, its notifier and Socket Mode."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from collections.abc import AsyncIterator, Awaitable, Callable
+from urllib.parse import parse_qsl
+
+import aiohttp
+import structlog
+from aiohttp import web
+from pydantic import ValidationError
+from slack_bolt.adapter.aiohttp import to_aiohttp_response
+from slack_bolt.async_app import AsyncApp, AsyncBoltContext
+from slack_bolt.middleware.async_middleware import AsyncMiddleware
+from slack_bolt.request.async_internals import build_async_context
+from slack_bolt.request.async_request import AsyncBoltRequest
+from slack_bolt.response import BoltResponse
+from slack_sdk.signature import SignatureVerifier
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot.runtime import Core
+from handlers.slack.background import BackgroundTasks
+from handlers.slack.context import SlackContext
+from handlers.slack.listeners import register_all
+from handlers.slack.notifier import SlackNotifier
+from handlers.slack.payloads import ENVELOPE, UnsupportedPayload, envelope
+from handlers.slack.security_group import SecurityGroup
+
+log = structlog.get_logger("verifybot.slack")
+
+EVENTS_PATH = "/slack/events"
+WEB_API_TIMEOUT = 10
+DRAIN_SECONDS = 5.0
+MALFORMED = json.dumps({"ok": False, "error": "malformed request"})
+REFUSED = json.dumps({"ok": False, "error": "invalid request"})
+UNHANDLED = json.dumps({"ok": False, "error": "unhandled request"})
+
+
+def json_response(status: int, text: str) -> web.Response:
+    return web.Response(status=status, text=text, content_type="application/json")
+
+
+def bolt_request_of(body: str, query: str, headers: dict[str, str]) -> AsyncBoltRequest:
+    """bolt's request; a form body that merely contains the word "payload" stays a form.
+
+    bolt takes any form body containing "payload" (a channel named payload-team, a command's
+    text) for an interactivity payload and reads it as empty; it is read again as a form.
+    """
+    bolt_request = AsyncBoltRequest(body=body, query=query, headers=headers)
+    if not bolt_request.body and "payload" in body:
+        form = dict(parse_qsl(body, keep_blank_values=True))
+        if "payload" not in form:
+            bolt_request.body = form
+            bolt_request.context = build_async_context(AsyncBoltContext(), form)
+    return bolt_request
+
+
+class EnvelopeMiddleware(AsyncMiddleware):
+    """The validated envelope for Socket Mode requests (HTTP ones have it from the route)."""
+
+    async def async_process(
+        self,
+        *,
+        req: AsyncBoltRequest,
+        resp: BoltResponse,
+        next: Callable[[], Awaitable[BoltResponse]],
+    ) -> BoltResponse | None:
+        if ENVELOPE not in req.context:
+            try:
+                req.context[ENVELOPE] = envelope(req.body)
+            except (ValidationError, UnsupportedPayload):
+                log.info("slack.malformed_payload")
+                return BoltResponse(status=400, body=MALFORMED)
+        return await next()
+
+    @property
+    def name(self) -> str:
+        return "EnvelopeMiddleware"
+
+
+async def listener_failed(error: Exception) -> BoltResponse:
+    """A listener's bug: logged with its traceback; Slack gets a plain 500."""
+    log.error("slack.listener_failed", exc_info=error)
+    return BoltResponse(status=500, body=json.dumps({"ok": False, "error": "internal error"}))
+
+
+class SlackFrontend:
+    """Slack over HTTP (`POST /slack/events`) or Socket Mode; escalations through the outbox."""
+
+    name = "slack"
+
+    def __init__(self, core: Core) -> None:
+        settings = core.settings
+        if settings.slack_bot_token is None or not settings.slack_security_channel:
+            raise ValueError("Slack needs SLACK_BOT_TOKEN and VERIFYBOT_SLACK_SECURITY_CHANNEL")
+        self.core = core
+        secret = settings.slack_signing_secret
+        self.signing_secret = secret.get_secret_value() if secret else ""
+        self.verifier = SignatureVerifier(self.signing_secret) if self.signing_secret else None
+        self.client = AsyncWebClient(
+            token=settings.slack_bot_token.get_secret_value(),
+            base_url=settings.slack_api_url,
+            timeout=WEB_API_TIMEOUT,
+            retry_handlers=[],
+        )
+        self.background = BackgroundTasks()
+        self.security_group = (
+            SecurityGroup(self.client, settings.slack_security_usergroup, core.service.roles)
+            if settings.slack_security_usergroup
+            else None
+        )
+        self.notifier = SlackNotifier(self.client, settings.slack_security_channel)
+        self.context = SlackContext(
+            service=core.service,
+            client=self.client,
+            background=self.background,
+            security_group=self.security_group,
+        )
+        self.app = AsyncApp(
+            name="verifybot",
+            client=self.client,
+            signing_secret=self.signing_secret,
+            request_verification_enabled=bool(self.signing_secret),
+            process_before_response=True,
+        )
+        self.app.use(EnvelopeMiddleware())
+        self.app.error(listener_failed)
+        register_all(self.app, self.context)
+
+    def attach(self, app: web.Application) -> None:
+        """The route (with a signing secret), the notifier, and start-up and clean-up."""
+        if self.signing_secret:
+            app.router.add_post(EVENTS_PATH, self.handle)
+        else:
+            log.warning("slack.http_disabled", reason="SLACK_SIGNING_SECRET is not set")
+        self.core.add_notifier(self.notifier)
+        app.cleanup_ctx.append(self._lifetime)
+
+    async def _lifetime(self, app: web.Application) -> AsyncIterator[None]:
+        await self.start()
+        yield
+        await self.stop()
+
+    async def start(self) -> None:
+        """One pooled HTTP session for the Web API; the security group resolved."""
+        if self.client.session is None:
+            timeout = aiohttp.ClientTimeout(total=WEB_API_TIMEOUT)
+            self.client.session = aiohttp.ClientSession(timeout=timeout)
+        if self.security_group is not None:
+            self.background.spawn(self.security_group.refresh(), "slack.usergroup")
+
+    async def stop(self) -> None:
+        if not await self.background.drain(DRAIN_SECONDS):
+            log.warning("slack.background_cancelled", tasks=len(self.background))
+            await self.background.cancel()
+        if self.client.session is not None:
+            await self.client.session.close()
+            self.client.session = None
+
+    async def handle(self, request: web.Request) -> web.StreamResponse:
+        """POST /slack/events: signature, then a well-formed envelope, then bolt's dispatch.
+
+        bolt reads the payload before its own signature check and fails on malformed ones,
+        so both checks come first here; bolt checks the signature again.
+        """
+        body = await request.text()
+        timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
+        signature = request.headers.get("X-Slack-Signature", "")
+        if not self.signed(body, timestamp, signature):
+            return json_response(401, REFUSED)
+        try:
+            bolt_request = bolt_request_of(body, request.query_string, dict(request.headers))
+            bolt_request.context[ENVELOPE] = envelope(bolt_request.body)
+        except UnsupportedPayload as kind:
+            log.info("slack.unsupported_request", kind=str(kind))
+            return json_response(404, UNHANDLED)
+        except (ValueError, TypeError, AttributeError, KeyError, IndexError) as error:
+            log.info("slack.malformed_request", error=type(error).__name__)
+            return json_response(400, MALFORMED)
+        return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+    def signed(self, body: str, timestamp: str, signature: str) -> bool:
+        """Signed with SLACK_SIGNING_SECRET less than five minutes ago."""
+        if self.verifier is None or not timestamp.isdigit():
+            return False
+        return self.verifier.is_valid(body, timestamp, signature)
+
+    async def run_socket_mode(self) -> None:
+        """Serve Slack over Socket Mode (SLACK_APP_TOKEN) until cancelled."""
+        from slack_bolt.adapter.socket_mode.async_handler import AsyncSocketModeHandler
+
+        token = self.core.settings.slack_app_token
+        if token is None:
+            raise ValueError("Socket Mode needs SLACK_APP_TOKEN (an xapp- token)")
+        handler = AsyncSocketModeHandler(self.app, token.get_secret_value())
+        await handler.connect_async()
+        log.info("slack.socket_mode_connected")
+        try:
+            await asyncio.Event().wait()
+        finally:
+            await handler.close_async()

@@ -1,0 +1,73 @@
+"""Delivers outbox notices to Slack: findings to the security channel, decisions by DM."""
+
+from __future__ import annotations
+
+from typing import Any
+
+import structlog
+from slack_sdk.errors import SlackApiError
+from slack_sdk.web.async_client import AsyncWebClient
+
+from bot import presenter
+from bot.notices import DecisionNotice, FindingNotice, Notice
+from bot.outbox import DeliveryError
+from handlers.slack.blocks import escape, finding_message
+from handlers.slack.errors import WEB_API_ERRORS
+
+log = structlog.get_logger("verifybot.slack")
+
+
+def retry_after(error: SlackApiError) -> float | None:
+    """Seconds from a 429's Retry-After header, when it has a usable one."""
+    headers = getattr(error.response, "headers", None) or {}
+    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
+    try:
+        seconds = float(value) if value is not None else None
+    except ValueError:
+        return None
+    return seconds if seconds is not None and 0 <= seconds <= 3600 else None
+
+
+def delivery_error(error: Exception, method: str) -> DeliveryError:
+    """The DeliveryError the outbox retries for a failed Web API call."""
+    if isinstance(error, SlackApiError):
+        status = getattr(error.response, "status_code", 0)
+        code = error.response.get("error") if hasattr(error.response, "get") else None
+        if status == 429:
+            return DeliveryError(f"{method}: rate limited", retry_after(error))
+        if status >= 500:
+            return DeliveryError(f"{method}: Slack answered {status}")
+        log.error("slack.api_error", method=method, status=status, error=code)
+        return DeliveryError(f"{method}: {code or status}")
+    return DeliveryError(f"{method}: {type(error).__name__}: {error}".rstrip(": "))
+
+
+class SlackNotifier:
+    """The outbox's notifier for target "slack"; the message ts is the ref for threading."""
+
+    target = "slack"
+
+    def __init__(self, client: AsyncWebClient, security_channel: str) -> None:
+        self.client = client
+        self.security_channel = security_channel
+
+    async def deliver(self, notice: Notice, thread_ref: str | None) -> str | None:
+        if isinstance(notice, FindingNotice):
+            return await self._post(
+                channel=self.security_channel,
+                thread_ts=thread_ref,
+                **finding_message(notice, with_buttons=thread_ref is None),
+            )
+        return await self._post(channel=notice.recipient, text=decision_message(notice))
+
+    async def _post(self, **arguments: Any) -> str | None:
+        arguments = {key: value for key, value in arguments.items() if value is not None}
+        try:
+            response = await self.client.chat_postMessage(**arguments)
+        except WEB_API_ERRORS as error:
+            raise delivery_error(error, "chat.postMessage") from error
+        return response.get("ts")
+
+
+def decision_message(notice: DecisionNotice) -> str:
+    return escape(presenter.decision_text(notice))

@@ -1,0 +1,124 @@
+"""The pieces around the listeners: background tasks, the security group, listener bugs."""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+
+import pytest
+import structlog
+
+from bot.models import Actor, Platform
+from bot.playbook import PlaybookRegistry
+from bot.roles import Roles
+from handlers.slack.background import BackgroundTasks
+from handlers.slack.security_group import SecurityGroup
+from handlers.slack.surfaces import start_modal
+from tests.fakes.slack_api import FakeSlackAPI
+from tests.slack.conftest import GROUP_MEMBER, REPO_ROOT, SECURITY_GROUP, SlackApp, SlackDriver
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_background_tasks_are_drained_including_those_they_start() -> None:
+    tasks = BackgroundTasks()
+    done: list[str] = []
+
+    async def child() -> None:
+        await asyncio.sleep(0.01)
+        done.append("child")
+
+    async def parent() -> None:
+        tasks.spawn(child(), "child")
+        done.append("parent")
+
+    tasks.spawn(parent(), "parent")
+    assert await tasks.drain(timeout=1)
+    assert done == ["parent", "child"]
+    assert len(tasks) == 0
+
+
+async def test_a_failing_background_task_is_logged_not_lost() -> None:
+    tasks = BackgroundTasks()
+
+    async def broken() -> None:
+        raise RuntimeError("boom")
+
+    with structlog.testing.capture_logs() as logs:
+        tasks.spawn(broken(), "slack.broken")
+        await tasks.drain(timeout=1)
+    assert tasks.failures == 1
+    [entry] = [e for e in logs if e["event"] == "slack.background_failed"]
+    assert entry["task"] == "slack.broken"
+    assert isinstance(entry["exc_info"], RuntimeError)
+
+
+async def test_drain_gives_up_after_the_timeout_and_cancel_stops_the_rest() -> None:
+    tasks = BackgroundTasks()
+    tasks.spawn(asyncio.sleep(10), "slow")
+    assert not await tasks.drain(timeout=0.01)
+    await tasks.cancel()
+    assert len(tasks) == 0
+
+
+async def test_the_security_group_is_refreshed_after_its_ttl(slack_app: SlackApp) -> None:
+    fake = FakeSlackAPI()
+    fake.usergroups[SECURITY_GROUP] = [GROUP_MEMBER]
+    await fake.start()
+    try:
+        client = slack_app.frontend.client
+        client.base_url = fake.url
+        roles, clock = Roles(), Clock()
+        group = SecurityGroup(client, SECURITY_GROUP, roles, ttl=60, retry=5, clock=clock)
+        member = Actor(user_id=GROUP_MEMBER, platform=Platform.SLACK)
+
+        await group.ensure_fresh()
+        await group.ensure_fresh()
+        assert roles.is_security(member)
+        assert len(fake.calls_to("usergroups.users.list")) == 1
+
+        fake.usergroups[SECURITY_GROUP] = []
+        fake.fail_next("usergroups.users.list", status=500)
+        clock.now += 61
+        await group.ensure_fresh()
+        assert roles.is_security(member), "a failed refresh keeps the members it knew"
+        clock.now += 1
+        await group.ensure_fresh()
+        assert len(fake.calls_to("usergroups.users.list")) == 2
+        clock.now += 5
+        await group.ensure_fresh()
+        assert not roles.is_security(member)
+    finally:
+        await fake.stop()
+
+
+async def test_a_listener_bug_is_a_plain_500_and_logged(
+    slack: SlackDriver, slack_app: SlackApp, monkeypatch: pytest.MonkeyPatch, caplog
+) -> None:
+    async def broken(*args: object) -> None:
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(slack_app.core.service, "list", broken)
+    caplog.set_level(logging.ERROR)
+    with structlog.testing.capture_logs() as logs:
+        reply = await slack.command("list")
+    assert reply.status == 500
+    assert reply.json == {"ok": False, "error": "internal error"}
+    assert "secret internals" not in reply.text
+    assert any(entry["event"] == "slack.listener_failed" for entry in logs)
+
+
+def test_the_start_modal_asks_for_the_playbook_only_when_there_is_a_choice() -> None:
+    registry = PlaybookRegistry.from_directory(REPO_ROOT / "playbooks")
+    only = [registry.get("pre-offer")]
+    single = start_modal("", only, "pre-offer")
+    assert [b["block_id"] for b in single["blocks"]][-1] == "shipping_address"
+    both = start_modal("", list(registry), registry.default_id)
+    select = both["blocks"][-1]["element"]
+    assert select["initial_option"]["value"] == "pre-offer"

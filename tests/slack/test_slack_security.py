@@ -1,0 +1,202 @@
+"""Escalations in the security channel: facts, threads, decisions, refusals, the DM."""
+
+from __future__ import annotations
+
+import json
+
+from bot.models import EscalationStatus, Outcome
+from tests.fakes.slack_api import FakeSlackAPI, Message
+from tests.slack.conftest import (
+    GROUP_MEMBER,
+    HM,
+    HM2,
+    JANE,
+    OUTSIDER,
+    SEC,
+    SECURITY_CHANNEL,
+    SlackApp,
+    SlackDriver,
+    buttons,
+    find_button,
+    text_of,
+)
+
+
+async def escalate(slack: SlackDriver) -> tuple[str, Message]:
+    """A verification whose first step blocks; its escalation message in the channel."""
+    verification_id = await slack.start()
+    await slack.answer("not_provided")
+    await slack.settle()
+    [posted] = slack.fake.messages_in(SECURITY_CHANNEL)
+    return verification_id, posted
+
+
+async def test_an_escalation_has_the_facts_and_the_decision_buttons(
+    slack: SlackDriver, fake_slack: FakeSlackAPI
+) -> None:
+    verification_id, posted = await escalate(slack)
+
+    shown = text_of(posted.blocks)
+    assert "[BLOCK] verifybot escalation: Jane Doe, Notarized proof of identity" in shown
+    assert "Jane Doe, Backend Engineer &lt;jane.doe@example.com&gt;" in shown
+    assert f"*Hiring manager:* <@{HM}>" in shown
+    assert verification_id in shown
+    assert "Not provided or candidate declined (block)" in shown
+    assert "US State/Treasury/FBI" in shown
+    assert "*Outcome so far:* Blocked: do not make the offer" in shown
+    labels = [element["text"]["text"] for _, element in buttons(posted.blocks)]
+    assert labels == ["Acknowledge", "Clear (false alarm)", "Confirm fraud"]
+    _, confirm = find_button(posted.blocks, label="Confirm fraud")
+    assert confirm["confirm"]["title"]["text"] == "Confirm fraud?"
+    assert confirm["style"] == "danger"
+    assert posted.thread_ts is None
+
+
+async def test_a_security_user_acknowledges_and_the_hiring_manager_is_told(
+    slack: SlackDriver, fake_slack: FakeSlackAPI, slack_app: SlackApp
+) -> None:
+    verification_id, posted = await escalate(slack)
+
+    reply = await slack.click(posted, SEC, label="Acknowledge")
+    await slack.settle()
+
+    assert reply.status == 200
+    escalation = slack_app.core.store.escalation_for(verification_id)
+    assert escalation["status"] == EscalationStatus.ACKNOWLEDGED
+    assert escalation["decided_by"] == SEC
+    updated = fake_slack.message(posted.channel, posted.ts)
+    assert f"Acknowledged by <@{SEC}>" in text_of(updated.blocks)
+    remaining = [element["text"]["text"] for _, element in buttons(updated.blocks)]
+    assert remaining == ["Clear (false alarm)", "Confirm fraud"]
+    dm = slack.last_dm(HM)
+    assert dm.text == f"Security acknowledged the escalation for Jane Doe ({verification_id})."
+
+
+async def test_a_hiring_manager_cannot_clear_and_the_refusal_is_audited(
+    slack: SlackDriver, fake_slack: FakeSlackAPI, slack_app: SlackApp
+) -> None:
+    verification_id, posted = await escalate(slack)
+    views_before = len(fake_slack.state.views)
+
+    for user in (HM, OUTSIDER):
+        reply = await slack.click(posted, user, label="Clear (false alarm)")
+        assert reply.status == 200
+    await slack.settle()
+
+    assert len(fake_slack.state.views) == views_before
+    refusals = fake_slack.state.ephemeral
+    assert [r["user"] for r in refusals] == [HM, OUTSIDER]
+    assert all("not allowed" in r["text"] for r in refusals)
+    assert all(r["channel"] == SECURITY_CHANNEL for r in refusals)
+    escalation = slack_app.core.store.escalation_for(verification_id)
+    assert escalation["status"] == EscalationStatus.OPEN
+    assert fake_slack.message(posted.channel, posted.ts).updates == 0
+    audited = [
+        json.loads(e["detail"])
+        for e in slack_app.core.store.events()
+        if e["action"] == "refused" and e["actor"] in (HM, OUTSIDER)
+    ]
+    assert [a["action"] for a in audited] == ["escalation.decide", "escalation.decide"]
+
+
+async def test_clear_asks_for_a_reason_and_records_it(
+    slack: SlackDriver, fake_slack: FakeSlackAPI, slack_app: SlackApp
+) -> None:
+    verification_id, posted = await escalate(slack)
+
+    await slack.click(posted, SEC, label="Clear (false alarm)")
+    await slack.settle()
+    modal = slack.last_view("vb_clear")
+    assert modal.view["blocks"][-1]["element"]["max_length"] == 1000
+    assert slack_app.core.store.escalation_for(verification_id)["status"] == "open"
+
+    reply = await slack.submit(modal, {"reason": "Candidate sent it later"}, SEC)
+    await slack.settle()
+
+    assert reply.status == 200 and reply.text == ""
+    escalation = slack_app.core.store.escalation_for(verification_id)
+    assert escalation["status"] == EscalationStatus.CLEARED
+    assert escalation["decision_reason"] == "Candidate sent it later"
+    updated = text_of(fake_slack.message(posted.channel, posted.ts).blocks)
+    assert f"Cleared (false alarm) by <@{SEC}>: Candidate sent it later" in updated
+    assert buttons(fake_slack.message(posted.channel, posted.ts).blocks) == []
+    assert "cleared as a false alarm" in slack.last_dm(HM).text
+
+
+async def test_clear_without_a_reason_is_an_inline_error(
+    slack: SlackDriver, slack_app: SlackApp
+) -> None:
+    verification_id, posted = await escalate(slack)
+    await slack.click(posted, SEC, label="Clear (false alarm)")
+    await slack.settle()
+    reply = await slack.submit(slack.last_view("vb_clear"), {"reason": None}, SEC)
+    assert reply.json["response_action"] == "errors"
+    assert "false alarm" in reply.json["errors"]["reason"]
+    assert slack_app.core.store.escalation_for(verification_id)["status"] == "open"
+
+
+async def test_confirm_fraud_blocks_the_verification(
+    slack: SlackDriver, fake_slack: FakeSlackAPI, slack_app: SlackApp
+) -> None:
+    verification_id, posted = await escalate(slack)
+    await slack.click(posted, SEC, label="Confirm fraud")
+    await slack.settle()
+
+    assert slack_app.core.store.escalation_for(verification_id)["status"] == "confirmed"
+    assert slack_app.core.store.verification(verification_id)["status"] == Outcome.BLOCKED
+    updated = fake_slack.message(posted.channel, posted.ts)
+    assert f"Fraud confirmed by <@{SEC}>" in text_of(updated.blocks)
+    assert "do not make the offer" in slack.last_dm(HM).text
+
+
+async def test_a_member_of_the_security_usergroup_may_decide(
+    slack: SlackDriver, fake_slack: FakeSlackAPI, slack_app: SlackApp
+) -> None:
+    verification_id, posted = await escalate(slack)
+    await slack.click(posted, GROUP_MEMBER, label="Acknowledge")
+    await slack.settle()
+    assert slack_app.core.store.escalation_for(verification_id)["decided_by"] == GROUP_MEMBER
+    assert fake_slack.calls_to("usergroups.users.list", usergroup="S0SECURITY")
+
+
+async def test_later_findings_go_into_the_thread(
+    slack: SlackDriver, fake_slack: FakeSlackAPI
+) -> None:
+    _, first = await escalate(slack)
+    await slack.answer("not_started")
+    await slack.settle()
+
+    posts = fake_slack.messages_in(SECURITY_CHANNEL)
+    assert len(posts) == 2
+    assert posts[1].thread_ts == first.ts
+    assert "Background check" in text_of(posts[1].blocks)
+    assert buttons(posts[1].blocks) == []
+
+
+async def test_the_laptop_farm_signal_names_the_other_verification(
+    slack: SlackDriver, fake_slack: FakeSlackAPI, slack_app: SlackApp
+) -> None:
+    farm = "500 Oak Avenue, Columbus, OH 43004"
+    first_id = await slack.start({**JANE, "shipping_address": farm})
+    other = {
+        **JANE,
+        "name": "John Roe",
+        "email": "john.roe@example.com",
+        "home_address": "77 Pine Road, Austin, TX 73301",
+        "shipping_address": "500 oak ave columbus ohio 43004",
+    }
+    second_id = await slack.start(other, user=HM2)
+    for option, note in (("verified", "Notary 9"), ("clear", "Report 1"), ("matched", None)):
+        await slack.answer(option, note, user=HM2)
+    await slack.settle()
+
+    computed = next(m for m in slack.dm(HM2) if "[BLOCK] Laptop shipping address" in m.text)
+    assert f"{first_id} (Jane Doe)" in text_of(computed.blocks)
+    assert "laptop-farm pattern" in text_of(computed.blocks)
+    [escalation] = fake_slack.messages_in(SECURITY_CHANNEL)
+    shown = text_of(escalation.blocks)
+    assert "Shared with another candidate or employee (block)" in shown
+    assert f"{first_id} (Jane Doe)" in shown
+    assert second_id in shown
+    assert f"<@{HM2}>" in shown
+    assert slack_app.core.store.verification(second_id)["status"] == Outcome.BLOCKED
