@@ -86,6 +86,11 @@ class InvalidCandidate(InvalidInput):
         self.problems = problems
 
 
+def stored_candidate(row: Row) -> Candidate:
+    """A candidate as stored: validated when it was written, so not validated again."""
+    return Candidate.model_construct(**{name: row[name] for name in Candidate.model_fields})
+
+
 def validate_candidate(data: dict) -> CandidateIn:
     try:
         candidate = CandidateIn.model_validate(data)
@@ -522,19 +527,23 @@ class VerificationService:
             latest[answer["step_id"]] = answer
         return latest
 
-    def _next_step(self, playbook: Playbook, verification_id: str) -> Step | None:
-        answered = self._latest_answers(verification_id)
+    def _next_step(
+        self, playbook: Playbook, verification_id: str, latest: dict[str, Row] | None = None
+    ) -> Step | None:
+        answered = self._latest_answers(verification_id) if latest is None else latest
         return next((step for step in playbook.steps if step.id not in answered), None)
 
-    def _prompt_for(self, row: Row) -> Prompt | None:
+    def _prompt_for(
+        self, row: Row, latest: dict[str, Row] | None = None, candidate_name: str | None = None
+    ) -> Prompt | None:
         if row["cancelled_at"]:
             return None
         playbook = self._playbook_of(row)
-        step = self._next_step(playbook, row["id"])
+        step = self._next_step(playbook, row["id"], latest)
         if step is None:
             return None
-        candidate = self.store.candidate(row["candidate_id"])
-        return playbook.prompt(step, row["id"], candidate["name"])
+        name = candidate_name or self.store.candidate(row["candidate_id"])["name"]
+        return playbook.prompt(step, row["id"], name)
 
     def _finding(self, playbook: Playbook, answer: Row) -> Finding:
         step = playbook.step(answer["step_id"])
@@ -554,16 +563,16 @@ class VerificationService:
             answered_at=datetime.fromisoformat(answer["answered_at"]),
         )
 
-    def _view(self, row: Row) -> VerificationView:
+    def _view(self, row: Row, latest: dict[str, Row] | None = None) -> VerificationView:
         playbook = self._playbook_of(row)
-        latest = self._latest_answers(row["id"])
+        latest = self._latest_answers(row["id"]) if latest is None else latest
         ordered = [latest[step.id] for step in playbook.steps if step.id in latest]
         escalation = self.store.escalation_for(row["id"])
         return VerificationView(
             id=row["id"],
             playbook=playbook.id,
             playbook_title=playbook.title,
-            candidate=Candidate.model_validate(self.store.candidate(row["candidate_id"])),
+            candidate=stored_candidate(self.store.candidate(row["candidate_id"])),
             requested_by=row["requested_by"],
             platform=Platform(row["platform"]),
             outcome=Outcome(row["status"]),
@@ -587,14 +596,17 @@ class VerificationService:
     ) -> AnswerOutcome:
         row = self._verification_row(verification_id)
         playbook = self._playbook_of(row)
-        recorded = self.store.answer(answer_id) if answer_id is not None else None
+        answers = {answer["id"]: answer for answer in self.store.answers(verification_id)}
+        latest = {answer["step_id"]: answer for answer in answers.values()}
+        view = self._view(row, latest)
+        recorded = answers.get(answer_id) if answer_id is not None else None
         return AnswerOutcome(
             recorded=self._finding(playbook, recorded) if recorded else None,
             duplicate=duplicate,
-            computed=[self._finding(playbook, self.store.answer(i)) for i in computed_ids],
+            computed=[self._finding(playbook, answers[i]) for i in computed_ids],
             escalated=escalated,
-            verification=self._view(row),
-            next_prompt=self._prompt_for(row),
+            verification=view,
+            next_prompt=self._prompt_for(row, latest, view.candidate.name),
         )
 
     def _escalation_view(self, row: Row) -> EscalationView:

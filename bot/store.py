@@ -41,6 +41,7 @@ class Store:
         self.db.execute("PRAGMA busy_timeout = 10000")
         if self.path != ":memory:":
             self.db.enable_wal()
+            self.db.execute("PRAGMA synchronous = NORMAL")
         self.schema_version = migrate(self.db)
         self.clock = clock
 
@@ -69,11 +70,23 @@ class Store:
             raise
         self.db.commit()
 
-    def _rows(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> list[Row]:
-        return list(self.db.query(sql, params))
+    def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        cursor = self.db.conn.execute(sql, list(params))
+        names = [column[0] for column in cursor.description]
+        return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
-    def _row(self, sql: str, params: Iterable[Any] | dict[str, Any] = ()) -> Row | None:
-        return next(iter(self.db.query(sql, params)), None)
+    def _row(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
+        rows = self._rows(sql, params)
+        return rows[0] if rows else None
+
+    def _insert(self, table: str, row: Row) -> int:
+        """Insert one row into a table of the known schema; return its rowid."""
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        cursor = self.db.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values())
+        )
+        return int(cursor.lastrowid)
 
     def health(self) -> Row:
         """The database's state for /healthz."""
@@ -94,11 +107,11 @@ class Store:
 
     def insert_candidate(self, fields: Row) -> int:
         row = {**fields, "created_at": self.now()}
-        return int(self.db["candidates"].insert(row).last_pk)
+        return self._insert("candidates", row)
 
     def insert_verification(self, fields: Row) -> None:
         now = self.now()
-        self.db["verifications"].insert({**fields, "created_at": now, "updated_at": now})
+        self._insert("verifications", {**fields, "created_at": now, "updated_at": now})
 
     def set_verification_status(self, verification_id: str, status: str) -> None:
         self.db.execute(
@@ -166,7 +179,7 @@ class Store:
             if existing:
                 return int(existing["id"]), False
         row = {**fields, "answered_at": self.now()}
-        return int(self.db["answers"].insert(row).last_pk), True
+        return self._insert("answers", row), True
 
     def answers(self, verification_id: str) -> list[Row]:
         return self._rows(
@@ -190,7 +203,7 @@ class Store:
         if existing:
             return int(existing["id"]), False
         row = {"verification_id": verification_id, "status": "open", "created_at": self.now()}
-        return int(self.db["escalations"].insert(row).last_pk), True
+        return self._insert("escalations", row), True
 
     def decide_escalation(
         self, escalation_id: int, status: str, actor: str, platform: str, reason: str | None
@@ -223,7 +236,7 @@ class Store:
             "next_attempt_at": now,
             "created_at": now,
         }
-        return int(self.db["outbox"].insert(row).last_pk)
+        return self._insert("outbox", row)
 
     def pending_outbox(self) -> list[Row]:
         return self._rows("SELECT * FROM outbox WHERE status = 'pending' ORDER BY id")
@@ -282,7 +295,7 @@ class Store:
             "prev_hash": prev_hash,
         }
         row["hash"] = _event_hash(row)
-        return int(self.db["events"].insert(row).last_pk)
+        return self._insert("events", row)
 
     def events(self, verification_id: str | None = None) -> list[Row]:
         if verification_id is None:

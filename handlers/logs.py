@@ -37,6 +37,9 @@ def configure_logging(default: str = "INFO") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact_secrets,
+            structlog.processors.dict_tracebacks
+            if not sys.stderr.isatty()
+            else structlog.processors.format_exc_info,
             renderer,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
