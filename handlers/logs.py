@@ -7,7 +7,11 @@ import os
 import sys
 
 import structlog
+import structlog.tracebacks
 
+_TRACEBACKS_WITHOUT_LOCALS = structlog.processors.ExceptionRenderer(
+    structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
+)
 SECRET_KEYS = frozenset({"token", "password", "secret", "authorization", "signature"})
 
 
@@ -26,10 +30,10 @@ def configure_logging(default: str = "INFO") -> None:
     if not isinstance(numeric, int):
         numeric = logging.INFO
     logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s", force=True)
-    renderer = (
-        structlog.dev.ConsoleRenderer(colors=False)
+    renderers: list = (
+        [structlog.dev.ConsoleRenderer(colors=False)]
         if sys.stderr.isatty()
-        else structlog.processors.JSONRenderer()
+        else [_TRACEBACKS_WITHOUT_LOCALS, structlog.processors.JSONRenderer()]
     )
     structlog.configure(
         processors=[
@@ -37,10 +41,7 @@ def configure_logging(default: str = "INFO") -> None:
             structlog.processors.add_log_level,
             structlog.processors.TimeStamper(fmt="iso", utc=True),
             _redact_secrets,
-            structlog.processors.dict_tracebacks
-            if not sys.stderr.isatty()
-            else structlog.processors.format_exc_info,
-            renderer,
+            *renderers,
         ],
         wrapper_class=structlog.make_filtering_bound_logger(numeric),
         logger_factory=structlog.PrintLoggerFactory(file=sys.stderr),
