@@ -48,6 +48,14 @@ class EscalationStatus(StrEnum):
     CONFIRMED = "confirmed"
 
 
+AVAILABLE_DECISIONS: dict[EscalationStatus, tuple[Decision, ...]] = {
+    EscalationStatus.OPEN: (Decision.ACKNOWLEDGE, Decision.CLEAR, Decision.CONFIRM),
+    EscalationStatus.ACKNOWLEDGED: (Decision.CLEAR, Decision.CONFIRM),
+    EscalationStatus.CLEARED: (),
+    EscalationStatus.CONFIRMED: (),
+}
+
+
 DECISION_STATUS: dict[Decision, EscalationStatus] = {
     Decision.ACKNOWLEDGE: EscalationStatus.ACKNOWLEDGED,
     Decision.CLEAR: EscalationStatus.CLEARED,

@@ -7,6 +7,7 @@ terminal text; the wording lives here once.
 from __future__ import annotations
 
 from bot.models import (
+    Decision,
     EscalationStatus,
     Finding,
     Outcome,
@@ -27,6 +28,11 @@ RESULT_MARKS: dict[Result, str] = {
     Result.PASS: "PASS",
     Result.REVIEW: "REVIEW",
     Result.BLOCK: "BLOCK",
+}
+DECISION_LABELS: dict[Decision, str] = {
+    Decision.ACKNOWLEDGE: "Acknowledge",
+    Decision.CLEAR: "Clear (false alarm)",
+    Decision.CONFIRM: "Confirm fraud",
 }
 ESCALATION_LABELS: dict[EscalationStatus, str] = {
     EscalationStatus.OPEN: "Open",

@@ -7,22 +7,14 @@ from collections.abc import Callable, Mapping
 from typing import Protocol
 
 from bot import presenter
+from bot.candidate_form import CANDIDATE_FIELDS, field_problem
 from bot.errors import InvalidInput, NoteRequired
 from bot.models import Actor, AnswerOutcome, Finding, Platform, Prompt, VerificationView
 from bot.notices import DecisionNotice, FindingNotice, Notice
 from bot.runtime import Core
-from bot.service import InvalidCandidate, validate_candidate
 
 Say = Callable[[str], None]
 WIDTH = 78
-CANDIDATE_FIELDS: tuple[tuple[str, str, bool], ...] = (
-    ("name", "Candidate's full name", True),
-    ("email", "Email", True),
-    ("phone", "Phone (optional, Enter to skip)", False),
-    ("role", "Role (optional, Enter to skip)", False),
-    ("home_address", "Claimed home address", True),
-    ("shipping_address", "Laptop shipping address", True),
-)
 
 
 class Answers(Protocol):
@@ -61,8 +53,8 @@ def script_values(
 ) -> dict[str, str | None]:
     """The keys a Script answers, from a checked case."""
     values: dict[str, str | None] = {
-        f"candidate.{field}": (str(candidate[field]) if candidate.get(field) else "")
-        for field, _, _ in CANDIDATE_FIELDS
+        f"candidate.{field.name}": (str(candidate[field.name]) if candidate.get(field.name) else "")
+        for field in CANDIDATE_FIELDS
     }
     for step_id, value, note in answers:
         values[f"answer.{step_id}"] = value
@@ -101,7 +93,8 @@ class ConsoleNotifier:
         self.say(f"  {presenter.finding_title(notice)}")
         for label, value in presenter.finding_facts(notice):
             self.say(_wrap(f"{label}: {value}", "    "))
-        self.say("    [Acknowledge] [Clear] [Confirm fraud]")
+        buttons = " ".join(f"[{label}]" for label in presenter.DECISION_LABELS.values())
+        self.say(f"    {buttons}")
         self.say(rule + "\n")
 
 
@@ -142,39 +135,23 @@ class Demo:
 
     def _ask_candidate(self) -> dict[str, str] | None:
         details: dict[str, str] = {}
-        for field, question, required in CANDIDATE_FIELDS:
+        for field in CANDIDATE_FIELDS:
+            question = field.label + (" (optional, Enter to skip)" if field.optional else "")
             while True:
-                value = self.answers.ask(f"candidate.{field}", question)
+                value = self.answers.ask(f"candidate.{field.name}", question)
                 if value is None:
                     return None
                 value = value.strip()
-                if not value and not required:
+                if not value and field.optional:
                     break
-                problem = self._field_problem(details, field, value)
+                problem = field_problem(field, value)
                 if problem is None:
-                    details[field] = value
+                    details[field.name] = value
                     break
-                self.say(f"  {problem}. Please try again.")
+                self.say(f"  {field.name}: {problem}. Please try again.")
                 if isinstance(self.answers, Script):
                     return None
         return details
-
-    @staticmethod
-    def _field_problem(details: dict[str, str], field: str, value: str) -> str | None:
-        """What is wrong with one candidate field, checked with the real validation."""
-        probe = {
-            "name": "x",
-            "email": "probe@example.com",
-            "home_address": "1 Probe Street",
-            "shipping_address": "1 Probe Street",
-            **details,
-            field: value,
-        }
-        try:
-            validate_candidate(probe)
-        except InvalidCandidate as error:
-            return error.problems.get(field) and f"{field}: {error.problems[field]}"
-        return None
 
     async def _ask_step(self, prompt: Prompt) -> AnswerOutcome | None:
         self.say(f"\n{prompt.progress}: {prompt.step_title}")

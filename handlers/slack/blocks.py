@@ -8,6 +8,7 @@ from typing import Any
 
 from bot import presenter
 from bot.models import (
+    AVAILABLE_DECISIONS,
     Decision,
     EscalationStatus,
     EscalationView,
@@ -28,15 +29,7 @@ RESUME_ACTION = "vb_resume"
 DECIDE_ACTION = "vb_decide"
 ACTION_SEPARATOR = ":"
 
-DECISION_BUTTONS: dict[Decision, tuple[str, str | None]] = {
-    Decision.ACKNOWLEDGE: ("Acknowledge", None),
-    Decision.CLEAR: ("Clear (false alarm)", None),
-    Decision.CONFIRM: ("Confirm fraud", "danger"),
-}
-OPEN_DECISIONS: dict[EscalationStatus, tuple[Decision, ...]] = {
-    EscalationStatus.OPEN: (Decision.ACKNOWLEDGE, Decision.CLEAR, Decision.CONFIRM),
-    EscalationStatus.ACKNOWLEDGED: (Decision.CLEAR, Decision.CONFIRM),
-}
+DECISION_STYLES: dict[Decision, str] = {Decision.CONFIRM: "danger"}
 USER_ID = re.compile(r"^[UW][A-Z0-9]{2,31}$")
 TEXT_LIMIT = 3000
 HEADER_LIMIT = 150
@@ -194,10 +187,11 @@ def list_text(views: Sequence[VerificationView]) -> str:
 def decision_buttons(escalation_id: int, status: EscalationStatus, candidate: str) -> list[Block]:
     """The decisions still open for an escalation in `status`."""
     elements = []
-    for decision in OPEN_DECISIONS.get(status, ()):
-        label, style = DECISION_BUTTONS[decision]
+    for decision in AVAILABLE_DECISIONS[status]:
         confirm = confirm_fraud(candidate) if decision is Decision.CONFIRM else None
         action = action_id(DECIDE_ACTION, decision.value)
+        label = presenter.DECISION_LABELS[decision]
+        style = DECISION_STYLES.get(decision)
         elements.append(button(label, action, str(escalation_id), style, confirm))
     return [actions("vb_decision", elements)] if elements else []
 

@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from bot import presenter
+from bot.candidate_form import CANDIDATE_FIELDS
 from bot.models import EscalationView, VerificationView
 from bot.playbook import Playbook
 from bot.service import MAX_REASON_LENGTH
@@ -44,13 +45,9 @@ class TextField:
     multiline: bool = False
 
 
-CANDIDATE_FIELDS: tuple[TextField, ...] = (
-    TextField("name", "Candidate name", 200),
-    TextField("email", "Email", 254),
-    TextField("phone", "Phone", 40, optional=True),
-    TextField("role", "Role", 200, optional=True),
-    TextField("home_address", "Home address (as on the ID)", 500, multiline=True),
-    TextField("shipping_address", "Laptop shipping address", 500, multiline=True),
+CANDIDATE_INPUTS: tuple[TextField, ...] = tuple(
+    TextField(field.name, field.label, field.max_length, field.optional, field.multiline)
+    for field in CANDIDATE_FIELDS
 )
 
 
@@ -113,7 +110,7 @@ def modal(
 def start_modal(name: str, playbooks: Sequence[Playbook], default_id: str) -> View:
     """The candidate's details, and the playbook when there is more than one."""
     blocks = [
-        text_input(field, name if field.block_id == "name" else None) for field in CANDIDATE_FIELDS
+        text_input(field, name if field.block_id == "name" else None) for field in CANDIDATE_INPUTS
     ]
     if len(playbooks) > 1:
         blocks.append(playbook_input(playbooks, default_id))

@@ -5,8 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from bot import presenter
+from bot.candidate_form import CANDIDATE_FIELDS
 from bot.models import (
-    Decision,
+    AVAILABLE_DECISIONS,
     EscalationStatus,
     EscalationView,
     Finding,
@@ -16,7 +17,6 @@ from bot.models import (
     VerificationView,
 )
 from bot.notices import FindingNotice
-from handlers.teams.candidate import FIELDS
 
 Card = dict[str, Any]
 
@@ -30,11 +30,6 @@ NOTE_INPUT = "note"
 REASON_INPUT = "reason"
 MAX_NOTE = 1000
 
-DECISION_TITLES: dict[Decision, str] = {
-    Decision.ACKNOWLEDGE: "Acknowledge",
-    Decision.CLEAR: "Clear",
-    Decision.CONFIRM: "Confirm fraud",
-}
 RESULT_COLORS: dict[Result, str] = {
     Result.PASS: "good",
     Result.REVIEW: "warning",
@@ -45,7 +40,6 @@ OUTCOME_COLORS: dict[Outcome, str] = {
     Outcome.NEEDS_REVIEW: "warning",
     Outcome.BLOCKED: "attention",
 }
-FINAL = frozenset({EscalationStatus.CLEARED, EscalationStatus.CONFIRMED})
 
 
 def card(body: list[Card], actions: list[Card] | None = None) -> Card:
@@ -130,14 +124,14 @@ def summary_card(view: VerificationView) -> Card:
 def candidate_form(values: dict[str, str | None], problems: dict[str, str]) -> Card:
     """Every candidate detail in one form; `problems` are shown under their fields."""
     body: list[Card] = [title("Candidate details")]
-    for field in FIELDS:
+    for field in CANDIDATE_FIELDS:
         body.append(
             {
                 "type": "Input.Text",
                 "id": field.name,
                 "label": field.label + ("" if field.optional else " (required)"),
                 "value": values.get(field.name) or "",
-                "maxLength": 500,
+                "maxLength": field.max_length,
             }
         )
         if field.name in problems:
@@ -147,7 +141,7 @@ def candidate_form(values: dict[str, str | None], problems: dict[str, str]) -> C
 
 def decision_actions(escalation_id: int, status: EscalationStatus) -> tuple[list[Card], list[Card]]:
     """(inputs, buttons) for a decision; none once the escalation is cleared or confirmed."""
-    if status in FINAL:
+    if not AVAILABLE_DECISIONS[status]:
         return [], []
     reason = {
         "type": "Input.Text",
@@ -156,14 +150,12 @@ def decision_actions(escalation_id: int, status: EscalationStatus) -> tuple[list
         "isMultiline": True,
         "maxLength": MAX_NOTE,
     }
-    decisions = [
-        d for d in Decision if d is not Decision.ACKNOWLEDGE or status is EscalationStatus.OPEN
-    ]
     buttons = [
         submit(
-            DECISION_TITLES[d], {ACTION: DECIDE, "escalation": escalation_id, "decision": d.value}
+            presenter.DECISION_LABELS[d],
+            {ACTION: DECIDE, "escalation": escalation_id, "decision": d.value},
         )
-        for d in decisions
+        for d in AVAILABLE_DECISIONS[status]
     ]
     return [reason], buttons
 

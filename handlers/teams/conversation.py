@@ -8,6 +8,7 @@ from typing import Annotated, Any, Literal
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from bot import metrics, presenter
+from bot.candidate_form import CANDIDATE_FIELDS, FIELDS_BY_NAME, field_problem
 from bot.commands import Command, CommandName, parse_command
 from bot.errors import InvalidInput, NoteRequired, VerifybotError
 from bot.models import Actor, AnswerOutcome, Prompt
@@ -15,7 +16,7 @@ from bot.service import InvalidCandidate, VerificationService, parse_verificatio
 from bot.store import Store
 from bot.validation import clean_text
 from handlers.teams import cards
-from handlers.teams.candidate import BY_NAME, FIELDS, field_problem, next_field, typed_value
+from handlers.teams.candidate import next_field, question_of, typed_value
 from handlers.teams.references import SECURITY_KEY
 
 MAX_TEXT = 4000
@@ -132,7 +133,7 @@ class CandidateSubmit(BaseModel):
 
     def details(self) -> dict[str, str]:
         """The filled-in fields; blank ones are left out."""
-        values = {field.name: getattr(self, field.name) for field in FIELDS}
+        values = {field.name: getattr(self, field.name) for field in CANDIDATE_FIELDS}
         return {name: value for name, value in values.items() if value and value.strip()}
 
 
@@ -246,9 +247,9 @@ class Conversation:
         collected: dict[str, str | None] = {}
         replies: list[Reply] = []
         if name:
-            problem = field_problem(BY_NAME["name"], name)
+            problem = field_problem(FIELDS_BY_NAME["name"], name)
             if problem:
-                replies.append(Reply(text=f"{BY_NAME['name'].label} {problem}."))
+                replies.append(Reply(text=f"{FIELDS_BY_NAME['name'].label} {problem}."))
             else:
                 collected["name"] = name
         field = next_field(collected)
@@ -256,13 +257,11 @@ class Conversation:
         return [
             *replies,
             Reply(card=cards.candidate_form(collected, {}), text="Candidate details form"),
-            Reply(
-                text=f"Fill in the form, or answer here one question at a time. {field.question}"
-            ),
+            Reply(text=f"Fill in the form, or answer here one at a time. {question_of(field)}"),
         ]
 
     async def _collect(self, session: Session, incoming: Incoming, text: str) -> list[Reply]:
-        field = BY_NAME.get(session.field or "")
+        field = FIELDS_BY_NAME.get(session.field or "")
         collected = dict(session.candidate or {})
         if field is None:
             session.stop_collecting()
@@ -273,23 +272,24 @@ class Conversation:
         value = typed_value(field, text, collected)
         problem = field_problem(field, value)
         if problem:
-            return [Reply(text=f"{field.label} {problem}. {field.question}")]
+            return [Reply(text=f"{field.label} {problem}. {question_of(field)}")]
         collected[field.name] = value
         session.candidate = collected
         following = next_field(collected)
         if following is not None:
             session.field = following.name
-            return [Reply(text=following.question)]
+            return [Reply(text=question_of(following))]
         try:
             return await self._start(session, incoming, collected)
         except InvalidCandidate as error:
             name, problem = next(iter(error.problems.items()))
-            if name not in BY_NAME:
+            if name not in FIELDS_BY_NAME:
                 session.stop_collecting()
                 return [Reply(text=error.message)]
             collected.pop(name, None)
             session.candidate, session.field = collected, name
-            return [Reply(text=f"{BY_NAME[name].label} {problem}. {BY_NAME[name].question}")]
+            field = FIELDS_BY_NAME[name]
+            return [Reply(text=f"{field.label} {problem}. {question_of(field)}")]
 
     async def _form(
         self, session: Session, incoming: Incoming, form: CandidateSubmit

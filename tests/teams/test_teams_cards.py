@@ -97,7 +97,7 @@ def test_a_finding_card_has_the_shared_facts_a_reason_and_the_three_decisions() 
     [fact_set] = [element for element in card["body"] if element["type"] == "FactSet"]
     pairs = [(fact["title"], fact["value"]) for fact in fact_set["facts"]]
     assert pairs == presenter.finding_facts(NOTICE)
-    assert buttons(card) == ["Acknowledge", "Clear", "Confirm fraud"]
+    assert buttons(card) == ["Acknowledge", "Clear (false alarm)", "Confirm fraud"]
     assert [action["data"] for action in card["actions"]] == [
         {"verifybot": "decide", "escalation": 7, "decision": decision}
         for decision in ("acknowledge", "clear", "confirm")
@@ -107,7 +107,7 @@ def test_a_finding_card_has_the_shared_facts_a_reason_and_the_three_decisions() 
 
 def test_the_decisions_left_depend_on_the_escalation_status() -> None:
     acknowledged = cards.finding_card(NOTICE, EscalationStatus.ACKNOWLEDGED)
-    assert buttons(acknowledged) == ["Clear", "Confirm fraud"]
+    assert buttons(acknowledged) == ["Clear (false alarm)", "Confirm fraud"]
     for final in (EscalationStatus.CLEARED, EscalationStatus.CONFIRMED):
         card = cards.finding_card(NOTICE, final)
         assert buttons(card) == []

@@ -155,14 +155,17 @@ async def test_an_escalation_is_acknowledged_in_the_channel_and_the_hm_is_told(
     ):
         assert fact in finding.text
     buttons = [action["title"] for action in finding.card["actions"]]
-    assert buttons == ["Acknowledge", "Clear", "Confirm fraud"]
+    assert buttons == ["Acknowledge", "Clear (false alarm)", "Confirm fraud"]
 
     thread = channel.in_thread(finding.id)
     [update] = await thread.click(finding, "Acknowledge")
     assert update.method == "PUT" and update.activity_id == finding.id
     assert update.conversation_id == f"{SECURITY_CHANNEL};messageid={finding.id}"
     assert f"Acknowledged by {SECURITY.aad_id}" in update.text
-    assert [action["title"] for action in update.card["actions"]] == ["Clear", "Confirm fraud"]
+    assert [action["title"] for action in update.card["actions"]] == [
+        "Clear (false alarm)",
+        "Confirm fraud",
+    ]
     assert teams_app.core.store.escalation_for(vid)["status"] == EscalationStatus.ACKNOWLEDGED
 
     def decision_dms() -> list[Call]:
@@ -180,7 +183,10 @@ async def test_an_escalation_is_acknowledged_in_the_channel_and_the_hm_is_told(
     assert second.conversation_id == f"{SECURITY_CHANNEL};messageid={finding.id}", "in the thread"
     assert second.activity_id == finding.id
     assert f"Step: {second_step.step_title}" in second.text
-    assert [action["title"] for action in second.card["actions"]] == ["Clear", "Confirm fraud"]
+    assert [action["title"] for action in second.card["actions"]] == [
+        "Clear (false alarm)",
+        "Confirm fraud",
+    ]
 
     [update] = await thread.click(finding, "Confirm fraud", reason="Same face as VB-1234ABCD")
     assert f"Fraud confirmed by {SECURITY.aad_id}: Same face as VB-1234ABCD" in update.text

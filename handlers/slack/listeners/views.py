@@ -20,7 +20,7 @@ from handlers.slack.payloads import (
     input_value,
 )
 from handlers.slack.surfaces import (
-    CANDIDATE_FIELDS,
+    CANDIDATE_INPUTS,
     CLEAR_CALLBACK,
     NOTE_BLOCK,
     NOTE_CALLBACK,
@@ -30,7 +30,7 @@ from handlers.slack.surfaces import (
     message_modal,
 )
 
-FIELD_BLOCKS = frozenset(field.block_id for field in CANDIDATE_FIELDS)
+FIELD_BLOCKS = frozenset(field.block_id for field in CANDIDATE_INPUTS)
 
 
 def register(app: AsyncApp, ctx: SlackContext) -> None:
