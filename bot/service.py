@@ -14,6 +14,7 @@ from bot.address import AddressError, normalize_address
 from bot.errors import InvalidInput, NoteRequired, NotFound, PermissionDenied
 from bot.evaluator import outcome as evaluate_outcome
 from bot.models import (
+    AVAILABLE_DECISIONS,
     DECISION_STATUS,
     Actor,
     AnswerOutcome,
@@ -38,7 +39,6 @@ from bot.validation import clean_note
 
 VERIFICATION_ID = re.compile(r"^VB-[0-9A-F]{8}$")
 SYSTEM_ACTOR = "verifybot"
-FINAL_ESCALATION = frozenset({EscalationStatus.CLEARED, EscalationStatus.CONFIRMED})
 MAX_REASON_LENGTH = 1000
 
 
@@ -435,7 +435,7 @@ class VerificationService:
         current = EscalationStatus(row["status"])
         if current == status:
             return self._escalation_view(self.store.escalation(escalation_id)), False
-        if current in FINAL_ESCALATION:
+        if decision not in AVAILABLE_DECISIONS[current]:
             raise InvalidInput(
                 f"this escalation was already {current.value} by {row['decided_by']}", "decision"
             )
