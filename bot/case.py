@@ -10,7 +10,7 @@ from pydantic import BaseModel, ConfigDict, Field, StringConstraints, Validation
 
 from bot.errors import InvalidInput
 from bot.models import Actor, CandidateIn, Platform, VerificationView
-from bot.playbook import Playbook, PlaybookRegistry, describe_validation_error
+from bot.playbook import Playbook, PlaybookRegistry, describe_validation_error, load_yaml
 from bot.service import InvalidCandidate, VerificationService, validate_candidate
 from bot.validation import clean_note
 
@@ -47,7 +47,7 @@ def read_case(path: Path) -> CaseFile:
     try:
         if path.stat().st_size > MAX_CASE_BYTES:
             raise CaseError(f"{path}: larger than {MAX_CASE_BYTES // 1024} KiB")
-        data = yaml.safe_load(path.read_text(encoding="utf-8"))
+        data = load_yaml(path.read_text(encoding="utf-8"))
     except OSError as error:
         raise CaseError(f"{path}: cannot be read ({error.strerror})") from None
     except (yaml.YAMLError, UnicodeDecodeError) as error:
