@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import signal
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import Protocol
 
@@ -77,7 +78,8 @@ def slack_frontend(core: Core, socket_mode: bool = False) -> Frontend | None:
     settings = core.settings
     missing = settings.slack_missing(socket_mode)
     if missing:
-        log.warning(f"Slack is disabled: {', '.join(missing)} is not set")
+        verb = "is" if len(missing) == 1 else "are"
+        log.warning(f"Slack is disabled: {' and '.join(missing)} {verb} not set")
         return None
     if not settings.slack_security_channel:
         raise ConfigError(
@@ -120,6 +122,26 @@ def build_app(
     return app
 
 
+async def _until_stopped(work: Awaitable[None]) -> None:
+    """Run `work` until it ends or SIGTERM / SIGINT arrives, then return for a clean shutdown."""
+    stopped = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for signal_number in (signal.SIGTERM, signal.SIGINT):
+        loop.add_signal_handler(signal_number, stopped.set)
+    task = asyncio.ensure_future(work)
+    waiter = asyncio.ensure_future(stopped.wait())
+    try:
+        await asyncio.wait({task, waiter}, return_when=asyncio.FIRST_COMPLETED)
+    finally:
+        for pending in (task, waiter):
+            pending.cancel()
+        for signal_number in (signal.SIGTERM, signal.SIGINT):
+            loop.remove_signal_handler(signal_number)
+    if task.done() and not task.cancelled() and task.exception() is not None:
+        raise task.exception()
+    log.info("verifybot stopping")
+
+
 async def serve(settings: Settings, socket_mode: bool = False) -> None:
     """Run until interrupted."""
     core = build_core(settings)
@@ -135,9 +157,9 @@ async def serve(settings: Settings, socket_mode: bool = False) -> None:
                 slack = next((f for f in app[FRONTENDS] if f.name == "slack"), None)
                 if slack is None:
                     raise ConfigError("--socket-mode needs Slack to be configured")
-                await slack.run_socket_mode()
+                await _until_stopped(slack.run_socket_mode())
             else:
-                await asyncio.Event().wait()
+                await _until_stopped(asyncio.Event().wait())
         finally:
             await runner.cleanup()
     finally:

@@ -2,6 +2,14 @@
 
 from __future__ import annotations
 
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.request
 from collections.abc import AsyncIterator
 
 import pytest
@@ -101,3 +109,42 @@ def test_slack_without_a_security_channel_is_a_startup_error(tmp_path) -> None:
             slack_frontend(core)
     finally:
         core.close()
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        return probe.getsockname()[1]
+
+
+def test_serve_starts_without_slack_says_why_and_stops_cleanly_on_sigterm(tmp_path) -> None:
+    port = _free_port()
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SLACK_", "VERIFYBOT_", "Microsoft"))
+    }
+    command = [sys.executable, "-m", "handlers.cli", "serve", "--port", str(port)]
+    command += ["--db", str(tmp_path / "serve.db")]
+    server = subprocess.Popen(
+        command, cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
+    try:
+        health = None
+        deadline = time.monotonic() + 20
+        while time.monotonic() < deadline and health is None:
+            try:
+                with urllib.request.urlopen(f"http://127.0.0.1:{port}/healthz", timeout=1) as reply:
+                    health = json.load(reply)
+            except OSError:
+                time.sleep(0.1)
+        server.send_signal(signal.SIGTERM)
+        _, stderr = server.communicate(timeout=20)
+    finally:
+        server.kill()
+    assert health is not None and health["database"]["journal_mode"] == "wal"
+    assert server.returncode == 0
+    disabled = [line for line in stderr.splitlines() if "Slack is disabled" in line]
+    assert len(disabled) == 1
+    assert "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set" in disabled[0]
+    assert "Traceback" not in stderr
