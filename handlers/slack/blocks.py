@@ -54,12 +54,22 @@ def action_id(base: str, suffix: str | int) -> str:
     return f"{base}{ACTION_SEPARATOR}{suffix}"
 
 
+def mrkdwn(text: str) -> dict[str, Any]:
+    """A mrkdwn text object Slack takes as written (`verbatim`).
+
+    Without `verbatim`, Slack turns bare URLs into links and #channel names and some @words
+    into mentions: in a candidate's name or a note. Escaped text then stays text; the
+    `<@U…>` mentions verifybot writes itself still work.
+    """
+    return {"type": "mrkdwn", "text": truncate(text, TEXT_LIMIT), "verbatim": True}
+
+
 def section(text: str) -> Block:
-    return {"type": "section", "text": {"type": "mrkdwn", "text": truncate(text, TEXT_LIMIT)}}
+    return {"type": "section", "text": mrkdwn(text)}
 
 
 def context(text: str) -> Block:
-    return {"type": "context", "elements": [{"type": "mrkdwn", "text": truncate(text, TEXT_LIMIT)}]}
+    return {"type": "context", "elements": [mrkdwn(text)]}
 
 
 def header(text: str) -> Block:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from collections import OrderedDict
 from collections.abc import Awaitable
 from dataclasses import dataclass, field
@@ -18,6 +19,7 @@ from handlers.slack.errors import WEB_API_ERRORS
 from handlers.slack.security_group import SecurityGroup
 
 log = structlog.get_logger("verifybot.slack")
+ROLE_REFRESH_WAIT = 1.0
 MODAL_FAILED = "Slack did not open the form (it allows 3 seconds for that): please try again."
 
 
@@ -90,6 +92,17 @@ class SlackContext:
         if await self.safely(call, "views.open") is None:
             await self.tell(user_id, channel_id, MODAL_FAILED)
 
-    async def refresh_roles(self) -> None:
-        if self.security_group is not None:
-            await self.security_group.ensure_fresh()
+    async def refresh_roles(self, wait: float | None = None) -> None:
+        """Bring the security user group's members up to date when they are older than its TTL.
+
+        With `wait` (before an ack, which Slack allows 3 seconds), wait at most that long: a
+        slow refresh goes on in the background and this request uses the members known so far.
+        """
+        group = self.security_group
+        if group is None or not group.stale:
+            return
+        if wait is None:
+            await group.ensure_fresh()
+            return
+        task = self.background.spawn(group.ensure_fresh(), "slack.usergroup")
+        await asyncio.wait({task}, timeout=wait)

@@ -33,9 +33,20 @@ log = structlog.get_logger("verifybot.slack")
 EVENTS_PATH = "/slack/events"
 WEB_API_TIMEOUT = 10
 DRAIN_SECONDS = 5.0
+MAX_TIMESTAMP_DIGITS = 12
+MAX_SIGNATURE_LENGTH = 128
 MALFORMED = json.dumps({"ok": False, "error": "malformed request"})
 REFUSED = json.dumps({"ok": False, "error": "invalid request"})
 UNHANDLED = json.dumps({"ok": False, "error": "unhandled request"})
+
+
+def is_timestamp(value: str) -> bool:
+    """Unix seconds as Slack sends them: ASCII digits, not absurdly many."""
+    return value.isascii() and value.isdigit() and len(value) <= MAX_TIMESTAMP_DIGITS
+
+
+def is_signature(value: str) -> bool:
+    return value.startswith("v0=") and value.isascii() and len(value) <= MAX_SIGNATURE_LENGTH
 
 
 def json_response(status: int, text: str) -> web.Response:
@@ -165,10 +176,11 @@ class SlackFrontend:
         bolt reads the payload before its own signature check and fails on malformed ones,
         so both checks come first here; bolt checks the signature again.
         """
-        body = await request.text()
+        raw = await request.read()
         timestamp = request.headers.get("X-Slack-Request-Timestamp", "")
         signature = request.headers.get("X-Slack-Signature", "")
-        if not self.signed(body, timestamp, signature):
+        body = self.signed(raw, timestamp, signature)
+        if body is None:
             return json_response(401, REFUSED)
         try:
             bolt_request = bolt_request_of(body, request.query_string, dict(request.headers))
@@ -181,11 +193,19 @@ class SlackFrontend:
             return json_response(400, MALFORMED)
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
 
-    def signed(self, body: str, timestamp: str, signature: str) -> bool:
-        """Signed with SLACK_SIGNING_SECRET less than five minutes ago."""
-        if self.verifier is None or not timestamp.isdigit():
-            return False
-        return self.verifier.is_valid(body, timestamp, signature)
+    def signed(self, raw: bytes, timestamp: str, signature: str) -> str | None:
+        """The body, if signed with SLACK_SIGNING_SECRET less than five minutes ago; else None.
+
+        Headers and bodies Slack never sends (a non-ASCII timestamp or signature, a body that is
+        not UTF-8) are unsigned requests, not errors: the SDK's check would raise on them.
+        """
+        if self.verifier is None or not is_timestamp(timestamp) or not is_signature(signature):
+            return None
+        try:
+            body = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            return None
+        return body if self.verifier.is_valid(body, timestamp, signature) else None
 
     async def run_socket_mode(self) -> None:
         """Serve Slack over Socket Mode (SLACK_APP_TOKEN) until cancelled."""

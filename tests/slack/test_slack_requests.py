@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 import time
 from urllib.parse import urlencode
 
 import pytest
+import structlog
 
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.slack.conftest import HM, JANE, SlackApp, SlackDriver, find_button
+from tests.slack.conftest import HM, HM2, JANE, SECRET, SlackApp, SlackDriver, find_button
 
 NOTHING_LEAKS = ("Traceback", 'File "', "Error:", "handlers/")
 
@@ -216,3 +219,97 @@ async def test_the_url_verification_challenge_is_answered(slack: SlackDriver) ->
     reply = await slack.send(body, "application/json")
     assert reply.status == 200
     assert reply.json == {"challenge": "c-123"}
+
+
+def raw_signature(raw: bytes, timestamp: str) -> str:
+    """Slack's signature, computed over the raw bytes (the SDK's helper wants text)."""
+    base = b"v0:" + timestamp.encode() + b":" + raw
+    return "v0=" + hmac.new(SECRET.encode(), base, hashlib.sha256).hexdigest()
+
+
+def now() -> str:
+    return str(int(time.time()))
+
+
+@pytest.mark.parametrize(
+    ("headers", "body"),
+    [
+        ({"X-Slack-Request-Timestamp": "²", "X-Slack-Signature": "v0=abc"}, None),
+        ({"X-Slack-Request-Timestamp": "9" * 5000, "X-Slack-Signature": "v0=abc"}, None),
+        ({"X-Slack-Request-Timestamp": "{now}", "X-Slack-Signature": "v0=é"}, None),
+        ({"X-Slack-Request-Timestamp": "{now}", "X-Slack-Signature": "v0=abc"}, b"\xff\xfe"),
+        (
+            {
+                "X-Slack-Request-Timestamp": "{now}",
+                "X-Slack-Signature": "v0=abc",
+                "Content-Type": "application/x-www-form-urlencoded; charset=no-such-codec",
+            },
+            None,
+        ),
+        ({"X-Slack-Request-Timestamp": "{now}", "X-Slack-Signature": "{signed}"}, b"text=\xff"),
+    ],
+    ids=[
+        "superscript-timestamp",
+        "huge-timestamp",
+        "non-ascii-signature",
+        "non-utf8-body",
+        "unknown-charset",
+        "signed-non-utf8-body",
+    ],
+)
+async def test_headers_and_bodies_slack_never_sends_are_a_401_not_a_500(
+    slack: SlackDriver,
+    slack_app: SlackApp,
+    fake_slack: FakeSlackAPI,
+    headers: dict[str, str],
+    body: bytes | None,
+) -> None:
+    """What the SDK's signature check would raise on is an unsigned request like any other."""
+    raw = body if body is not None else slack.command_body("start Jane Doe").encode()
+    stamp = now()
+    sent = {"Content-Type": "application/x-www-form-urlencoded"}
+    for name, value in headers.items():
+        sent[name] = value.replace("{now}", stamp).replace("{signed}", raw_signature(raw, stamp))
+    with structlog.testing.capture_logs() as logs:
+        async with slack.session.post(slack.url, data=raw, headers=sent) as response:
+            text = await response.text()
+            status = response.status
+    assert status == 401, text
+    assert json.loads(text) == {"ok": False, "error": "invalid request"}
+    assert not [entry for entry in logs if entry["log_level"] == "error"]
+    await slack.settle()
+    assert fake_slack.calls_to("views.open") == []
+    assert recorded(slack_app) == (0, 0)
+
+
+async def test_a_note_submission_naming_another_managers_verification_records_nothing(
+    slack: SlackDriver, slack_app: SlackApp
+) -> None:
+    """The note modal's metadata names the answer; the service checks who may give it."""
+    theirs = await slack.start()
+    await slack.start({**JANE, "name": "Ann Lee", "email": "ann@example.com"}, user=HM2)
+    await slack.click(slack.last_dm(HM2), user=HM2, option="verified")
+    await slack.settle()
+    modal = slack.last_view("vb_note")
+    metadata = json.loads(modal.view["private_metadata"])
+    own = metadata["answer"].split("|")[0]
+    metadata["answer"] = metadata["answer"].replace(own, theirs)
+    modal.view["private_metadata"] = json.dumps(metadata)
+
+    reply = await slack.submit(modal, {"note": "Commission 1"}, user=HM2)
+
+    assert reply.json["response_action"] == "errors"
+    assert "not allowed" in reply.json["errors"]["note"]
+    assert slack_app.core.store.answers(theirs) == []
+    refusals = [e for e in slack_app.core.store.events(theirs) if e["action"] == "refused"]
+    assert [(e["actor"], json.loads(e["detail"])["action"]) for e in refusals] == [
+        (HM2, "answer.record")
+    ]
+
+
+async def test_an_error_quoting_the_command_cannot_link_or_ping(slack: SlackDriver) -> None:
+    reply = await slack.command("status <!channel> <https://evil.example/sso|Log in here>")
+    assert reply.status == 200
+    assert "no verification found" in reply.text
+    assert "<" not in reply.text and ">" not in reply.text
+    assert "&lt;!channel&gt;" in reply.text

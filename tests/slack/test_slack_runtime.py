@@ -15,7 +15,15 @@ from handlers.slack.background import BackgroundTasks
 from handlers.slack.security_group import SecurityGroup
 from handlers.slack.surfaces import start_modal
 from tests.fakes.slack_api import FakeSlackAPI
-from tests.slack.conftest import GROUP_MEMBER, REPO_ROOT, SECURITY_GROUP, SlackApp, SlackDriver
+from tests.slack.conftest import (
+    GROUP_MEMBER,
+    REPO_ROOT,
+    SECRET,
+    SECURITY_GROUP,
+    TOKEN,
+    SlackApp,
+    SlackDriver,
+)
 
 
 class Clock:
@@ -122,3 +130,28 @@ def test_the_start_modal_asks_for_the_playbook_only_when_there_is_a_choice() -> 
     both = start_modal("", list(registry), registry.default_id)
     select = both["blocks"][-1]["element"]
     assert select["initial_option"]["value"] == "pre-offer"
+
+
+async def test_the_token_and_the_signing_secret_never_reach_the_logs(
+    slack: SlackDriver,
+    fake_slack: FakeSlackAPI,
+    monkeypatch: pytest.MonkeyPatch,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    """Every library logging at DEBUG, through a refused request, Web API calls and failures."""
+    caplog.set_level(logging.DEBUG)
+    with structlog.testing.capture_logs() as logs:
+        body = slack.command_body("help")
+        headers = slack.signed_headers(body, "application/x-www-form-urlencoded")
+        headers["X-Slack-Signature"] = "v0=" + "0" * 64
+        async with slack.session.post(slack.url, data=body, headers=headers) as response:
+            assert response.status == 401
+        await slack.start()
+        fake_slack.fail_next("chat.postMessage", status=500)
+        await slack.answer("not_provided")
+        await slack.settle()
+    logged = caplog.text + "\n" + "\n".join(repr(entry) for entry in logs)
+    assert "views.open" in logged, "the Web API calls were logged"
+    assert TOKEN not in logged
+    assert SECRET not in logged
+    assert headers["X-Slack-Signature"] not in logged

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import time
 
 from bot.models import EscalationStatus, Outcome
 from tests.fakes.slack_api import FakeSlackAPI, Message
@@ -14,10 +15,12 @@ from tests.slack.conftest import (
     OUTSIDER,
     SEC,
     SECURITY_CHANNEL,
+    SECURITY_GROUP,
     SlackApp,
     SlackDriver,
     buttons,
     find_button,
+    mrkdwn_of,
     text_of,
 )
 
@@ -200,3 +203,68 @@ async def test_the_laptop_farm_signal_names_the_other_verification(
     assert second_id in shown
     assert f"<@{HM2}>" in shown
     assert slack_app.core.store.verification(second_id)["status"] == Outcome.BLOCKED
+
+
+async def test_a_clear_form_submitted_by_a_hiring_manager_records_nothing(
+    slack: SlackDriver, slack_app: SlackApp
+) -> None:
+    """The reason modal names the escalation; the service checks who submits it."""
+    verification_id, posted = await escalate(slack)
+    await slack.click(posted, SEC, label="Clear (false alarm)")
+    await slack.settle()
+    modal = slack.last_view("vb_clear")
+
+    reply = await slack.submit(modal, {"reason": "looks fine to me"}, HM)
+
+    assert reply.json["response_action"] == "errors"
+    assert "not allowed" in reply.json["errors"]["reason"]
+    escalation = slack_app.core.store.escalation_for(verification_id)
+    assert escalation["status"] == EscalationStatus.OPEN
+    assert escalation["decided_by"] is None
+    refused = [e for e in slack_app.core.store.events() if e["action"] == "refused"]
+    assert [(e["actor"], json.loads(e["detail"])["action"]) for e in refused] == [
+        (HM, "escalation.decide")
+    ]
+
+
+HOSTILE = "Eve <!channel> https://evil.example/sso #general @here <https://evil.example|Log in>"
+
+
+async def test_a_candidates_name_and_note_cannot_ping_or_link_in_the_security_channel(
+    slack: SlackDriver, fake_slack: FakeSlackAPI
+) -> None:
+    await slack.start({**JANE, "name": HOSTILE[:200]})
+    await slack.answer("mismatch", note="see <https://evil.example|the real ID> <!here>")
+    await slack.settle()
+
+    [posted] = fake_slack.messages_in(SECURITY_CHANNEL)
+    objects = [
+        item
+        for block in posted.blocks
+        for item in [block.get("text"), *block.get("elements", [])]
+        if isinstance(item, dict) and item.get("type") == "mrkdwn"
+    ]
+    assert objects and all(item.get("verbatim") is True for item in objects)
+    shown = mrkdwn_of(posted.blocks) + "\n" + posted.text
+    assert "<!channel>" not in shown and "<!here>" not in shown
+    assert "<https://" not in shown
+    assert "&lt;!channel&gt;" in shown
+    assert f"*Hiring manager:* <@{HM}>" in shown
+
+
+async def test_a_member_dropped_from_the_security_group_loses_access_after_its_ttl(
+    slack: SlackDriver, fake_slack: FakeSlackAPI, slack_app: SlackApp
+) -> None:
+    """Commands refresh the group too, not only the security buttons and the Home tab."""
+    verification_id = await slack.start()
+    seen = await slack.command(f"status {verification_id}", user=GROUP_MEMBER)
+    assert "Jane Doe" in text_of(seen.json["blocks"])
+
+    fake_slack.usergroups[SECURITY_GROUP] = []
+    group = slack_app.frontend.security_group
+    assert group is not None
+    later = time.monotonic() + group.ttl + 1
+    group.clock = lambda: later
+    refused = await slack.command(f"status {verification_id}", user=GROUP_MEMBER)
+    assert "not allowed" in refused.text
+    assert len(fake_slack.calls_to("usergroups.users.list", ok=True)) >= 2

@@ -8,8 +8,8 @@ from bot import presenter
 from bot.commands import CommandName, parse_command
 from bot.errors import VerifybotError
 from bot.models import Actor
-from handlers.slack.blocks import list_text, summary_message
-from handlers.slack.context import SlackContext, slack_actor
+from handlers.slack.blocks import escape, list_text, summary_message
+from handlers.slack.context import ROLE_REFRESH_WAIT, SlackContext, slack_actor
 from handlers.slack.flows import open_start_modal
 from handlers.slack.payloads import ENVELOPE, SlashCommand
 
@@ -27,6 +27,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
 async def handle_verify(ctx: SlackContext, ack: AsyncAck, command: SlashCommand) -> None:
     parsed = parse_command(command.text)
     actor = slack_actor(command.user_id)
+    await ctx.refresh_roles(wait=ROLE_REFRESH_WAIT)
     try:
         if parsed.name is CommandName.START:
             await start(ctx, ack, command, actor, parsed.argument)
@@ -40,7 +41,7 @@ async def handle_verify(ctx: SlackContext, ack: AsyncAck, command: SlashCommand)
         else:
             await ack(text=presenter.usage(USAGE_PREFIX))
     except VerifybotError as error:
-        await ack(text=error.message)
+        await ack(text=escape(error.message))
 
 
 async def start(

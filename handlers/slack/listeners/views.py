@@ -7,7 +7,7 @@ from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from bot.errors import InvalidInput, PermissionDenied, VerifybotError
 from bot.models import Decision
 from bot.service import InvalidCandidate
-from handlers.slack.context import SlackContext, slack_actor
+from handlers.slack.context import ROLE_REFRESH_WAIT, SlackContext, slack_actor
 from handlers.slack.flows import post_next, show_decision, show_outcome
 from handlers.slack.payloads import (
     ENVELOPE,
@@ -122,7 +122,7 @@ async def submit_clear(ctx: SlackContext, ack: AsyncAck, submission: ViewSubmiss
     try:
         metadata = decode_metadata(ClearMetadata, view.private_metadata)
         reason = input_value(view, REASON_BLOCK)
-        await ctx.refresh_roles()
+        await ctx.refresh_roles(wait=ROLE_REFRESH_WAIT)
         escalation, _ = await ctx.service.decide(actor, metadata.escalation, Decision.CLEAR, reason)
     except InvalidInput as error:
         await ack(response_action="errors", errors={REASON_BLOCK: error.reason})
