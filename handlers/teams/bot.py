@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import AsyncIterator
+from contextlib import asynccontextmanager
+from http import HTTPStatus
+
 import structlog
-from botbuilder.core import ActivityHandler, BotState, CardFactory, TurnContext
+from botbuilder.core import ActivityHandler, BotState, CardFactory, InvokeResponse, TurnContext
 from botbuilder.schema import Activity, ActivityTypes, ChannelAccount
 
 from bot import presenter
@@ -17,6 +22,35 @@ log = structlog.get_logger("verifybot.teams")
 
 SESSION = "session"
 PERSONAL = "personal"
+NO_INVOKES = {"error": "verifybot's cards use Action.Submit; it handles no invoke activities"}
+
+
+class TurnLocks:
+    """One lock per session key: a user's turns in one conversation run one at a time.
+
+    The session is read at the start of a turn and written at its end, after the replies are
+    posted; two turns at once (a double click on a card's button) would both read the same
+    session and both act on it, e.g. start the same candidate's verification twice.
+    """
+
+    def __init__(self) -> None:
+        self._locks: dict[str, asyncio.Lock] = {}
+        self._users: dict[str, int] = {}
+
+    @asynccontextmanager
+    async def hold(self, key: str) -> AsyncIterator[None]:
+        lock = self._locks.setdefault(key, asyncio.Lock())
+        self._users[key] = self._users.get(key, 0) + 1
+        try:
+            async with lock:
+                yield
+        finally:
+            self._users[key] -= 1
+            if not self._users[key]:
+                del self._users[key], self._locks[key]
+
+    def __len__(self) -> int:
+        return len(self._locks)
 
 
 def actor_of(activity: Activity) -> Actor:
@@ -37,10 +71,12 @@ def text_without_mention(activity: Activity) -> str:
     text = activity.text or ""
     for mention in TurnContext.get_mentions(activity):
         properties = mention.additional_properties or {}
-        mentioned = properties.get("mentioned") or {}
-        if mentioned.get("id") != activity.recipient.id:
+        mentioned = properties.get("mentioned")
+        if not isinstance(mentioned, dict) or mentioned.get("id") != activity.recipient.id:
             continue
-        tag = properties.get("text") or f"<at>{mentioned.get('name', '')}</at>"
+        tag = properties.get("text")
+        if not isinstance(tag, str) or not tag:
+            tag = f"<at>{mentioned.get('name', '')}</at>"
         text = text.replace(tag, " ")
     return text.strip()
 
@@ -62,12 +98,18 @@ class VerifyBot(ActivityHandler):
         self.state = state
         self.store = store
         self.sessions = state.create_property(SESSION)
+        self.locks = TurnLocks()
 
     async def on_turn(self, turn_context: TurnContext) -> None:
-        try:
-            await super().on_turn(turn_context)
-        finally:
-            await self._save(turn_context)
+        async with self.locks.hold(self.state.get_storage_key(turn_context)):
+            try:
+                await super().on_turn(turn_context)
+            finally:
+                await self._save(turn_context)
+
+    async def on_invoke_activity(self, turn_context: TurnContext) -> InvokeResponse:
+        """A 400: no card of verifybot sends invokes (the SDK's own answer to some is a 500)."""
+        return InvokeResponse(status=int(HTTPStatus.BAD_REQUEST), body=NO_INVOKES)
 
     async def _save(self, turn_context: TurnContext) -> None:
         try:

@@ -1,4 +1,8 @@
-"""Adaptive Cards as plain dicts, built from the core's platform-neutral values."""
+"""Adaptive Cards as plain dicts, built from the core's platform-neutral values.
+
+TextBlocks and facts are Markdown in Teams: every text that is not verifybot's own wording
+goes through handlers.teams.markdown first. Inputs' values and buttons' titles are plain.
+"""
 
 from __future__ import annotations
 
@@ -17,6 +21,16 @@ from bot.models import (
     VerificationView,
 )
 from bot.notices import FindingNotice
+from bot.service import MAX_REASON_LENGTH
+from bot.validation import MAX_NOTE_LENGTH
+from handlers.teams.markdown import (
+    escape,
+    safe_escalation,
+    safe_finding,
+    safe_finding_notice,
+    safe_prompt,
+    safe_view,
+)
 
 Card = dict[str, Any]
 
@@ -28,7 +42,8 @@ DECIDE = "decide"
 CANDIDATE = "candidate"
 NOTE_INPUT = "note"
 REASON_INPUT = "reason"
-MAX_NOTE = 1000
+MAX_NOTE = MAX_NOTE_LENGTH
+MAX_REASON = MAX_REASON_LENGTH
 
 RESULT_COLORS: dict[Result, str] = {
     Result.PASS: "good",
@@ -68,11 +83,12 @@ def submit(label: str, data: Card) -> Card:
 
 def prompt_card(prompt: Prompt) -> Card:
     """One step: question, help, progress, source and one button per option."""
+    shown = safe_prompt(prompt)
     body = [
-        title(presenter.prompt_header(prompt)),
-        text(prompt.question),
-        text(prompt.help, isSubtle=True, size="Small"),
-        text(f"Source: {prompt.source}", isSubtle=True, size="Small"),
+        title(presenter.prompt_header(shown)),
+        text(shown.question),
+        text(shown.help, isSubtle=True, size="Small"),
+        text(f"Source: {shown.source}", isSubtle=True, size="Small"),
         text("Click an answer, or type its number.", size="Small"),
     ]
     needs_note = [str(i) for i, o in enumerate(prompt.options, 1) if o.note_required]
@@ -103,6 +119,7 @@ def prompt_card(prompt: Prompt) -> Card:
 
 def answered_card(finding: Finding, view: VerificationView) -> Card:
     """A step's card once answered: what was recorded, without buttons."""
+    finding, view = safe_finding(finding), safe_view(view)
     body = [
         text(presenter.verification_title(view), isSubtle=True),
         title(finding.step_title),
@@ -115,7 +132,7 @@ def answered_card(finding: Finding, view: VerificationView) -> Card:
 
 def summary_card(view: VerificationView) -> Card:
     """Progress, findings and outcome of a verification."""
-    first, *rest = presenter.summary_lines(view)
+    first, *rest = presenter.summary_lines(safe_view(view))
     body = [title(first, OUTCOME_COLORS.get(view.outcome))]
     body += [text(line) for line in rest]
     return card(body)
@@ -135,7 +152,7 @@ def candidate_form(values: dict[str, str | None], problems: dict[str, str]) -> C
             }
         )
         if field.name in problems:
-            body.append(text(f"{field.label} {problems[field.name]}", color="attention"))
+            body.append(text(f"{field.label} {escape(problems[field.name])}", color="attention"))
     return card(body, [submit("Start verification", {ACTION: CANDIDATE})])
 
 
@@ -148,7 +165,7 @@ def decision_actions(escalation_id: int, status: EscalationStatus) -> tuple[list
         "id": REASON_INPUT,
         "label": "Reason (required to clear)",
         "isMultiline": True,
-        "maxLength": MAX_NOTE,
+        "maxLength": MAX_REASON,
     }
     buttons = [
         submit(
@@ -165,11 +182,16 @@ def finding_card(
     status: EscalationStatus = EscalationStatus.OPEN,
     hiring_manager: str | None = None,
 ) -> Card:
-    """A finding for the security channel, with the buttons the escalation's `status` leaves."""
+    """A finding for the security channel, with the buttons the escalation's `status` leaves.
+
+    `hiring_manager` is the name Teams gave that person, shown as a fact when known.
+    """
     inputs, buttons = decision_actions(notice.escalation_id, status)
+    shown = safe_finding_notice(notice)
+    manager = escape(hiring_manager) if hiring_manager else None
     body = [
-        title(presenter.finding_title(notice), RESULT_COLORS[notice.result]),
-        facts(presenter.finding_facts(notice, hiring_manager)),
+        title(presenter.finding_title(shown), RESULT_COLORS[notice.result]),
+        facts(presenter.finding_facts(shown, manager)),
         *inputs,
     ]
     return card(body, buttons)
@@ -178,6 +200,7 @@ def finding_card(
 def escalation_card(view: EscalationView) -> Card:
     """An escalation after a decision: its status, findings and what is left to decide."""
     inputs, buttons = decision_actions(view.id, view.status)
+    view = safe_escalation(view)
     body = [
         title(f"{view.candidate_name} ({view.verification_id})"),
         text(

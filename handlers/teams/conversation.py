@@ -1,4 +1,8 @@
-"""The step-by-step conversation: a message and its session in, replies out (no botbuilder here)."""
+"""The step-by-step conversation: a message and its session in, replies out (no botbuilder here).
+
+Replies are Markdown in Teams: text from the service (names, notes, reasons, error messages
+that quote what someone typed) goes through handlers.teams.markdown; cards escape their own.
+"""
 
 from __future__ import annotations
 
@@ -11,12 +15,13 @@ from bot import metrics, presenter
 from bot.candidate_form import CANDIDATE_FIELDS, FIELDS_BY_NAME, field_problem
 from bot.commands import Command, CommandName, parse_command
 from bot.errors import InvalidInput, NoteRequired, VerifybotError
-from bot.models import Actor, AnswerOutcome, Prompt
+from bot.models import Actor, AnswerOutcome, Prompt, VerificationView
 from bot.service import InvalidCandidate, VerificationService, parse_verification_id
 from bot.store import Store
 from bot.validation import clean_text
 from handlers.teams import cards
 from handlers.teams.candidate import next_field, question_of, typed_value
+from handlers.teams.markdown import escape, safe_escalation, safe_finding, safe_prompt, safe_view
 from handlers.teams.references import SECURITY_KEY
 
 MAX_TEXT = 4000
@@ -117,7 +122,7 @@ class DecideSubmit(BaseModel):
     verifybot: Literal["decide"]
     escalation: int
     decision: str = Field(max_length=32)
-    reason: str | None = Field(None, max_length=2 * cards.MAX_NOTE)
+    reason: str | None = Field(None, max_length=2 * cards.MAX_REASON)
 
 
 class CandidateSubmit(BaseModel):
@@ -154,6 +159,17 @@ def _lines(lines: list[str]) -> str:
     return "\n".join(lines)
 
 
+def _error(error: VerifybotError) -> Reply:
+    """The service's message; it may quote what someone typed."""
+    return Reply(text=escape(error.message))
+
+
+def _summary(view: VerificationView) -> Reply:
+    return Reply(
+        card=cards.summary_card(view), text=_lines(presenter.summary_lines(safe_view(view)))
+    )
+
+
 class Conversation:
     """Turns each message into service calls and replies; the session is changed in place."""
 
@@ -184,32 +200,28 @@ class Conversation:
                 case CommandName.START:
                     return self._begin(session, command.argument)
                 case CommandName.STATUS:
-                    view = await self.service.status(actor, command.argument)
-                    return [
-                        Reply(
-                            card=cards.summary_card(view),
-                            text=_lines(presenter.summary_lines(view)),
-                        )
-                    ]
+                    return [_summary(await self.service.status(actor, command.argument))]
                 case CommandName.LIST:
                     return [Reply(text=await self._list(actor))]
                 case CommandName.CANCEL:
                     view = await self.service.cancel(actor, command.argument)
                     if session.verification_id == view.id:
                         session.finish()
-                    return [Reply(text=f"Cancelled {presenter.verification_title(view)}.")]
+                    return [
+                        Reply(text=f"Cancelled {presenter.verification_title(safe_view(view))}.")
+                    ]
                 case CommandName.SECURITY_CHANNEL:
                     return [Reply(text=self._register_security_channel(incoming))]
                 case _:
                     return [Reply(text=presenter.usage())]
         except VerifybotError as error:
-            return [Reply(text=error.message)]
+            return [_error(error)]
 
     async def _list(self, actor: Actor) -> str:
         views = await self.service.list(actor)
         if not views:
             return presenter.NO_OPEN_VERIFICATIONS
-        return _lines([presenter.list_line(view) for view in views])
+        return _lines([presenter.list_line(safe_view(view)) for view in views])
 
     def _register_security_channel(self, incoming: Incoming) -> str:
         actor = incoming.actor
@@ -249,7 +261,7 @@ class Conversation:
         if name:
             problem = field_problem(FIELDS_BY_NAME["name"], name)
             if problem:
-                replies.append(Reply(text=f"{FIELDS_BY_NAME['name'].label} {problem}."))
+                replies.append(Reply(text=f"{FIELDS_BY_NAME['name'].label} {escape(problem)}."))
             else:
                 collected["name"] = name
         field = next_field(collected)
@@ -272,7 +284,7 @@ class Conversation:
         value = typed_value(field, text, collected)
         problem = field_problem(field, value)
         if problem:
-            return [Reply(text=f"{field.label} {problem}. {question_of(field)}")]
+            return [Reply(text=f"{field.label} {escape(problem)}. {question_of(field)}")]
         collected[field.name] = value
         session.candidate = collected
         following = next_field(collected)
@@ -285,11 +297,11 @@ class Conversation:
             name, problem = next(iter(error.problems.items()))
             if name not in FIELDS_BY_NAME:
                 session.stop_collecting()
-                return [Reply(text=error.message)]
+                return [_error(error)]
             collected.pop(name, None)
             session.candidate, session.field = collected, name
             field = FIELDS_BY_NAME[name]
-            return [Reply(text=f"{field.label} {problem}. {question_of(field)}")]
+            return [Reply(text=f"{field.label} {escape(problem)}. {question_of(field)}")]
 
     async def _form(
         self, session: Session, incoming: Incoming, form: CandidateSubmit
@@ -303,7 +315,7 @@ class Conversation:
             return [
                 Reply(
                     card=cards.candidate_form(details, error.problems),
-                    text=error.message,
+                    text=escape(error.message),
                     replaces=incoming.reply_to_id,
                 )
             ]
@@ -319,11 +331,12 @@ class Conversation:
             raise
         except VerifybotError as error:
             session.stop_collecting()
-            return [Reply(text=error.message)]
+            return [_error(error)]
         session.stop_collecting()
         view = outcome.verification
         session.remember(view.id)
-        started = f"Started {presenter.verification_title(view)}: {view.playbook_title}."
+        shown = safe_view(view)
+        started = f"Started {presenter.verification_title(shown)}: {shown.playbook_title}."
         return [Reply(text=started), *self._after(session, outcome)]
 
     # answers
@@ -363,7 +376,7 @@ class Conversation:
                 return [Reply(text="OK.")]
             return [Reply(text="OK, choose another answer."), self._ask(session, prompt)]
         if not text:
-            return [Reply(text=f"Type the note: {pending.label}")]
+            return [Reply(text=f"Type the note: {escape(pending.label)}")]
         return await self._answer(
             session,
             incoming,
@@ -403,23 +416,23 @@ class Conversation:
             session.card_id = replaces
             return [
                 Reply(
-                    text=f"This answer needs a note: {error.note_label}. Type it as your next "
-                    "message, or `cancel` to choose another answer."
+                    text=f"This answer needs a note: {escape(error.note_label)}. Type it as your "
+                    "next message, or `cancel` to choose another answer."
                 )
             ]
         except VerifybotError as error:
-            return [Reply(text=error.message)]
+            return [_error(error)]
         session.pending_note = None
         recorded = outcome.recorded
+        line = presenter.recorded_line(safe_finding(recorded)) if recorded else ""
         if outcome.duplicate:
-            line = presenter.recorded_line(recorded) if recorded else ""
             return [Reply(text=f"Already recorded, nothing changed: {line}")]
         replies = []
         if recorded is not None:
             replies.append(
                 Reply(
                     card=cards.answered_card(recorded, outcome.verification),
-                    text=presenter.recorded_line(recorded),
+                    text=line,
                     replaces=replaces,
                 )
             )
@@ -427,22 +440,23 @@ class Conversation:
 
     def _after(self, session: Session, outcome: AnswerOutcome) -> list[Reply]:
         """Computed findings, the escalation notice, then the next step or the summary."""
-        replies = [Reply(text=presenter.finding_line(finding)) for finding in outcome.computed]
+        replies = [
+            Reply(text=presenter.finding_line(safe_finding(finding)))
+            for finding in outcome.computed
+        ]
         if outcome.escalated:
             replies.append(Reply(text=ESCALATED))
         if outcome.next_prompt is not None:
             replies.append(self._ask(session, outcome.next_prompt))
             return replies
         session.finish()
-        view = outcome.verification
-        summary = _lines(presenter.summary_lines(view))
-        return [*replies, Reply(card=cards.summary_card(view), text=summary)]
+        return [*replies, _summary(outcome.verification)]
 
     def _ask(self, session: Session, prompt: Prompt) -> Reply:
         session.ask(prompt)
         return Reply(
             card=cards.prompt_card(prompt),
-            text=presenter.prompt_header(prompt),
+            text=presenter.prompt_header(safe_prompt(prompt)),
             prompt_step=prompt.step_id,
         )
 
@@ -466,7 +480,7 @@ class Conversation:
             try:
                 verification_id = parse_verification_id(data.verification)
             except InvalidInput as error:
-                return [Reply(text=error.message)]
+                return [_error(error)]
             if (
                 verification_id not in session.started
                 and verification_id != session.verification_id
@@ -493,8 +507,9 @@ class Conversation:
                 incoming.actor, data.escalation, data.decision, data.reason
             )
         except VerifybotError as error:
-            return [Reply(text=error.message)]
-        line = presenter.decision_line(view.status, view.decided_by or "", view.decision_reason)
+            return [_error(error)]
+        shown = safe_escalation(view)
+        line = presenter.decision_line(shown.status, shown.decided_by or "", shown.decision_reason)
         if not changed:
             return [Reply(text=f"Nothing changed: {line}")]
         return [Reply(card=cards.escalation_card(view), text=line, replaces=incoming.reply_to_id)]

@@ -2,19 +2,23 @@
 
 from __future__ import annotations
 
+import ipaddress
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
+from urllib.parse import urlsplit
 
-import jwt
+import requests
 import structlog
 from aiohttp import web
 from botbuilder.core import PrivateConversationState, TurnContext
+from botbuilder.core.serializer_helper import serializer_helper
 from botbuilder.integration.aiohttp import (
     CloudAdapter,
     ConfigurationBotFrameworkAuthentication,
 )
-from botbuilder.schema import Activity
+from botbuilder.schema import Activity, DeliveryModes
+from msrest.serialization import Model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bot.config import Settings
@@ -23,12 +27,19 @@ from handlers.server import ConfigError
 from handlers.teams.bot import VerifyBot
 from handlers.teams.conversation import Conversation
 from handlers.teams.notifier import TeamsNotifier
+from handlers.teams.references import TEAMS_CHANNEL
 from handlers.teams.storage import SqliteStorage
 
 log = structlog.get_logger("verifybot.teams")
 
 ROUTE = "/api/messages"
 MAX_USER_ID = 128
+MAX_ACTIVITY_BYTES = 256 * 1024
+PROXY_HEADERS = ("Forwarded", "X-Forwarded-For", "X-Real-IP")
+LOCAL_ONLY = (
+    "without MicrosoftAppId only the Bot Framework Emulator on this machine may post activities"
+)
+TEAMS_ONLY = "verifybot serves the Microsoft Teams channel only"
 SORRY = "Sorry, something went wrong on my side. Please try again in a minute."
 
 
@@ -37,7 +48,7 @@ class BotConfig:
     """The configuration object ConfigurationBotFrameworkAuthentication reads."""
 
     APP_ID: str
-    APP_PASSWORD: str
+    APP_PASSWORD: str = field(repr=False)
     APP_TYPE: str
     APP_TENANTID: str
 
@@ -102,6 +113,28 @@ def bad_request(reason: str) -> web.HTTPBadRequest:
     return web.HTTPBadRequest(text=json.dumps({"error": reason}), content_type="application/json")
 
 
+def forbidden(reason: str) -> web.HTTPForbidden:
+    return web.HTTPForbidden(text=json.dumps({"error": reason}), content_type="application/json")
+
+
+def is_loopback(host: str | None) -> bool:
+    """An address (or `localhost`) of this machine only."""
+    if not host:
+        return False
+    if host.casefold() == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def is_local_request(request: web.Request) -> bool:
+    """Sent from this machine, and not relayed by a proxy (which would make anyone local)."""
+    relayed = any(header in request.headers for header in PROXY_HEADERS)
+    return is_loopback(request.remote) and not relayed
+
+
 class TeamsFrontend:
     """`POST /api/messages` through CloudAdapter, and the "teams" notifier for the outbox."""
 
@@ -116,28 +149,63 @@ class TeamsFrontend:
         self.bot = VerifyBot(Conversation(core.service, core.store), self.state, core.store)
         self.notifier = TeamsNotifier(self.adapter, core.store, core.settings)
 
+    @property
+    def authenticated(self) -> bool:
+        """Requests must carry a Bot Framework token: MicrosoftAppId is set."""
+        return bool(self.config.APP_ID)
+
     def attach(self, app: web.Application) -> None:
         app.router.add_post(ROUTE, self.messages)
         self.core.add_notifier(self.notifier)
+        if not self.authenticated and not is_loopback(self.core.settings.host):
+            log.warning(
+                "teams.local_only",
+                reason="MicrosoftAppId is not set: activities from other machines are refused",
+            )
 
     async def messages(self, request: web.Request) -> web.StreamResponse:
-        if self.config.APP_ID and not request.headers.get("Authorization"):
+        """POST /api/messages: who may post, a bounded and valid activity, its token, the turn.
+
+        Without MicrosoftAppId nothing is authenticated, so only the Emulator on this machine
+        may post (anyone else could say they are any user); with it, only Teams may.
+        """
+        authorization = request.headers.get("Authorization", "")
+        if self.authenticated and not authorization:
             raise web.HTTPUnauthorized()
+        if not self.authenticated and not is_local_request(request):
+            raise forbidden(LOCAL_ONLY)
         if request.content_type != "application/json":
             raise web.HTTPUnsupportedMediaType(text="an activity is application/json")
-        await self._check_activity(request)
+        activity = await self._activity(request)
+        self._check_origin(activity)
         try:
-            response = await self.adapter.process(request, self.bot)
-        except jwt.PyJWTError as error:
+            identity = await self.adapter.bot_framework_authentication.authenticate_request(
+                activity, authorization
+            )
+        except requests.RequestException as error:
+            log.warning("teams.token_keys_unavailable", error=type(error).__name__)
+            raise web.HTTPServiceUnavailable() from None
+        except Exception as error:
             log.info("teams.bad_token", error=type(error).__name__)
             raise web.HTTPUnauthorized() from None
-        return response or web.Response(status=201)
+        response = await self.adapter.process_activity(identity, activity, self.bot.on_turn)
+        if response is None:
+            return web.Response(status=201)
+        body = (
+            serializer_helper(response.body) if isinstance(response.body, Model) else response.body
+        )
+        return web.json_response(body, status=int(response.status))
 
     @staticmethod
-    async def _check_activity(request: web.Request) -> None:
-        """A 400 that says which field is wrong, unless the body is an activity the SDK can take."""
+    async def _activity(request: web.Request) -> Activity:
+        """The activity; 413 when too large, 400 saying which field is wrong when malformed."""
+        if (request.content_length or 0) > MAX_ACTIVITY_BYTES:
+            raise web.HTTPRequestEntityTooLarge(MAX_ACTIVITY_BYTES, request.content_length or 0)
+        raw = await request.read()
+        if len(raw) > MAX_ACTIVITY_BYTES:
+            raise web.HTTPRequestEntityTooLarge(MAX_ACTIVITY_BYTES, len(raw))
         try:
-            body: Any = await request.json()
+            body: Any = json.loads(raw)
         except ValueError:
             raise bad_request("the body is not JSON") from None
         try:
@@ -148,9 +216,20 @@ class TeamsFrontend:
             )
             raise bad_request(f"not a valid activity: {', '.join(fields)}") from None
         try:
-            Activity().deserialize(body)
+            activity = Activity().deserialize(body)
         except Exception:
             raise bad_request("not a valid activity") from None
+        if activity.delivery_mode == DeliveryModes.expect_replies:
+            raise bad_request("deliveryMode expectReplies is not supported")
+        return activity
+
+    def _check_origin(self, activity: Activity) -> None:
+        """403 for a channel other than Teams (with a token) or a serviceUrl of another machine
+        (without one: the bot would post its replies there)."""
+        if self.authenticated and activity.channel_id != TEAMS_CHANNEL:
+            raise forbidden(TEAMS_ONLY)
+        if not self.authenticated and not is_loopback(urlsplit(activity.service_url).hostname):
+            raise forbidden(LOCAL_ONLY)
 
     async def on_turn_error(self, turn_context: TurnContext, error: Exception) -> None:
         """Log the failure and tell the user, politely and without details."""

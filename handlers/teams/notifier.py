@@ -20,6 +20,7 @@ from bot.outbox import DeliveryError
 from bot.store import Store
 from handlers.teams import references
 from handlers.teams.cards import finding_card
+from handlers.teams.markdown import safe_decision_notice
 
 log = structlog.get_logger("verifybot.teams.notifier")
 
@@ -88,7 +89,7 @@ class TeamsNotifier:
             reference = references.user_reference(self.store, notice.recipient)
             if reference is None:
                 raise DeliveryError(f"no Teams chat with {notice.recipient} yet")
-            text = presenter.decision_text(notice)
+            text = presenter.decision_text(safe_decision_notice(notice))
             return await self.post(reference, Activity(type=ActivityTypes.message, text=text))
         raise DeliveryError(f"Teams cannot deliver a {type(notice).__name__}")
 

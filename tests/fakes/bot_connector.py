@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import asyncio
 import itertools
+import re
 from collections import deque
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -20,15 +21,29 @@ HOST = "127.0.0.1"
 DROP = 0
 
 
+MARKDOWN_ESCAPE = re.compile(r"\\([!-/:-@\[-`{-~])")
+
+
+def readable(markdown: str) -> str:
+    """Markdown text as Teams shows it, as far as escapes go: `\\[` is shown as `[`.
+
+    Only CommonMark's backslash escapes of ASCII punctuation are undone; a test that checks
+    that some syntax is escaped reads the raw text of the activity instead.
+    """
+    return MARKDOWN_ESCAPE.sub(r"\1", markdown)
+
+
 def card_lines(content: dict[str, Any]) -> list[str]:
     """The readable text of an Adaptive Card: text blocks, facts, inputs and buttons."""
     lines: list[str] = []
     for element in content.get("body", []):
         kind = element.get("type")
         if kind == "TextBlock":
-            lines.append(element["text"])
+            lines.append(readable(element["text"]))
         elif kind == "FactSet":
-            lines += [f"{fact['title']}: {fact['value']}" for fact in element["facts"]]
+            lines += [
+                f"{readable(fact['title'])}: {readable(fact['value'])}" for fact in element["facts"]
+            ]
         elif kind and kind.startswith("Input."):
             lines.append(f"[input: {element.get('label') or element['id']}]")
     lines += [f"[button: {action['title']}]" for action in content.get("actions", [])]
@@ -37,7 +52,7 @@ def card_lines(content: dict[str, Any]) -> list[str]:
 
 def activity_text(activity: dict[str, Any]) -> str:
     """What a person would read of a posted activity: its text, then its cards."""
-    lines = [activity["text"]] if activity.get("text") else []
+    lines = [readable(activity["text"])] if activity.get("text") else []
     for attachment in activity.get("attachments") or []:
         if attachment.get("contentType") == "application/vnd.microsoft.card.adaptive":
             lines += card_lines(attachment["content"])

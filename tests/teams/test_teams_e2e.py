@@ -11,6 +11,7 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 from bot.models import Actor, EscalationStatus, Platform, Prompt, PromptOption, Result
+from handlers.server import FRONTENDS
 from tests.fakes.bot_connector import Call, FakeConnector
 from tests.teams.harness import (
     HM,
@@ -456,3 +457,23 @@ async def test_teams_works_beside_slack_on_the_same_app(
     await connector.wait_for(lambda: len(findings_posted(connector)) == 1)
     targets = {row["target"] for row in app.core.store.db["outbox"].rows}
     assert targets == {"slack", "teams"}
+
+
+async def test_a_double_click_on_start_verification_starts_one(
+    hm_chat: Chat, connector: FakeConnector, teams_app: TeamsApp
+) -> None:
+    """Both submits arrive before either turn has saved the session: one turn at a time."""
+    form = (await hm_chat.say("start Jane Doe"))[0]
+    values = {e["id"]: e.get("value", "") for e in form.card["body"] if e["type"] == "Input.Text"}
+    value = {**form.card["actions"][0]["data"], **values, **JANE}
+    clicks = [hm_chat.activity(value=value, reply_to_id=form.id) for _ in range(2)]
+
+    responses = await asyncio.gather(*(teams_app.post(click) for click in clicks))
+
+    assert [response.status for response in responses] == [201, 201]
+    assert len(teams_app.core.store.list_verifications()) == 1
+    replies = connector.texts(hm_chat.conversation_id)
+    assert sum(text.startswith("Started Jane Doe") for text in replies) == 1
+    assert "That form was already used." in "\n".join(replies)
+    teams = next(f for f in teams_app.client.app[FRONTENDS] if f.name == "teams")
+    assert len(teams.bot.locks) == 0, "no lock is kept once its turns are done"

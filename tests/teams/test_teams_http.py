@@ -8,12 +8,23 @@ from pathlib import Path
 
 import jwt
 import pytest
+import requests
+from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor
+from cryptography.hazmat.primitives.asymmetric import rsa
+from jwt.algorithms import RSAAlgorithm
 
 from bot.runtime import build_core
 from handlers.server import ConfigError
-from handlers.teams.frontend import TeamsFrontend
+from handlers.teams.frontend import (
+    LOCAL_ONLY,
+    MAX_ACTIVITY_BYTES,
+    TEAMS_ONLY,
+    BotConfig,
+    TeamsFrontend,
+    is_loopback,
+)
 from tests.fakes.bot_connector import FakeConnector
-from tests.teams.harness import HM, Chat, TeamsApp, teams_settings
+from tests.teams.harness import BOT_ID, HM, Chat, TeamsApp, TeamsUser, teams_settings
 
 APP_ID = "6f1c2d3e-4b5a-4978-8695-a4b3c2d1e0f9"
 
@@ -147,3 +158,180 @@ def test_a_bad_bot_configuration_stops_the_start(
             TeamsFrontend(core)
     finally:
         core.close()
+
+
+class KeysEndpoint:
+    """Microsoft's OpenID metadata and signing keys, as the SDK fetches them (requests.get)."""
+
+    CONFIG = "https://login.botframework.com/v1/.well-known/openidconfiguration"
+    KEYS = "https://login.botframework.invalid/v1/keys"
+
+    def __init__(self) -> None:
+        key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
+        self.keys = [{**jwk, "kid": "known-key", "endorsements": ["msteams"]}]
+        self.down = False
+        self.fetched: list[str] = []
+
+    def get(self, url: str, *args: object, **kwargs: object) -> requests.Response:
+        self.fetched.append(url)
+        if self.down:
+            raise requests.ConnectionError("login.botframework.com unreachable")
+        response = requests.Response()
+        response.status_code = 200
+        body = {"jwks_uri": self.KEYS} if url == self.CONFIG else {"keys": self.keys}
+        response._content = json.dumps(body).encode()
+        return response
+
+
+@pytest.fixture
+def keys_endpoint(monkeypatch: pytest.MonkeyPatch) -> KeysEndpoint:
+    endpoint = KeysEndpoint()
+    monkeypatch.setattr(JwtTokenExtractor, "metadataCache", {})
+    monkeypatch.setattr(
+        "botframework.connector.auth.jwt_token_extractor.requests.get", endpoint.get
+    )
+    return endpoint
+
+
+def token(claims: dict[str, str], kid: str | None = None) -> str:
+    headers = {"kid": kid} if kid else None
+    return jwt.encode(claims, "k" * 32, algorithm="HS256", headers=headers)
+
+
+BOT_FRAMEWORK = {"iss": "https://api.botframework.com", "aud": APP_ID}
+
+
+@pytest.mark.parametrize(
+    ("claims", "kid"),
+    [({"aud": APP_ID}, None), (BOT_FRAMEWORK, "unknown-key"), (BOT_FRAMEWORK, "known-key")],
+    ids=["no-issuer", "unknown-signing-key", "algorithm-not-allowed"],
+)
+async def test_tokens_the_sdk_rejects_with_any_error_are_a_401_not_a_500(
+    connector: FakeConnector,
+    start_app: Callable[..., Awaitable[TeamsApp]],
+    keys_endpoint: KeysEndpoint,
+    claims: dict[str, str],
+    kid: str | None,
+) -> None:
+    app = await start_app(microsoft_app_id=APP_ID, microsoft_app_password="not-used")
+    activity = Chat(app, connector, HM, "a:hm-personal-chat").activity("start Jane Doe")
+    response = await app.post(activity, headers={"Authorization": f"Bearer {token(claims, kid)}"})
+    assert response.status == 401
+    assert "Traceback" not in await response.text()
+    assert nothing_recorded(app, connector)
+
+
+async def test_when_the_signing_keys_cannot_be_fetched_it_is_a_503(
+    connector: FakeConnector,
+    start_app: Callable[..., Awaitable[TeamsApp]],
+    keys_endpoint: KeysEndpoint,
+) -> None:
+    keys_endpoint.down = True
+    app = await start_app(microsoft_app_id=APP_ID, microsoft_app_password="not-used")
+    activity = Chat(app, connector, HM, "a:hm-personal-chat").activity("start Jane Doe")
+    bearer = f"Bearer {token(BOT_FRAMEWORK, 'known-key')}"
+    response = await app.post(activity, headers={"Authorization": bearer})
+    assert response.status == 503
+    assert keys_endpoint.fetched == [KeysEndpoint.CONFIG]
+    assert nothing_recorded(app, connector)
+
+
+@pytest.mark.usefixtures("no_network")
+@pytest.mark.parametrize("channel", ["webchat", "directline", "emulator"])
+async def test_with_an_app_id_only_the_teams_channel_is_served(
+    connector: FakeConnector, start_app: Callable[..., Awaitable[TeamsApp]], channel: str
+) -> None:
+    """Web Chat and Direct Line let their client choose `from.id`: it could name anyone."""
+    app = await start_app(microsoft_app_id=APP_ID, microsoft_app_password="not-used")
+    impostor = TeamsUser("aad-sec-1", "Sam Security")
+    activity = Chat(app, connector, impostor, "a:webchat").activity("list", channelId=channel)
+    del activity["from"]["aadObjectId"]
+    activity["from"]["id"] = impostor.aad_id
+    response = await app.post(activity, headers={"Authorization": "Bearer a.b.c"})
+    assert response.status == 403
+    assert json.loads(await response.text()) == {"error": TEAMS_ONLY}
+    assert nothing_recorded(app, connector)
+
+
+@pytest.mark.parametrize(
+    "relayed", [{"X-Forwarded-For": "203.0.113.9"}, {"Forwarded": "for=203.0.113.9"}]
+)
+async def test_without_an_app_id_a_request_relayed_by_a_proxy_is_refused(
+    hm_chat: Chat, connector: FakeConnector, teams_app: TeamsApp, relayed: dict[str, str]
+) -> None:
+    """Unauthenticated, anyone could claim any user id: only this machine may post."""
+    response = await teams_app.post(hm_chat.activity("start Jane Doe"), headers=relayed)
+    assert response.status == 403
+    assert json.loads(await response.text()) == {"error": LOCAL_ONLY}
+    assert nothing_recorded(teams_app, connector)
+
+
+async def test_without_an_app_id_replies_are_never_posted_to_another_machine(
+    hm_chat: Chat, connector: FakeConnector, teams_app: TeamsApp
+) -> None:
+    for service_url in ("https://smba.trafficmanager.net/amer/", "http://169.254.169.254/"):
+        activity = {**hm_chat.activity("help"), "serviceUrl": service_url}
+        response = await teams_app.post(activity)
+        assert response.status == 403, service_url
+    assert nothing_recorded(teams_app, connector)
+
+
+def test_loopback_hosts() -> None:
+    for host in ("127.0.0.1", "127.8.9.10", "::1", "[::1]", "localhost", "LocalHost"):
+        assert is_loopback(host), host
+    for host in ("0.0.0.0", "::", "10.0.0.1", "example.com", "", None, "127.0.0.1.nip.io"):
+        assert not is_loopback(host), host
+
+
+async def test_expect_replies_is_refused_so_replies_never_go_back_in_the_response(
+    hm_chat: Chat, connector: FakeConnector, teams_app: TeamsApp
+) -> None:
+    activity = {**hm_chat.activity("list"), "deliveryMode": "expectReplies"}
+    response = await teams_app.post(activity)
+    assert response.status == 400
+    assert "expectReplies" in json.loads(await response.text())["error"]
+    assert nothing_recorded(teams_app, connector)
+
+
+async def test_an_activity_over_the_size_bound_is_a_413(
+    hm_chat: Chat, connector: FakeConnector, teams_app: TeamsApp
+) -> None:
+    padded = {**hm_chat.activity("help"), "channelData": {"pad": "x" * MAX_ACTIVITY_BYTES}}
+    response = await teams_app.post(padded)
+    assert response.status == 413
+    too_long = hm_chat.activity("x" * 28001)
+    assert (await teams_app.post(too_long)).status == 400
+    assert nothing_recorded(teams_app, connector)
+
+
+@pytest.mark.parametrize("name", ["adaptiveCard/action", "task/fetch", "signin/verifyState"])
+async def test_an_invoke_is_a_400_not_a_500(
+    hm_chat: Chat, connector: FakeConnector, teams_app: TeamsApp, name: str
+) -> None:
+    activity = hm_chat.activity(kind="invoke", name=name, value={"action": {"type": "x"}})
+    response = await teams_app.post(activity)
+    assert response.status == 400
+    assert "invoke" in json.loads(await response.text())["error"]
+    assert connector.requests == []
+
+
+async def test_a_mention_of_the_wrong_shape_is_ignored_not_an_error(
+    hm_chat: Chat, connector: FakeConnector
+) -> None:
+    activity = hm_chat.activity("help")
+    activity["entities"] = [
+        {"type": "mention", "text": 5, "mentioned": "verifybot"},
+        {"type": "mention", "text": None, "mentioned": {"id": BOT_ID}},
+    ]
+    [reply] = await hm_chat.send(activity)
+    assert reply.text.startswith("verifybot checks a candidate")
+
+
+def test_the_app_password_is_not_in_the_configurations_repr(tmp_path: Path) -> None:
+    settings = teams_settings(
+        tmp_path / "repr.db", microsoft_app_id=APP_ID, microsoft_app_password="s3cr3t-Pa55"
+    )
+    config = BotConfig.from_settings(settings)
+    assert config.APP_PASSWORD == "s3cr3t-Pa55"
+    assert "s3cr3t-Pa55" not in repr(config)
