@@ -129,8 +129,7 @@ class VerificationService:
         self, actor: Actor, candidate: CandidateIn | dict, playbook_id: str | None = None
     ) -> AnswerOutcome:
         """Create a verification and return its first prompt."""
-        if not self.roles.can_start(actor):
-            self._refuse(actor, "verification.start", None, "not a permitted hiring manager")
+        self.check_can_start(actor)
         details = candidate if isinstance(candidate, CandidateIn) else validate_candidate(candidate)
         playbook = self._playbook(playbook_id)
         home = self._normalized(details.home_address, "home_address")
@@ -162,6 +161,11 @@ class VerificationService:
         metrics.VERIFICATIONS_STARTED.labels(actor.platform.value).inc()
         self._outbox_written(escalated)
         return self._outcome_of(verification_id, None, computed, escalated)
+
+    def check_can_start(self, actor: Actor) -> None:
+        """PermissionDenied (audited) for someone who may not start verifications."""
+        if not self.roles.can_start(actor):
+            self._refuse(actor, "verification.start", None, "not a permitted hiring manager")
 
     def _playbook(self, playbook_id: str | None) -> Playbook:
         try:

@@ -12,6 +12,15 @@ import structlog.tracebacks
 _TRACEBACKS_WITHOUT_LOCALS = structlog.processors.ExceptionRenderer(
     structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
 )
+CHATTY_LIBRARIES = (
+    "slack_sdk",
+    "slack_bolt",
+    "msrest",
+    "botbuilder",
+    "botframework",
+    "msal",
+    "urllib3",
+)
 SECRET_KEYS = frozenset({"token", "password", "secret", "authorization", "signature"})
 
 
@@ -30,6 +39,8 @@ def configure_logging(default: str = "INFO") -> None:
     if not isinstance(numeric, int):
         numeric = logging.INFO
     logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s", force=True)
+    for library in CHATTY_LIBRARIES:  # their DEBUG logs carry request bodies and URLs
+        logging.getLogger(library).setLevel(max(numeric, logging.INFO))
     renderers: list = (
         [structlog.dev.ConsoleRenderer(colors=False)]
         if sys.stderr.isatty()

@@ -48,15 +48,9 @@ async def start(
     ctx: SlackContext, ack: AsyncAck, command: SlashCommand, actor: Actor, name: str
 ) -> None:
     """Open the candidate modal, for a person who may start verifications."""
-    await refuse_unless_permitted(ctx, actor)
+    ctx.service.check_can_start(actor)
     if not command.trigger_id:
         await ack(text=presenter.usage(USAGE_PREFIX))
         return
     await ack()
     ctx.background.spawn(open_start_modal(ctx, command, name), "slack.start_modal")
-
-
-async def refuse_unless_permitted(ctx: SlackContext, actor: Actor) -> None:
-    """PermissionDenied for a person who may not start; the service's own refusal, audited."""
-    if not ctx.service.roles.can_start(actor):
-        await ctx.service.start(actor, {})
