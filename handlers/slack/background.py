@@ -12,20 +12,29 @@ log = structlog.get_logger("verifybot.slack")
 
 
 class BackgroundTasks:
-    """The tasks a front end started after acking; `drain()` waits for all of them."""
+    """The tasks a front end started after acking; `drain()` waits for all of them.
 
-    def __init__(self) -> None:
+    At most `concurrency` of them run at once, so that under a burst the event loop keeps
+    time for new requests (their acks) instead of sharing it with every pending job.
+    """
+
+    def __init__(self, concurrency: int = 4) -> None:
         self._tasks: set[asyncio.Task[Any]] = set()
+        self._slots = asyncio.Semaphore(concurrency)
         self.failures = 0
 
     def __len__(self) -> int:
         return len(self._tasks)
 
     def spawn(self, work: Coroutine[Any, Any, Any], name: str) -> asyncio.Task[Any]:
-        task = asyncio.get_running_loop().create_task(work, name=name)
+        task = asyncio.get_running_loop().create_task(self._in_slot(work), name=name)
         self._tasks.add(task)
         task.add_done_callback(self._finished)
         return task
+
+    async def _in_slot(self, work: Coroutine[Any, Any, Any]) -> Any:
+        async with self._slots:
+            return await work
 
     def _finished(self, task: asyncio.Task[Any]) -> None:
         self._tasks.discard(task)

@@ -155,3 +155,24 @@ async def test_the_token_and_the_signing_secret_never_reach_the_logs(
     assert TOKEN not in logged
     assert SECRET not in logged
     assert headers["X-Slack-Signature"] not in logged
+
+
+async def test_background_work_runs_a_few_jobs_at_a_time_and_finishes_them_all() -> None:
+    tasks = BackgroundTasks(concurrency=2)
+    running = 0
+    most = 0
+    finished: list[int] = []
+
+    async def job(number: int) -> None:
+        nonlocal running, most
+        running += 1
+        most = max(most, running)
+        await asyncio.sleep(0.01)
+        running -= 1
+        finished.append(number)
+
+    for number in range(6):
+        tasks.spawn(job(number), f"job-{number}")
+    assert await tasks.drain(timeout=5)
+    assert most == 2
+    assert sorted(finished) == list(range(6))
