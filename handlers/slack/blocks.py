@@ -6,7 +6,7 @@ import re
 from collections.abc import Iterable, Sequence
 from typing import Any
 
-from bot import presenter
+from bot import escaping, presenter
 from bot.models import (
     AVAILABLE_DECISIONS,
     Decision,
@@ -104,33 +104,11 @@ def message(text: str, blocks: Sequence[Block]) -> Message:
 
 def safe_finding(finding: Finding) -> Finding:
     """A finding whose free text is escaped and whose author is a mention."""
-    return finding.model_copy(
-        update={
-            "step_title": escape(finding.step_title),
-            "answer_label": escape(finding.answer_label),
-            "reason": escape(finding.reason),
-            "source": escape(finding.source),
-            "note": escape(finding.note) if finding.note else None,
-            "answered_by": mention(finding.answered_by),
-        }
-    )
+    return escaping.finding(finding, escape, who=mention)
 
 
 def safe_view(view: VerificationView) -> VerificationView:
-    candidate = view.candidate.model_copy(
-        update={
-            "name": escape(view.candidate.name),
-            "email": escape(view.candidate.email),
-            "role": escape(view.candidate.role) if view.candidate.role else None,
-        }
-    )
-    return view.model_copy(
-        update={
-            "candidate": candidate,
-            "playbook_title": escape(view.playbook_title),
-            "findings": [safe_finding(finding) for finding in view.findings],
-        }
-    )
+    return escaping.verification(view, escape, who=mention)
 
 
 def finding_blocks(findings: Iterable[Finding]) -> list[Block]:
