@@ -34,6 +34,7 @@ MIGRATIONS: list[str] = [
         requested_by TEXT NOT NULL,
         platform TEXT NOT NULL,
         status TEXT NOT NULL,
+        start_key TEXT UNIQUE,
         cancelled_at TEXT,
         created_at TEXT NOT NULL,
         updated_at TEXT NOT NULL

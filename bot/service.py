@@ -126,9 +126,17 @@ class VerificationService:
     # starting
 
     async def start(
-        self, actor: Actor, candidate: CandidateIn | dict, playbook_id: str | None = None
+        self,
+        actor: Actor,
+        candidate: CandidateIn | dict,
+        playbook_id: str | None = None,
+        dedupe_key: str | None = None,
     ) -> AnswerOutcome:
-        """Create a verification and return its first prompt."""
+        """Create a verification and return its first prompt.
+
+        A repeated `dedupe_key` (a resubmitted form) creates nothing and returns the
+        verification the first submit created, with `duplicate` set.
+        """
         self.check_can_start(actor)
         details = candidate if isinstance(candidate, CandidateIn) else validate_candidate(candidate)
         playbook = self._playbook(playbook_id)
@@ -136,6 +144,10 @@ class VerificationService:
         shipping = self._normalized(details.shipping_address, "shipping_address")
         verification_id = new_verification_id()
         with self.store.transaction():
+            earlier = self.store.verification_by_start_key(dedupe_key) if dedupe_key else None
+            if earlier is not None:
+                self._check_view(actor, earlier)
+                return self._outcome_of(earlier["id"], None, [], False, duplicate=True)
             candidate_id = self.store.insert_candidate(
                 {**details.model_dump(), "home_normalized": home, "shipping_normalized": shipping}
             )
@@ -148,6 +160,7 @@ class VerificationService:
                     "requested_by": actor.user_id,
                     "platform": actor.platform.value,
                     "status": Outcome.IN_PROGRESS.value,
+                    "start_key": dedupe_key,
                 }
             )
             self.store.audit(

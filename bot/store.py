@@ -126,6 +126,9 @@ class Store:
             [now, now, verification_id],
         )
 
+    def verification_by_start_key(self, start_key: str) -> Row | None:
+        return self._row("SELECT * FROM verifications WHERE start_key = ?", [start_key])
+
     def verification(self, verification_id: str) -> Row | None:
         return self._row("SELECT * FROM verifications WHERE id = ?", [verification_id])
 

@@ -102,6 +102,29 @@ async def test_unknown_playbook_is_refused(service, store, actor, candidate) -> 
     assert count(store, "verifications") == 0
 
 
+async def test_a_resubmitted_start_form_creates_one_verification(
+    service, store, actor, candidate
+) -> None:
+    details = candidate()
+    first = await service.start(actor(), details, dedupe_key="slack:view:V1")
+    again = await service.start(actor(), details, dedupe_key="slack:view:V1")
+    other = await service.start(actor(), candidate(), dedupe_key="slack:view:V2")
+
+    assert not first.duplicate
+    assert again.duplicate
+    assert again.verification.id == first.verification.id
+    assert other.verification.id != first.verification.id
+    assert count(store, "verifications") == 2
+    assert count(store, "candidates") == 2
+
+
+async def test_someone_elses_start_key_reveals_nothing(service, store, actor, candidate) -> None:
+    await service.start(actor("hm-1"), candidate(), dedupe_key="teams:c:1")
+    with pytest.raises(PermissionDenied):
+        await service.start(actor("hm-2"), candidate(), dedupe_key="teams:c:1")
+    assert count(store, "verifications") == 1
+
+
 @pytest.mark.parametrize(
     ("step", "value", "note", "field"),
     [

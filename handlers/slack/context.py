@@ -49,13 +49,12 @@ class RecentKeys:
 
 @dataclass
 class SlackContext:
-    """Shared by the listeners; `submitted_views` and `shown_answers` skip repeated work."""
+    """Shared by the listeners; `shown_answers` skips repeated work."""
 
     service: VerificationService
     client: AsyncWebClient
     background: BackgroundTasks
     security_group: SecurityGroup | None = None
-    submitted_views: RecentKeys = field(default_factory=RecentKeys)
     shown_answers: RecentKeys = field(default_factory=RecentKeys)
 
     async def safely(self, call: Awaitable[Any], method: str) -> Any | None:

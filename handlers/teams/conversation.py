@@ -326,7 +326,9 @@ class Conversation:
         """Start the verification; InvalidCandidate goes to the caller, other errors end it."""
         candidate = {name: value for name, value in details.items() if value is not None}
         try:
-            outcome = await self.service.start(incoming.actor, candidate)
+            outcome = await self.service.start(
+                incoming.actor, candidate, dedupe_key=_dedupe_key(incoming)
+            )
         except InvalidCandidate:
             raise
         except VerifybotError as error:

@@ -62,29 +62,25 @@ def candidate_errors(problems: dict[str, str], view: SubmittedView) -> dict[str,
 async def submit_start(ctx: SlackContext, ack: AsyncAck, submission: ViewSubmission) -> None:
     """Create the verification, then post its first step to the hiring manager's DM."""
     view = submission.view
-    if view.id in ctx.submitted_views:
-        await ack()
-        return
     actor = slack_actor(submission.user.id)
     details = {field: input_value(view, field) for field in FIELD_BLOCKS}
     candidate = {field: value for field, value in details.items() if value is not None}
-    ctx.submitted_views.add(view.id)
+    playbook = input_value(view, PLAYBOOK_BLOCK)
     try:
-        outcome = await ctx.service.start(actor, candidate, input_value(view, PLAYBOOK_BLOCK))
+        outcome = await ctx.service.start(actor, candidate, playbook, f"slack:view:{view.id}")
     except InvalidCandidate as error:
-        ctx.submitted_views.discard(view.id)
         await ack(response_action="errors", errors=candidate_errors(error.problems, view))
         return
     except InvalidInput as error:
-        ctx.submitted_views.discard(view.id)
         problems = {error.field or "name": error.reason}
         await ack(response_action="errors", errors=candidate_errors(problems, view))
         return
     except PermissionDenied as error:
-        ctx.submitted_views.discard(view.id)
         await ack(response_action="update", view=message_modal("Not allowed", error.message))
         return
     await ack()
+    if outcome.duplicate:
+        return
     ctx.background.spawn(post_next(ctx, actor.user_id, outcome), "slack.first_step")
 
 
