@@ -6,7 +6,7 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from bot.models import EscalationStatus, Outcome, Platform, Result
+from bot.models import Candidate, EscalationStatus, Finding, Outcome, Platform, Result
 
 
 class FindingNotice(BaseModel):
@@ -30,6 +30,40 @@ class FindingNotice(BaseModel):
     source: str
     outcome: Outcome
     first: bool
+
+    @classmethod
+    def of(
+        cls,
+        *,
+        escalation_id: int,
+        verification_id: str,
+        candidate: Candidate,
+        hiring_manager: str,
+        hiring_manager_platform: Platform,
+        finding: Finding,
+        outcome: Outcome,
+        first: bool,
+    ) -> FindingNotice:
+        """The notice of one finding of a verification."""
+        return cls(
+            escalation_id=escalation_id,
+            verification_id=verification_id,
+            candidate_name=candidate.name,
+            candidate_email=candidate.email,
+            candidate_role=candidate.role,
+            hiring_manager=hiring_manager,
+            hiring_manager_platform=hiring_manager_platform,
+            step_id=finding.step,
+            step_title=finding.step_title,
+            answer=finding.answer,
+            answer_label=finding.answer_label,
+            result=finding.result,
+            note=finding.note,
+            reason=finding.reason,
+            source=finding.source,
+            outcome=outcome,
+            first=first,
+        )
 
 
 class DecisionNotice(BaseModel):

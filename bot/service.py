@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import secrets
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime
 
 from pydantic import ValidationError
@@ -84,6 +84,11 @@ class InvalidCandidate(InvalidInput):
     def __init__(self, problems: dict[str, str]) -> None:
         super().__init__("; ".join(f"{field}: {message}" for field, message in problems.items()))
         self.problems = problems
+
+
+def latest_by_step(answers: Iterable[Row]) -> dict[str, Row]:
+    """Each step's answer that counts: the last one appended."""
+    return {answer["step_id"]: answer for answer in answers}
 
 
 def stored_candidate(row: Row) -> Candidate:
@@ -237,7 +242,7 @@ class VerificationService:
             if (
                 previous is not None
                 and previous["value"] == option.value
-                and (previous["note"] == cleaned_note)
+                and previous["note"] == cleaned_note
             ):
                 return self._outcome_of(verification_id, previous["id"], [], False, duplicate=True)
             answer_id, created = self.store.insert_answer(
@@ -316,24 +321,13 @@ class VerificationService:
             return False
         escalation_id, created = self.store.open_escalation(verification_id)
         view_row = self._verification_row(verification_id)
-        candidate = self.store.candidate(view_row["candidate_id"])
-        option = step.option(answer["value"])
-        notice = FindingNotice(
+        notice = FindingNotice.of(
             escalation_id=escalation_id,
             verification_id=verification_id,
-            candidate_name=candidate["name"],
-            candidate_email=candidate["email"],
-            candidate_role=candidate["role"],
+            candidate=stored_candidate(self.store.candidate(view_row["candidate_id"])),
             hiring_manager=view_row["requested_by"],
             hiring_manager_platform=Platform(view_row["platform"]),
-            step_id=step.id,
-            step_title=step.title,
-            answer=answer["value"],
-            answer_label=option.label if option else answer["value"],
-            result=Result(answer["result"]),
-            note=answer["note"],
-            reason=answer["reason"],
-            source=step.source,
+            finding=self._finding(playbook, answer),
             outcome=status,
             first=created,
         )
@@ -539,10 +533,7 @@ class VerificationService:
             raise NotFound(f"the playbook {row['playbook_id']!r} is no longer installed") from None
 
     def _latest_answers(self, verification_id: str) -> dict[str, Row]:
-        latest: dict[str, Row] = {}
-        for answer in self.store.answers(verification_id):
-            latest[answer["step_id"]] = answer
-        return latest
+        return latest_by_step(self.store.answers(verification_id))
 
     def _next_step(
         self, playbook: Playbook, verification_id: str, latest: dict[str, Row] | None = None
@@ -614,7 +605,7 @@ class VerificationService:
         row = self._verification_row(verification_id)
         playbook = self._playbook_of(row)
         answers = {answer["id"]: answer for answer in self.store.answers(verification_id)}
-        latest = {answer["step_id"]: answer for answer in answers.values()}
+        latest = latest_by_step(answers.values())
         view = self._view(row, latest)
         recorded = answers.get(answer_id) if answer_id is not None else None
         return AnswerOutcome(

@@ -225,34 +225,20 @@ def finding_message(notice: FindingNotice, with_buttons: bool) -> Message:
     return message(title, blocks)
 
 
-def notice_of(escalation: EscalationView, first: Finding, view: VerificationView) -> FindingNotice:
-    """An escalation's finding in the shape the outbox delivered it."""
-    return FindingNotice(
-        escalation_id=escalation.id,
-        verification_id=view.id,
-        candidate_name=view.candidate.name,
-        candidate_email=view.candidate.email,
-        candidate_role=view.candidate.role,
-        hiring_manager=view.requested_by,
-        hiring_manager_platform=view.platform,
-        step_id=first.step,
-        step_title=first.step_title,
-        answer=first.answer,
-        answer_label=first.answer_label,
-        result=first.result,
-        note=first.note,
-        reason=first.reason,
-        source=first.source,
-        outcome=view.outcome,
-        first=True,
-    )
-
-
 def escalation_message(escalation: EscalationView, view: VerificationView) -> Message:
     """The security channel's message after a decision: findings, the decision, what is left."""
     problems = sorted(view.problems, key=lambda finding: finding.answer_id)
     if problems:
-        notice = notice_of(escalation, problems[0], view)
+        notice = FindingNotice.of(
+            escalation_id=escalation.id,
+            verification_id=view.id,
+            candidate=view.candidate,
+            hiring_manager=view.requested_by,
+            hiring_manager_platform=view.platform,
+            finding=problems[0],
+            outcome=view.outcome,
+            first=True,
+        )
         title = presenter.finding_title(notice)
         blocks = [header(title), *notice_facts(notice), *finding_blocks(problems[1:])]
     else:
