@@ -131,6 +131,7 @@ def result_json(view: VerificationView) -> dict[str, Any]:
                 "answer": finding.answer,
                 "result": finding.result.value,
                 "reason": finding.reason,
+                **({"security_detail": finding.security_detail} if finding.security_detail else {}),
             }
             for finding in view.findings
         ],

@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         None, validation_alias=_env("VERIFYBOT_TEAMS_SERVICE_URL")
     )
     teams_enabled: bool = Field(True, validation_alias=_env("VERIFYBOT_TEAMS_ENABLED"))
+    notice_interval: float = Field(
+        5.0, ge=0, le=3600, validation_alias=_env("VERIFYBOT_NOTICE_INTERVAL")
+    )
 
     @field_validator("hiring_managers", "security_users", mode="before")
     @classmethod

@@ -8,18 +8,20 @@ it into a mention); by default it is escaped like any other text.
 from __future__ import annotations
 
 from collections.abc import Callable
+from typing import TypeVar
 
-from bot.models import EscalationView, Finding, Prompt, VerificationView
-from bot.notices import DecisionNotice, FindingNotice
+from bot.models import EscalationView, Finding, Prompt, RaisedFinding, VerificationView
+from bot.notices import DecisionNotice, FindingNotice, NoticeItem
 
 Escape = Callable[[str], str]
+AnyFinding = TypeVar("AnyFinding", bound=Finding)
 
 
 def _optional(escape: Escape, text: str | None) -> str | None:
     return escape(text) if text else text
 
 
-def finding(item: Finding, escape: Escape, who: Escape | None = None) -> Finding:
+def finding(item: AnyFinding, escape: Escape, who: Escape | None = None) -> AnyFinding:
     return item.model_copy(
         update={
             "step_title": escape(item.step_title),
@@ -28,7 +30,19 @@ def finding(item: Finding, escape: Escape, who: Escape | None = None) -> Finding
             "source": escape(item.source),
             "note": _optional(escape, item.note),
             "answered_by": (who or escape)(item.answered_by),
+            "security_detail": _optional(escape, item.security_detail),
         }
+    )
+
+
+def _optional_finding(item: Finding | None, escape: Escape, who: Escape | None) -> Finding | None:
+    return finding(item, escape, who) if item is not None else None
+
+
+def raised(item: RaisedFinding, escape: Escape, who: Escape | None = None) -> RaisedFinding:
+    shown = finding(item, escape, who)
+    return shown.model_copy(
+        update={"superseded_by": _optional_finding(item.superseded_by, escape, who)}
     )
 
 
@@ -71,10 +85,21 @@ def escalation(view: EscalationView, escape: Escape, who: Escape | None = None) 
     return view.model_copy(
         update={
             "candidate_name": escape(view.candidate_name),
+            "candidate_email": escape(view.candidate_email),
+            "candidate_role": _optional(escape, view.candidate_role),
             "requested_by": render(view.requested_by),
             "decided_by": _optional(render, view.decided_by),
             "decision_reason": _optional(escape, view.decision_reason),
-            "findings": [finding(item, escape, who) for item in view.findings],
+            "findings": [raised(item, escape, who) for item in view.findings],
+        }
+    )
+
+
+def notice_item(item: NoticeItem, escape: Escape, who: Escape | None = None) -> NoticeItem:
+    return item.model_copy(
+        update={
+            "finding": finding(item.finding, escape, who),
+            "previous": _optional_finding(item.previous, escape, who),
         }
     )
 
@@ -82,17 +107,10 @@ def escalation(view: EscalationView, escape: Escape, who: Escape | None = None) 
 def finding_notice(
     notice: FindingNotice, escape: Escape, who: Escape | None = None
 ) -> FindingNotice:
-    """The notice's free text escaped; the validated email is left for the platform to show."""
     return notice.model_copy(
         update={
-            "candidate_name": escape(notice.candidate_name),
-            "candidate_role": _optional(escape, notice.candidate_role),
-            "hiring_manager": (who or escape)(notice.hiring_manager),
-            "step_title": escape(notice.step_title),
-            "answer_label": escape(notice.answer_label),
-            "note": _optional(escape, notice.note),
-            "reason": escape(notice.reason),
-            "source": escape(notice.source),
+            "escalation": escalation(notice.escalation, escape, who),
+            "items": [notice_item(item, escape, who) for item in notice.items],
         }
     )
 

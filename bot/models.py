@@ -56,6 +56,9 @@ AVAILABLE_DECISIONS: dict[EscalationStatus, tuple[Decision, ...]] = {
 }
 
 
+AWAITING_DECISION = frozenset({EscalationStatus.OPEN, EscalationStatus.ACKNOWLEDGED})
+
+
 DECISION_STATUS: dict[Decision, EscalationStatus] = {
     Decision.ACKNOWLEDGE: EscalationStatus.ACKNOWLEDGED,
     Decision.CLEAR: EscalationStatus.CLEARED,
@@ -179,6 +182,16 @@ class Finding(BaseModel):
     answered_by: str
     platform: Platform
     answered_at: datetime
+    security_detail: str | None = Field(
+        None, description="what only security may see: the other verifications involved"
+    )
+
+
+class RaisedFinding(Finding):
+    """A review or block result as security sees it: what replaced it, and if it is decided."""
+
+    superseded_by: Finding | None = None
+    resolved: bool = False
 
 
 class VerificationView(BaseModel):
@@ -197,6 +210,16 @@ class VerificationView(BaseModel):
     findings: list[Finding]
     escalation_id: int | None = None
     escalation_status: EscalationStatus | None = None
+
+    @property
+    def awaiting_security(self) -> bool:
+        """A finding waits for a security decision, so the outcome cannot be lowered yet."""
+        return self.escalation_status in AWAITING_DECISION
+
+    @property
+    def final(self) -> bool:
+        """Security confirmed fraud: nothing may be answered, changed or cancelled any more."""
+        return self.escalation_status is EscalationStatus.CONFIRMED
 
     @property
     def progress(self) -> str:
@@ -223,10 +246,14 @@ class AnswerOutcome(BaseModel):
 
 
 class EscalationView(BaseModel):
+    """An escalation as the security channel shows it: every finding ever raised."""
+
     id: int
     verification_id: str
     status: EscalationStatus
     candidate_name: str
+    candidate_email: str = ""
+    candidate_role: str | None = None
     requested_by: str
     requested_platform: Platform
     outcome: Outcome
@@ -234,4 +261,17 @@ class EscalationView(BaseModel):
     decided_by: str | None = None
     decided_at: datetime | None = None
     decision_reason: str | None = None
-    findings: list[Finding] = []
+    reopened_at: datetime | None = None
+    findings: list[RaisedFinding] = []
+
+    @property
+    def decisions(self) -> tuple[Decision, ...]:
+        return AVAILABLE_DECISIONS[self.status]
+
+    @property
+    def worst_result(self) -> Result:
+        """The worst result among the findings not yet resolved (else among all)."""
+        pending = [f.result for f in self.findings if not f.resolved] or [
+            f.result for f in self.findings
+        ]
+        return Result.BLOCK if Result.BLOCK in pending else Result.REVIEW

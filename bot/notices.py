@@ -6,63 +6,65 @@ from typing import Annotated, Literal
 
 from pydantic import BaseModel, Field
 
-from bot.models import Candidate, EscalationStatus, Finding, Outcome, Platform, Result
+from bot.models import EscalationStatus, EscalationView, Finding, Platform
+
+MAX_NOTICE_ITEMS = 10
+
+
+class NoticeItem(BaseModel):
+    """One thing that happened to an escalation: a finding raised, or an answer lowered."""
+
+    finding: Finding
+    previous: Finding | None = Field(
+        None, description="the answer this one replaced, when the change lowered its result"
+    )
+    reopened: bool = False
+
+    @property
+    def lowered(self) -> bool:
+        return self.previous is not None
+
+    @property
+    def needs_decision(self) -> bool:
+        """Shown with the decision buttons: a lowered result or a reopened escalation."""
+        return self.lowered or self.reopened
 
 
 class FindingNotice(BaseModel):
-    """A red flag for the security channel; the first of a verification opens its thread."""
+    """News of an escalation for the security channel: the first opens the thread.
+
+    `escalation` is the whole escalation as it stood when the notice was last written (every
+    finding ever raised); `items` is what is new. Notices written while one is waiting to be
+    sent are merged into it, so a burst of changes is one post.
+    """
 
     kind: Literal["finding"] = "finding"
-    escalation_id: int
-    verification_id: str
-    candidate_name: str
-    candidate_email: str
-    candidate_role: str | None = None
-    hiring_manager: str
-    hiring_manager_platform: Platform
-    step_id: str
-    step_title: str
-    answer: str
-    answer_label: str
-    result: Result
-    note: str | None = None
-    reason: str
-    source: str
-    outcome: Outcome
+    escalation: EscalationView
+    items: list[NoticeItem]
     first: bool
+    left_out: int = Field(0, description="earlier items merged away to keep the post short")
 
-    @classmethod
-    def of(
-        cls,
-        *,
-        escalation_id: int,
-        verification_id: str,
-        candidate: Candidate,
-        hiring_manager: str,
-        hiring_manager_platform: Platform,
-        finding: Finding,
-        outcome: Outcome,
-        first: bool,
-    ) -> FindingNotice:
-        """The notice of one finding of a verification."""
-        return cls(
-            escalation_id=escalation_id,
-            verification_id=verification_id,
-            candidate_name=candidate.name,
-            candidate_email=candidate.email,
-            candidate_role=candidate.role,
-            hiring_manager=hiring_manager,
-            hiring_manager_platform=hiring_manager_platform,
-            step_id=finding.step,
-            step_title=finding.step_title,
-            answer=finding.answer,
-            answer_label=finding.answer_label,
-            result=finding.result,
-            note=finding.note,
-            reason=finding.reason,
-            source=finding.source,
-            outcome=outcome,
-            first=first,
+    @property
+    def escalation_id(self) -> int:
+        return self.escalation.id
+
+    @property
+    def verification_id(self) -> str:
+        return self.escalation.verification_id
+
+    @property
+    def needs_decision(self) -> bool:
+        return any(item.needs_decision for item in self.items)
+
+    def merged(self, later: FindingNotice) -> FindingNotice:
+        """This notice, not sent yet, with a later one's news added and its escalation state."""
+        items = [*self.items, *later.items]
+        kept = items[-MAX_NOTICE_ITEMS:]
+        return FindingNotice(
+            escalation=later.escalation,
+            items=kept,
+            first=self.first,
+            left_out=self.left_out + later.left_out + len(items) - len(kept),
         )
 
 

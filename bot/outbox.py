@@ -103,6 +103,8 @@ class OutboxWorker:
             if isinstance(notice, FindingNotice)
             else None
         )
+        with self.store.transaction():
+            self.store.mark_sending(row["id"])
         try:
             message_ref = await notifier.deliver(notice, thread_ref)
         except DeliveryError as error:
@@ -121,7 +123,8 @@ class OutboxWorker:
 
     def _retry_later(self, row: dict, error: str, retry_after: float | None) -> bool:
         delay = self.backoff.delay(row["attempts"] + 1, retry_after)
-        self.store.mark_failed(row["id"], error, self.store.clock() + timedelta(seconds=delay))
+        with self.store.transaction():
+            self.store.mark_failed(row["id"], error, self.store.clock() + timedelta(seconds=delay))
         self.failed += 1
         metrics.OUTBOX_FAILURES.labels(row["target"]).inc()
         log.warning(
@@ -135,7 +138,14 @@ class OutboxWorker:
         return False
 
     async def run(self, idle_seconds: float = 30.0) -> None:
-        """Deliver until cancelled: now, when kicked, and when the next retry falls due."""
+        """Deliver until cancelled: now, when kicked, and when the next retry falls due.
+
+        Rows a stopped process was in the middle of sending are sent again first.
+        """
+        with self.store.transaction():
+            released = self.store.release_sending()
+        if released:
+            log.warning("outbox.resending_interrupted", rows=released)
         while True:
             self._wake.clear()
             try:

@@ -9,13 +9,15 @@ from __future__ import annotations
 from bot.models import (
     Decision,
     EscalationStatus,
+    EscalationView,
     Finding,
     Outcome,
     Prompt,
+    RaisedFinding,
     Result,
     VerificationView,
 )
-from bot.notices import DECISION_WORDS, DecisionNotice, FindingNotice
+from bot.notices import DECISION_WORDS, DecisionNotice, FindingNotice, NoticeItem
 
 OUTCOME_LABELS: dict[Outcome, str] = {
     Outcome.IN_PROGRESS: "In progress",
@@ -82,6 +84,14 @@ def verification_title(view: VerificationView) -> str:
     return f"{view.candidate.name} ({view.id})"
 
 
+AWAITING_SECURITY = (
+    "Security decision pending: a red flag was raised, and only the security team can resolve "
+    "it; until they decide, a changed answer does not lower the outcome."
+)
+FINAL = "Final: security confirmed fraud; no answer can be changed and it cannot be cancelled."
+MAX_RAISED_LINES = 60
+
+
 def summary_lines(view: VerificationView) -> list[str]:
     """The end-of-playbook or status summary, one line each."""
     lines = [
@@ -91,41 +101,112 @@ def summary_lines(view: VerificationView) -> list[str]:
     ]
     if view.escalation_status is not None:
         lines.append(f"Escalation: {ESCALATION_LABELS[view.escalation_status]}")
-    lines.extend(finding_line(finding) for finding in view.findings)
+    if view.awaiting_security:
+        lines.append(AWAITING_SECURITY)
+    if view.final:
+        lines.append(FINAL)
+    for finding in view.findings:
+        lines.append(finding_line(finding))
+        if finding.security_detail:
+            lines.append(f"  Security only: {finding.security_detail}")
     return lines
 
 
-def finding_facts(
-    notice: FindingNotice, hiring_manager: str | None = None
+def escalation_title(view: EscalationView) -> str:
+    """`[BLOCK] verifybot escalation: Jane Doe`, marked by the worst finding still open."""
+    return f"[{RESULT_MARKS[view.worst_result]}] verifybot escalation: {view.candidate_name}"
+
+
+def escalation_state(view: EscalationView) -> str:
+    """Where the escalation stands: open, reopened after a Clear, or decided by whom."""
+    if view.status is EscalationStatus.OPEN:
+        if view.reopened_at is not None and view.decided_by:
+            earlier = decision_line(EscalationStatus.CLEARED, view.decided_by, view.decision_reason)
+            return f"Reopened by a new finding after: {earlier}"
+        return "Open: awaiting a security decision"
+    return decision_line(view.status, view.decided_by or "", view.decision_reason)
+
+
+def escalation_facts(
+    view: EscalationView, hiring_manager: str | None = None
 ) -> list[tuple[str, str]]:
     """(label, value) pairs of an escalation, for the security channel.
 
     `hiring_manager` is how the platform shows that person (a Slack mention); given, it is a fact.
     """
-    candidate = notice.candidate_name + (
-        f", {notice.candidate_role}" if notice.candidate_role else ""
-    )
-    facts = [("Candidate", f"{candidate} <{notice.candidate_email}>")]
+    candidate = view.candidate_name + (f", {view.candidate_role}" if view.candidate_role else "")
+    facts = [("Candidate", f"{candidate} ({view.candidate_email})")]
     if hiring_manager:
         facts.append(("Hiring manager", hiring_manager))
     facts += [
-        ("Verification", notice.verification_id),
-        ("Step", notice.step_title),
-        ("Answer", f"{notice.answer_label} ({notice.result.value})"),
-    ]
-    if notice.note:
-        facts.append(("Note", notice.note))
-    facts += [
-        ("Reason", notice.reason),
-        ("Source", notice.source),
-        ("Outcome so far", outcome_label(notice.outcome)),
+        ("Verification", view.verification_id),
+        ("Outcome so far", outcome_label(view.outcome)),
+        ("Status", escalation_state(view)),
     ]
     return facts
 
 
-def finding_title(notice: FindingNotice) -> str:
-    mark = RESULT_MARKS[notice.result]
-    return f"[{mark}] verifybot escalation: {notice.candidate_name}, {notice.step_title}"
+def _when(finding: Finding) -> str:
+    return finding.answered_at.strftime("%Y-%m-%d %H:%M UTC")
+
+
+def _answer(finding: Finding) -> str:
+    return f"{finding.answer_label} ({finding.result.value})"
+
+
+def change_line(later: Finding) -> str:
+    """What replaced a finding: by whom, when, to which answer, with the note."""
+    line = f"changed by {later.answered_by} at {_when(later)} to {_answer(later)}"
+    return line + (f": {later.note}" if later.note else "")
+
+
+def raised_lines(finding: RaisedFinding) -> list[str]:
+    """A finding ever raised, what replaced it, what only security sees, and if it is resolved."""
+    line = finding_line(finding) + f", by {finding.answered_by} at {_when(finding)}"
+    if finding.resolved:
+        line += " (resolved by a Clear)"
+    lines = [line]
+    if finding.security_detail:
+        lines.append(f"    {finding.security_detail}")
+    if finding.superseded_by is not None:
+        lines.append(f"    Superseded: {change_line(finding.superseded_by)}")
+    return lines
+
+
+def findings_lines(view: EscalationView) -> list[str]:
+    """Every finding raised, newest last; past MAX_RAISED_LINES the oldest are counted."""
+    lines = [line for finding in view.findings for line in raised_lines(finding)]
+    if len(lines) <= MAX_RAISED_LINES:
+        return lines
+    left = lines[-MAX_RAISED_LINES:]
+    return [f"({len(lines) - len(left)} earlier lines: `status {view.verification_id}`)", *left]
+
+
+def item_lines(item: NoticeItem) -> list[str]:
+    """What a thread post says of one piece of news."""
+    finding = item.finding
+    if item.previous is not None:
+        line = (
+            f"{finding.answered_by} changed {finding.step_title} from {_answer(item.previous)} "
+            f"to {_answer(finding)}" + (f": {finding.note}" if finding.note else "")
+        )
+        return [line, "The outcome keeps the earlier result until security decides."]
+    prefix = "Reopened by a new finding: " if item.reopened else "New finding: "
+    lines = [prefix + finding_line(finding) + f", by {finding.answered_by}"]
+    if finding.security_detail:
+        lines.append(f"    {finding.security_detail}")
+    return lines
+
+
+def notice_lines(notice: FindingNotice) -> list[str]:
+    lines = [line for item in notice.items for line in item_lines(item)]
+    if notice.left_out:
+        lines.insert(0, f"({notice.left_out} earlier changes are not repeated here.)")
+    return lines
+
+
+def update_title(notice: FindingNotice) -> str:
+    return f"Update: {notice.escalation.candidate_name} ({notice.verification_id})"
 
 
 def decision_text(notice: DecisionNotice) -> str:

@@ -75,6 +75,7 @@ def build_core(
         roles,
         security_targets=configured_security_targets(settings, store),
         on_outbox=worker.kick,
+        notice_interval=settings.notice_interval,
     )
     core = Core(settings=settings, store=store, service=service, worker=worker)
     for notifier in notifiers:

@@ -129,6 +129,12 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # 2: separation of duties: what only security sees, findings a Clear resolved, reopening.
+    """
+    ALTER TABLE answers ADD COLUMN security_detail TEXT;
+    ALTER TABLE escalations ADD COLUMN resolved_through INTEGER NOT NULL DEFAULT 0;
+    ALTER TABLE escalations ADD COLUMN reopened_at TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -5,13 +5,14 @@ from __future__ import annotations
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime
+from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
 from bot import metrics
 from bot.address import AddressError, normalize_address
 from bot.errors import InvalidInput, NoteRequired, NotFound, PermissionDenied
+from bot.evaluator import held_results, lowers
 from bot.evaluator import outcome as evaluate_outcome
 from bot.models import (
     AVAILABLE_DECISIONS,
@@ -27,10 +28,11 @@ from bot.models import (
     Outcome,
     Platform,
     Prompt,
+    RaisedFinding,
     Result,
     VerificationView,
 )
-from bot.notices import DecisionNotice, FindingNotice
+from bot.notices import DecisionNotice, FindingNotice, NoticeItem
 from bot.playbook import Playbook, PlaybookError, PlaybookRegistry, Step
 from bot.roles import Roles
 from bot.signals import COMPUTED_CHECKS
@@ -40,6 +42,8 @@ from bot.validation import clean_note
 VERIFICATION_ID = re.compile(r"^VB-[0-9A-F]{8}$")
 SYSTEM_ACTOR = "verifybot"
 MAX_REASON_LENGTH = 1000
+NOTICE_INTERVAL = 5.0
+FINAL = "fraud was confirmed by security; the verification is final and nothing was changed"
 
 
 def new_verification_id() -> str:
@@ -120,6 +124,7 @@ class VerificationService:
         security_targets: Sequence[str] = (),
         direct_targets: Sequence[str] = (),
         on_outbox: Callable[[], None] | None = None,
+        notice_interval: float = NOTICE_INTERVAL,
     ) -> None:
         self.store = store
         self.playbooks = playbooks
@@ -127,6 +132,7 @@ class VerificationService:
         self.security_targets = tuple(security_targets)
         self.direct_targets = tuple(direct_targets)
         self.on_outbox = on_outbox
+        self.notice_interval = timedelta(seconds=notice_interval)
 
     # starting
 
@@ -152,7 +158,7 @@ class VerificationService:
             earlier = self.store.verification_by_start_key(dedupe_key) if dedupe_key else None
             if earlier is not None:
                 self._check_view(actor, earlier)
-                return self._outcome_of(earlier["id"], None, [], False, duplicate=True)
+                return self._outcome_of(earlier["id"], None, [], False, duplicate=True, actor=actor)
             candidate_id = self.store.insert_candidate(
                 {**details.model_dump(), "home_normalized": home, "shipping_normalized": shipping}
             )
@@ -178,7 +184,7 @@ class VerificationService:
             computed, escalated = self._run_computed_steps(verification_id, actor)
         metrics.VERIFICATIONS_STARTED.labels(actor.platform.value).inc()
         self._outbox_written(escalated)
-        return self._outcome_of(verification_id, None, computed, escalated)
+        return self._outcome_of(verification_id, None, computed, escalated, actor=actor)
 
     def check_can_start(self, actor: Actor) -> None:
         """PermissionDenied (audited) for someone who may not start verifications."""
@@ -215,6 +221,7 @@ class VerificationService:
         row = self._verification_row(verification_id)
         if not self.roles.can_answer(actor, row["requested_by"]):
             self._refuse(actor, "answer.record", verification_id, "not this verification's owner")
+        self._refuse_if_final(actor, "answer.record", row)
         if row["cancelled_at"]:
             raise InvalidInput("this verification was cancelled", "verification")
         playbook = self._playbook_of(row)
@@ -238,13 +245,17 @@ class VerificationService:
             latest = self._latest_answers(verification_id)
             previous = latest.get(step.id)
             if previous is not None and not change:
-                return self._outcome_of(verification_id, previous["id"], [], False, duplicate=True)
+                return self._outcome_of(
+                    verification_id, previous["id"], [], False, duplicate=True, actor=actor
+                )
             if (
                 previous is not None
                 and previous["value"] == option.value
                 and previous["note"] == cleaned_note
             ):
-                return self._outcome_of(verification_id, previous["id"], [], False, duplicate=True)
+                return self._outcome_of(
+                    verification_id, previous["id"], [], False, duplicate=True, actor=actor
+                )
             answer_id, created = self.store.insert_answer(
                 {
                     "verification_id": verification_id,
@@ -259,7 +270,9 @@ class VerificationService:
                 }
             )
             if not created:
-                return self._outcome_of(verification_id, answer_id, [], False, duplicate=True)
+                return self._outcome_of(
+                    verification_id, answer_id, [], False, duplicate=True, actor=actor
+                )
             self.store.audit(
                 actor.user_id,
                 actor.platform,
@@ -268,10 +281,12 @@ class VerificationService:
                 {"step": step.id, "answer": option.value, "result": option.result.value},
             )
             metrics.ANSWERS_RECORDED.labels(actor.platform.value, option.result.value).inc()
-            escalated = self._after_answer(verification_id, playbook, step, answer_id)
+            escalated = self._after_answer(verification_id, playbook, answer_id, previous)
             computed, escalated_later = self._run_computed_steps(verification_id, actor)
         self._outbox_written(escalated or escalated_later)
-        return self._outcome_of(verification_id, answer_id, computed, escalated or escalated_later)
+        return self._outcome_of(
+            verification_id, answer_id, computed, escalated or escalated_later, actor=actor
+        )
 
     def _run_computed_steps(self, verification_id: str, actor: Actor) -> tuple[list[int], bool]:
         """Answer the computed steps the flow has reached; their answer ids, and escalated."""
@@ -291,6 +306,7 @@ class VerificationService:
                     "result": option.result.value,
                     "note": None,
                     "reason": computed.reason,
+                    "security_detail": computed.security_detail,
                     "answered_by": SYSTEM_ACTOR,
                     "platform": actor.platform.value,
                 }
@@ -307,41 +323,86 @@ class VerificationService:
                     "related": list(computed.related_verifications),
                 },
             )
-            escalated = self._after_answer(verification_id, playbook, step, answer_id) or escalated
+            escalated = self._after_answer(verification_id, playbook, answer_id) or escalated
             answer_ids.append(answer_id)
         return answer_ids, escalated
 
     def _after_answer(
-        self, verification_id: str, playbook: Playbook, step: Step, answer_id: int
+        self,
+        verification_id: str,
+        playbook: Playbook,
+        answer_id: int,
+        previous: Row | None = None,
     ) -> bool:
-        """Update the stored outcome; escalate a result that is not pass. True if escalated."""
+        """Update the stored outcome; tell security of a finding or a lowered result.
+
+        A review or block result is a finding, for security to decide; a change that lowers a
+        result (block to review or pass, review to pass) is news for security too, and does
+        not lower the outcome until security resolves the finding it replaced. A finding after
+        a Clear reopens the escalation. True when the security channel was written to.
+        """
         status = self._refresh_status(verification_id, playbook)
         answer = self.store.answer(answer_id)
-        if answer["result"] == Result.PASS:
+        result = Result(answer["result"])
+        lowered = previous is not None and lowers(Result(previous["result"]), result)
+        if result is Result.PASS and not lowered:
             return False
         escalation_id, created = self.store.open_escalation(verification_id)
+        escalation = self.store.escalation(escalation_id)
+        reopened = result is not Result.PASS and escalation["status"] == EscalationStatus.CLEARED
         view_row = self._verification_row(verification_id)
-        notice = FindingNotice.of(
-            escalation_id=escalation_id,
-            verification_id=verification_id,
-            candidate=stored_candidate(self.store.candidate(view_row["candidate_id"])),
-            hiring_manager=view_row["requested_by"],
-            hiring_manager_platform=Platform(view_row["platform"]),
-            finding=self._finding(playbook, answer),
-            outcome=status,
-            first=created,
+        if reopened:
+            self.store.reopen_escalation(escalation_id)
+            self.store.audit(
+                SYSTEM_ACTOR,
+                view_row["platform"],
+                "escalation.reopened",
+                verification_id,
+                {"escalation": escalation_id, "step": answer["step_id"], "result": result.value},
+            )
+        item = NoticeItem(
+            finding=self._finding(playbook, answer, security=True),
+            previous=self._finding(playbook, previous, security=True) if lowered else None,
+            reopened=reopened,
         )
-        metrics.ESCALATION_FINDINGS.labels(answer["result"]).inc()
-        for target in self.security_targets:
-            self.store.enqueue(escalation_id, notice.kind, target, notice.model_dump(mode="json"))
+        if result is not Result.PASS:
+            metrics.ESCALATION_FINDINGS.labels(result.value).inc()
+        self._notify_security(escalation_id, item, first=created)
+        action = "escalation.raised" if created else "escalation.finding_added"
         self.store.audit(
             SYSTEM_ACTOR,
             view_row["platform"],
-            "escalation.raised" if created else "escalation.finding_added",
+            "escalation.answer_lowered" if lowered else action,
             verification_id,
-            {"escalation": escalation_id, "step": step.id, "result": answer["result"]},
+            {
+                "escalation": escalation_id,
+                "step": answer["step_id"],
+                "result": result.value,
+                "outcome": status.value,
+                **({"from": previous["result"]} if lowered and previous else {}),
+            },
         )
         return True
+
+    def _notify_security(self, escalation_id: int, item: NoticeItem, first: bool) -> None:
+        """Queue the news for every security channel, merged into a notice not sent yet.
+
+        A verification gets at most one new post per `notice_interval` and channel: news that
+        arrives sooner waits, and what arrives while it waits joins the same post.
+        """
+        escalation = self._escalation_view(self.store.escalation(escalation_id))
+        notice = FindingNotice(escalation=escalation, items=[item], first=first)
+        for target in self.security_targets:
+            waiting = self.store.pending_notice(escalation_id, target, notice.kind)
+            if waiting is not None:
+                merged = FindingNotice.model_validate_json(waiting["payload"]).merged(notice)
+                self.store.replace_payload(waiting["id"], merged.model_dump(mode="json"))
+                continue
+            last = self.store.last_delivery(escalation_id, target)
+            not_before = last + self.notice_interval if last else None
+            self.store.enqueue(
+                escalation_id, notice.kind, target, notice.model_dump(mode="json"), not_before
+            )
 
     def _refresh_status(self, verification_id: str, playbook: Playbook) -> Outcome:
         row = self._verification_row(verification_id)
@@ -358,11 +419,21 @@ class VerificationService:
         return status
 
     def _derive_outcome(self, row: Row, playbook: Playbook) -> Outcome:
-        latest = self._latest_answers(row["id"])
+        """The outcome of the latest answers, held up by findings that await security."""
+        answers = self.store.answers(row["id"])
         escalation = self.store.escalation_for(row["id"])
+        resolved_through = escalation["resolved_through"] if escalation else 0
+        undecided = [
+            (answer["step_id"], Result(answer["result"]))
+            for answer in answers
+            if answer["result"] != Result.PASS and answer["id"] > resolved_through
+        ]
+        latest = {
+            step_id: Result(answer["result"]) for step_id, answer in latest_by_step(answers).items()
+        }
         return evaluate_outcome(
             [step.id for step in playbook.steps],
-            {step_id: Result(answer["result"]) for step_id, answer in latest.items()},
+            held_results(latest, undecided),
             cancelled=row["cancelled_at"] is not None,
             fraud_confirmed=bool(escalation and escalation["status"] == EscalationStatus.CONFIRMED),
         )
@@ -379,7 +450,7 @@ class VerificationService:
         verification_id = parse_verification_id(verification_id)
         row = self._verification_row(verification_id)
         self._check_view(actor, row)
-        return self._view(row)
+        return self._view(row, security=self.roles.is_security(actor))
 
     async def status(self, actor: Actor, reference: str) -> VerificationView:
         """A verification by id, or the latest of a candidate by name, that the actor may see."""
@@ -392,7 +463,7 @@ class VerificationService:
         visible = [row for row in rows if self.roles.can_view(actor, row["requested_by"])]
         if not visible:
             raise NotFound(f"no verification found for {reference!r}")
-        return self._view(visible[0])
+        return self._view(visible[0], security=self.roles.is_security(actor))
 
     async def list(
         self, actor: Actor, open_only: bool = True, limit: int = 50
@@ -411,6 +482,7 @@ class VerificationService:
         row = self._verification_row(verification_id)
         if not (self.roles.can_answer(actor, row["requested_by"]) or self.roles.is_security(actor)):
             self._refuse(actor, "verification.cancel", verification_id, "not the owner")
+        self._refuse_if_final(actor, "verification.cancel", row)
         with self.store.transaction():
             if not row["cancelled_at"]:
                 self.store.cancel_verification(verification_id)
@@ -452,8 +524,18 @@ class VerificationService:
             )
         verification = self._verification_row(row["verification_id"])
         with self.store.transaction():
+            resolved_through = (
+                max((a["id"] for a in self.store.answers(row["verification_id"])), default=0)
+                if decision is Decision.CLEAR
+                else None
+            )
             self.store.decide_escalation(
-                escalation_id, status.value, actor.user_id, actor.platform.value, reason
+                escalation_id,
+                status.value,
+                actor.user_id,
+                actor.platform.value,
+                reason,
+                resolved_through,
             )
             self.store.audit(
                 actor.user_id,
@@ -494,6 +576,10 @@ class VerificationService:
             raise NotFound(f"no escalation {escalation_id}")
         return self._escalation_view(row)
 
+    def message_ref(self, escalation_id: int, target: str) -> str | None:
+        """The platform's id of an escalation's first message in a security channel."""
+        return self.store.message_ref(escalation_id, target)
+
     async def open_escalations(self, actor: Actor, limit: int = 20) -> list[EscalationView]:
         if not self.roles.is_security(actor):
             return []
@@ -504,7 +590,14 @@ class VerificationService:
 
     # helpers
 
-    def _refuse(self, actor: Actor, action: str, verification_id: str | None, why: str) -> None:
+    def _refuse(
+        self,
+        actor: Actor,
+        action: str,
+        verification_id: str | None,
+        why: str,
+        message: str | None = None,
+    ) -> None:
         with self.store.transaction():
             self.store.audit(
                 actor.user_id,
@@ -514,7 +607,12 @@ class VerificationService:
                 {"action": action, "why": why},
             )
         metrics.REFUSALS.labels(action).inc()
-        raise PermissionDenied(f"You are not allowed to do that ({why}).")
+        raise PermissionDenied(message or f"You are not allowed to do that ({why}).")
+
+    def _refuse_if_final(self, actor: Actor, action: str, row: Row) -> None:
+        escalation = self.store.escalation_for(row["id"])
+        if escalation and escalation["status"] == EscalationStatus.CONFIRMED:
+            self._refuse(actor, action, row["id"], FINAL, message=f"Refused: {FINAL}.")
 
     def _check_view(self, actor: Actor, row: Row) -> None:
         if not self.roles.can_view(actor, row["requested_by"]):
@@ -553,7 +651,8 @@ class VerificationService:
         name = candidate_name or self.store.candidate(row["candidate_id"])["name"]
         return playbook.prompt(step, row["id"], name)
 
-    def _finding(self, playbook: Playbook, answer: Row) -> Finding:
+    def _finding(self, playbook: Playbook, answer: Row, security: bool = False) -> Finding:
+        """An answer as shown; what only security may see is left out unless `security`."""
         step = playbook.step(answer["step_id"])
         option = step.option(answer["value"]) if step else None
         return Finding(
@@ -569,9 +668,13 @@ class VerificationService:
             answered_by=answer["answered_by"],
             platform=Platform(answer["platform"]),
             answered_at=datetime.fromisoformat(answer["answered_at"]),
+            security_detail=answer.get("security_detail") if security else None,
         )
 
-    def _view(self, row: Row, latest: dict[str, Row] | None = None) -> VerificationView:
+    def _view(
+        self, row: Row, latest: dict[str, Row] | None = None, security: bool = False
+    ) -> VerificationView:
+        """The verification; `security` adds what only the security team may see."""
         playbook = self._playbook_of(row)
         latest = self._latest_answers(row["id"]) if latest is None else latest
         ordered = [latest[step.id] for step in playbook.steps if step.id in latest]
@@ -589,7 +692,7 @@ class VerificationService:
             updated_at=datetime.fromisoformat(row["updated_at"]),
             answered=len(ordered),
             total=len(playbook.steps),
-            findings=[self._finding(playbook, answer) for answer in ordered],
+            findings=[self._finding(playbook, answer, security) for answer in ordered],
             escalation_id=escalation["id"] if escalation else None,
             escalation_status=EscalationStatus(escalation["status"]) if escalation else None,
         )
@@ -601,38 +704,60 @@ class VerificationService:
         computed_ids: list[int],
         escalated: bool,
         duplicate: bool = False,
+        actor: Actor | None = None,
     ) -> AnswerOutcome:
+        """What an answer did, as `actor` may see it (security sees what only it may see)."""
+        security = actor is not None and self.roles.is_security(actor)
         row = self._verification_row(verification_id)
         playbook = self._playbook_of(row)
         answers = {answer["id"]: answer for answer in self.store.answers(verification_id)}
         latest = latest_by_step(answers.values())
-        view = self._view(row, latest)
+        view = self._view(row, latest, security)
         recorded = answers.get(answer_id) if answer_id is not None else None
         return AnswerOutcome(
-            recorded=self._finding(playbook, recorded) if recorded else None,
+            recorded=self._finding(playbook, recorded, security) if recorded else None,
             duplicate=duplicate,
-            computed=[self._finding(playbook, answers[i]) for i in computed_ids],
+            computed=[self._finding(playbook, answers[i], security) for i in computed_ids],
             escalated=escalated,
             verification=view,
             next_prompt=self._prompt_for(row, latest, view.candidate.name),
         )
 
     def _escalation_view(self, row: Row) -> EscalationView:
+        """Every finding ever raised, what replaced it, and whether a Clear resolved it."""
         verification = self._verification_row(row["verification_id"])
-        view = self._view(verification)
+        playbook = self._playbook_of(verification)
+        candidate = stored_candidate(self.store.candidate(verification["candidate_id"]))
+        answers = self.store.answers(row["verification_id"])
+        raised = []
+        for index, answer in enumerate(answers):
+            if answer["result"] == Result.PASS:
+                continue
+            step_id = answer["step_id"]
+            later = next((a for a in answers[index + 1 :] if a["step_id"] == step_id), None)
+            raised.append(
+                RaisedFinding(
+                    **self._finding(playbook, answer, security=True).model_dump(),
+                    superseded_by=self._finding(playbook, later) if later else None,
+                    resolved=answer["id"] <= row["resolved_through"],
+                )
+            )
         return EscalationView(
             id=row["id"],
             verification_id=row["verification_id"],
             status=EscalationStatus(row["status"]),
-            candidate_name=view.candidate.name,
+            candidate_name=candidate.name,
+            candidate_email=candidate.email,
+            candidate_role=candidate.role,
             requested_by=verification["requested_by"],
             requested_platform=Platform(verification["platform"]),
-            outcome=view.outcome,
+            outcome=Outcome(verification["status"]),
             created_at=datetime.fromisoformat(row["created_at"]),
             decided_by=row["decided_by"],
             decided_at=datetime.fromisoformat(row["decided_at"]) if row["decided_at"] else None,
             decision_reason=row["decision_reason"],
-            findings=view.problems,
+            reopened_at=datetime.fromisoformat(row["reopened_at"]) if row["reopened_at"] else None,
+            findings=raised,
         )
 
     def _outbox_written(self, written: bool) -> None:

@@ -10,26 +10,44 @@ from bot.store import Store
 
 @dataclass(frozen=True)
 class ComputedAnswer:
+    """A computed result; `reason` is what the hiring manager sees, `security_detail` is not."""
+
     value: str
     reason: str
     related_verifications: tuple[str, ...] = ()
+    security_detail: str | None = None
+
+
+def _grouped_by_candidate(rows: list[dict]) -> str:
+    """`Jane Doe: VB-1, VB-2; John Roe: VB-3`: each other person named once."""
+    by_person: dict[str, list[str]] = {}
+    for row in rows:
+        by_person.setdefault(row["candidate_name"], []).append(row["verification_id"])
+    return "; ".join(f"{name}: {', '.join(ids)}" for name, ids in by_person.items())
 
 
 def address_match(store: Store, candidate: dict) -> ComputedAnswer:
-    """match / mismatch of home and shipping address, or shared with another candidate."""
+    """match / mismatch of home and shipping address, or shared with another candidate.
+
+    The hiring manager learns that the address is shared, never with whom: the other
+    verifications are for the security team only.
+    """
     others = store.others_shipping_to(
         candidate["shipping_normalized"], candidate["id"], candidate["email"]
     )
     if others:
-        named = ", ".join(f"{row['verification_id']} ({row['candidate_name']})" for row in others)
         return ComputedAnswer(
             value="shared",
             reason=(
-                f"The laptop shipping address {candidate['shipping_address']!r} is also the "
-                f"shipping address of {len(others)} other verification(s): {named}. "
-                "Several identities shipping to one address is the laptop-farm pattern."
+                "The laptop shipping address is also the shipping address of another "
+                "candidate. Several identities shipping to one address is the laptop-farm "
+                "pattern; the security team has been told."
             ),
             related_verifications=tuple(row["verification_id"] for row in others),
+            security_detail=(
+                f"Shipping address {candidate['shipping_address']!r} is also given in: "
+                f"{_grouped_by_candidate(others)}."
+            ),
         )
     if candidate["shipping_normalized"] == candidate["home_normalized"]:
         return ComputedAnswer(

@@ -209,12 +209,27 @@ class Store:
         return self._insert("escalations", row), True
 
     def decide_escalation(
-        self, escalation_id: int, status: str, actor: str, platform: str, reason: str | None
+        self,
+        escalation_id: int,
+        status: str,
+        actor: str,
+        platform: str,
+        reason: str | None,
+        resolved_through: int | None = None,
     ) -> None:
+        """Record a decision; `resolved_through` (a Clear) resolves findings up to that answer."""
         self.db.execute(
             "UPDATE escalations SET status = ?, decided_by = ?, decided_platform = ?, "
-            "decided_at = ?, decision_reason = ? WHERE id = ?",
-            [status, actor, platform, self.now(), reason, escalation_id],
+            "decided_at = ?, decision_reason = ?, "
+            "resolved_through = coalesce(?, resolved_through) WHERE id = ?",
+            [status, actor, platform, self.now(), reason, resolved_through, escalation_id],
+        )
+
+    def reopen_escalation(self, escalation_id: int) -> None:
+        """A new finding after a Clear: open again, the earlier decision kept for the record."""
+        self.db.execute(
+            "UPDATE escalations SET status = 'open', reopened_at = ? WHERE id = ?",
+            [self.now(), escalation_id],
         )
 
     def escalations(self, statuses: Iterable[str], limit: int = 50) -> list[Row]:
@@ -227,7 +242,14 @@ class Store:
 
     # outbox
 
-    def enqueue(self, escalation_id: int, kind: str, target: str, payload: Row) -> int:
+    def enqueue(
+        self,
+        escalation_id: int,
+        kind: str,
+        target: str,
+        payload: Row,
+        not_before: datetime | None = None,
+    ) -> int:
         now = self.now()
         row = {
             "escalation_id": escalation_id,
@@ -236,10 +258,40 @@ class Store:
             "payload": json.dumps(payload, sort_keys=True),
             "status": "pending",
             "attempts": 0,
-            "next_attempt_at": now,
+            "next_attempt_at": iso(not_before) if not_before else now,
             "created_at": now,
         }
         return self._insert("outbox", row)
+
+    def pending_notice(self, escalation_id: int, target: str, kind: str) -> Row | None:
+        """The notice of this kind still waiting to be sent (not being sent now), if any."""
+        return self._row(
+            "SELECT * FROM outbox WHERE escalation_id = ? AND target = ? AND kind = ? "
+            "AND status = 'pending' ORDER BY id DESC LIMIT 1",
+            [escalation_id, target, kind],
+        )
+
+    def replace_payload(self, item_id: int, payload: Row) -> None:
+        self.db.execute(
+            "UPDATE outbox SET payload = ? WHERE id = ? AND status = 'pending'",
+            [json.dumps(payload, sort_keys=True), item_id],
+        )
+
+    def last_delivery(self, escalation_id: int, target: str) -> datetime | None:
+        row = self._row(
+            "SELECT max(delivered_at) AS at FROM outbox WHERE escalation_id = ? AND target = ?",
+            [escalation_id, target],
+        )
+        return datetime.fromisoformat(row["at"]) if row and row["at"] else None
+
+    def mark_sending(self, item_id: int) -> None:
+        """Taken by the worker: later notices no longer merge into it."""
+        self.db.execute("UPDATE outbox SET status = 'sending' WHERE id = ?", [item_id])
+
+    def release_sending(self) -> int:
+        """Rows a stopped process was sending go back to pending; how many."""
+        cursor = self.db.execute("UPDATE outbox SET status = 'pending' WHERE status = 'sending'")
+        return cursor.rowcount
 
     def pending_outbox(self) -> list[Row]:
         return self._rows("SELECT * FROM outbox WHERE status = 'pending' ORDER BY id")
@@ -256,8 +308,8 @@ class Store:
 
     def mark_failed(self, item_id: int, error: str, next_attempt_at: datetime) -> None:
         self.db.execute(
-            "UPDATE outbox SET attempts = attempts + 1, last_error = ?, next_attempt_at = ? "
-            "WHERE id = ?",
+            "UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = ?, "
+            "next_attempt_at = ? WHERE id = ?",
             [error[:500], iso(next_attempt_at), item_id],
         )
 

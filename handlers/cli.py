@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import sys
+from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -65,6 +66,7 @@ def demo(db: str | None, script: Path | None, playbook: str | None) -> None:
     core = _core(db)
     try:
         core.add_notifier(ConsoleNotifier(click.echo), direct=True)
+        core.service.notice_interval = timedelta(0)
         answers: Any = Keyboard()
         if script is not None:
             try:

@@ -90,11 +90,20 @@ class ConsoleNotifier:
         where = "security channel" + (", in the thread" if thread_ref else "")
         rule = "  " + "=" * (WIDTH - 2)
         self.say(f"\n{rule}\n  ESCALATION posted to the {where}")
-        self.say(f"  {presenter.finding_title(notice)}")
-        for label, value in presenter.finding_facts(notice):
-            self.say(_wrap(f"{label}: {value}", "    "))
-        buttons = " ".join(f"[{label}]" for label in presenter.DECISION_LABELS.values())
-        self.say(f"    {buttons}")
+        escalation = notice.escalation
+        if thread_ref is None:
+            self.say(f"  {presenter.escalation_title(escalation)}")
+            for label, value in presenter.escalation_facts(escalation):
+                self.say(_wrap(f"{label}: {value}", "    "))
+            lines = presenter.findings_lines(escalation)
+        else:
+            self.say(f"  {presenter.update_title(notice)}")
+            lines = presenter.notice_lines(notice)
+        for line in lines:
+            self.say(_wrap(line, "    "))
+        if thread_ref is None or notice.needs_decision:
+            labels = [presenter.DECISION_LABELS[d] for d in escalation.decisions]
+            self.say("    " + " ".join(f"[{label}]" for label in labels))
         self.say(rule + "\n")
 
 

@@ -87,14 +87,14 @@ def test_scripted_demo_with_red_flags_posts_escalations(
     assert result.returncode == 0, result.stderr
     out = result.stdout
     assert "ESCALATION posted to the security channel\n" in out
-    assert "[BLOCK] verifybot escalation: John Roe, Camera-on interview" in out
-    assert "Candidate: John Roe, Frontend Engineer <john.roe@example.net>" in out
-    assert "Step: Camera-on interview" in out
+    assert "] verifybot escalation: John Roe\n" in out
+    assert "Candidate: John Roe, Frontend Engineer (john.roe@example.net)" in out
+    assert "New finding: [BLOCK] Camera-on interview: Camera refused or kept off" in out
     assert "ESCALATION posted to the security channel, in the thread" in out
-    assert "[BLOCK] verifybot escalation: John Roe, Laptop shipping address" in out
+    assert "New finding: [BLOCK] Laptop shipping address: Shared with" in out
     assert "Result: [BLOCK] Laptop shipping address: Shared with another candidate" in out
     assert "Outcome: Blocked: do not make the offer" in out
-    assert out.count("ESCALATION posted") == 5
+    assert out.count("ESCALATION posted") == 4, "the camera and the computed address: one post"
     assert rows(db, "escalations") == 1
 
 
@@ -147,7 +147,7 @@ def test_interactive_demo_asks_again_for_invalid_input(tmp_path: Path, db: Path,
     assert "A note is required: Notary's name or commission number" in out
     assert "Step 6 of 6: Profile photo" in out
     assert "Result: [REVIEW] Laptop shipping address: Differs from the verified home" in out
-    assert "[BLOCK] verifybot escalation: Ann Lee, Camera-on interview" in out
+    assert "] verifybot escalation: Ann Lee\n" in out
     assert "Outcome: Blocked: do not make the offer" in out
     connection = sqlite3.connect(db)
     try:

@@ -119,13 +119,15 @@ async def test_a_changed_answer_appends_a_row_and_the_latest_counts(
 
     assert not changed.duplicate
     assert changed.recorded.answer == "reporting"
-    assert changed.verification.outcome is Outcome.IN_PROGRESS
     assert [f.answer for f in changed.verification.findings] == ["reporting"]
     rows = store.answers(verification_id)
     assert [(row["step_id"], row["value"], row["result"]) for row in rows] == [
         ("edr_reporting", "not_installed", "block"),
         ("edr_reporting", "reporting", "pass"),
     ]
+    assert changed.verification.outcome is Outcome.BLOCKED, "the block awaits security"
+    assert changed.verification.awaiting_security
+    await service.decide(actor("sec-1"), first.verification.escalation_id, "clear", "typo")
     assert store.verification(verification_id)["status"] == "in_progress"
     actions = [event["action"] for event in store.events(verification_id)]
     assert actions.count("answer.recorded") == 1

@@ -10,8 +10,9 @@ from datetime import datetime, timedelta
 import pytest
 
 from bot.models import Outcome, Platform, Result
-from bot.notices import FindingNotice
+from bot.notices import MAX_NOTICE_ITEMS, FindingNotice
 from bot.outbox import Backoff
+from bot.service import NOTICE_INTERVAL
 from bot.store import Store
 
 
@@ -76,13 +77,14 @@ async def test_a_red_flag_writes_its_outbox_row_with_the_answer(
         0,
     )
     payload = json.loads(row["payload"])
-    assert payload["verification_id"] == started.verification.id
-    assert (payload["step_id"], payload["answer"], payload["result"]) == (
+    assert payload["escalation"]["verification_id"] == started.verification.id
+    [item] = payload["items"]
+    assert (item["finding"]["step"], item["finding"]["answer"], item["finding"]["result"]) == (
         "camera_interview",
         "camera_refused",
         "block",
     )
-    assert payload["outcome"] == "blocked"
+    assert payload["escalation"]["outcome"] == "blocked"
     assert payload["first"] is True
     assert row["escalation_id"] == store.escalation_for(started.verification.id)["id"]
 
@@ -166,22 +168,24 @@ async def test_a_failing_decision_notice_rolls_back_the_decision(
     assert store.verification(verification_id)["status"] == "in_progress"
 
 
-async def test_later_findings_join_the_verifications_one_escalation(
+async def test_later_findings_join_the_verifications_one_escalation_and_its_unsent_notice(
     store, flag, security_notifier
 ) -> None:
     verification_id = await flag(PENDING, REFUSED, AI_PHOTO)
 
     assert count(store, "escalations") == 1
     escalation_id = store.escalation_for(verification_id)["id"]
-    payloads = [json.loads(row["payload"]) for row in outbox(store)]
-    assert [(p["step_id"], p["first"]) for p in payloads] == [
-        ("background_check", True),
-        ("camera_interview", False),
-        ("profile_photo", False),
+    [row] = outbox(store)
+    notice = FindingNotice.model_validate_json(row["payload"])
+    assert notice.first and notice.escalation_id == escalation_id
+    assert [item.finding.step for item in notice.items] == [
+        "background_check",
+        "camera_interview",
+        "profile_photo",
     ]
-    assert {p["escalation_id"] for p in payloads} == {escalation_id}
-    assert [p["outcome"] for p in payloads] == ["in_progress", "blocked", "blocked"]
-    assert payloads[2]["note"] == "Same photo on three profiles"
+    assert [f.step for f in notice.escalation.findings] == [i.finding.step for i in notice.items]
+    assert notice.escalation.outcome is Outcome.BLOCKED
+    assert notice.items[2].finding.note == "Same photo on three profiles"
     actions = [e["action"] for e in store.events(verification_id)]
     assert actions.count("escalation.raised") == 1
     assert actions.count("escalation.finding_added") == 2
@@ -191,12 +195,12 @@ async def test_each_security_target_gets_its_own_row(core, store, flag, notifier
     core.add_notifier(notifier_class("slack"))
     core.add_notifier(notifier_class("teams"))
     await flag(PENDING, REFUSED)
-    assert [(row["kind"], row["target"]) for row in outbox(store)] == [
-        ("finding", "slack"),
-        ("finding", "teams"),
+    rows = outbox(store)
+    assert [(row["kind"], row["target"]) for row in rows] == [
         ("finding", "slack"),
         ("finding", "teams"),
     ]
+    assert all(len(json.loads(row["payload"])["items"]) == 2 for row in rows)
 
 
 async def test_no_security_target_means_an_escalation_without_outbox_rows(store, flag) -> None:
@@ -216,12 +220,12 @@ async def test_each_row_is_delivered_once(core, store, flag, security_notifier) 
 
     [(notice, thread_ref)] = security_notifier.delivered
     assert isinstance(notice, FindingNotice)
-    assert (notice.verification_id, notice.result, notice.first) == (
+    assert (notice.verification_id, notice.items[0].finding.result, notice.first) == (
         verification_id,
         Result.BLOCK,
         True,
     )
-    assert notice.hiring_manager_platform is Platform.SLACK
+    assert notice.escalation.requested_platform is Platform.SLACK
     assert thread_ref is None
     [row] = outbox(store)
     assert (row["status"], row["attempts"], row["message_ref"]) == ("delivered", 1, "slack-msg-1")
@@ -285,26 +289,87 @@ async def test_retry_after_is_honoured(core, store, clock, flag, notifier_class)
     assert notifier.attempts == 2
 
 
-async def test_later_findings_wait_behind_a_failed_first_one(
-    core, store, clock, flag, notifier_class
+async def test_a_finding_during_a_failed_first_delivery_is_posted_with_it(
+    core, store, clock, flag, service, actor, notifier_class
 ) -> None:
     notifier = notifier_class("slack", fail=1)
     core.add_notifier(notifier)
-    await flag(PENDING, REFUSED, AI_PHOTO)
-    first, second, third = (row["id"] for row in outbox(store))
-
+    verification_id = await flag(PENDING)
     assert await core.worker.run_once() == 0
-    assert notifier.attempts == 1
-    assert store.outbox_item(second)["attempts"] == 0
-    assert store.outbox_item(third)["attempts"] == 0
 
+    await service.answer(actor(), verification_id, *REFUSED)
+
+    [row] = outbox(store)
     clock.advance(1)
-    assert await core.worker.run_once() == 3
-    steps = [notice.step_id for notice in notifier.notices]
-    assert steps == ["background_check", "camera_interview", "profile_photo"]
-    assert notifier.thread_refs == [None, "slack-msg-1", "slack-msg-1"]
-    assert [notice.first for notice in notifier.notices] == [True, False, False]
-    assert all(store.outbox_item(i)["status"] == "delivered" for i in (first, second, third))
+    assert await core.worker.run_once() == 1
+    [notice] = notifier.notices
+    assert notice.first and notifier.thread_refs == [None]
+    assert [item.finding.step for item in notice.items] == ["background_check", "camera_interview"]
+    assert store.outbox_item(row["id"])["status"] == "delivered"
+
+
+async def test_news_after_a_post_waits_a_few_seconds_and_is_one_post_in_the_thread(
+    core, store, clock, flag, service, actor, notifier_class
+) -> None:
+    notifier = notifier_class("slack")
+    core.add_notifier(notifier)
+    verification_id = await flag(PENDING)
+    assert await core.worker.run_once() == 1
+
+    await service.answer(actor(), verification_id, *REFUSED)
+    await service.answer(actor(), verification_id, *AI_PHOTO)
+    assert await core.worker.run_once() == 0, "not within seconds of the last post"
+    assert len(outbox(store)) == 2
+
+    clock.advance(NOTICE_INTERVAL)
+    assert await core.worker.run_once() == 1
+    assert notifier.thread_refs == [None, "slack-msg-1"]
+    later = notifier.notices[1]
+    assert not later.first
+    assert [item.finding.step for item in later.items] == ["camera_interview", "profile_photo"]
+
+
+async def test_a_burst_of_changes_is_a_handful_of_posts_not_one_per_click(
+    core, store, clock, flag, service, actor, notifier_class
+) -> None:
+    notifier = notifier_class("slack")
+    core.add_notifier(notifier)
+    hm = actor()
+    verification_id = await flag(REFUSED, who=hm)
+    for click in range(200):
+        value = "matched" if click % 2 == 0 else "camera_refused"
+        await service.answer(hm, verification_id, "camera_interview", value, change=True)
+        clock.advance(0.05)
+        await core.worker.run_once()
+    clock.advance(NOTICE_INTERVAL)
+    await core.worker.run_once()
+
+    posts = len(notifier.notices)
+    assert posts <= 200 * 0.05 / NOTICE_INTERVAL + 2
+    assert sum(len(n.items) + n.left_out for n in notifier.notices) == 201
+    assert all(len(n.items) <= MAX_NOTICE_ITEMS for n in notifier.notices)
+    assert store.pending_outbox() == []
+
+
+async def test_news_written_while_a_notice_is_being_sent_follows_it_in_order(
+    core, store, clock, flag, service, actor, notifier_class
+) -> None:
+    notifier = notifier_class("slack")
+    core.add_notifier(notifier)
+    verification_id = await flag(PENDING)
+    [first] = outbox(store)
+    store.mark_sending(first["id"])  # a delivery in flight: nothing merges into it
+
+    await service.answer(actor(), verification_id, *REFUSED)
+    assert len(outbox(store)) == 2
+    store.release_sending()
+
+    assert await core.worker.run_once() == 2
+    assert notifier.thread_refs == [None, "slack-msg-1"]
+    assert [[i.finding.step for i in n.items] for n in notifier.notices] == [
+        ["background_check"],
+        ["camera_interview"],
+    ]
 
 
 async def test_a_failed_escalation_does_not_hold_back_another(
@@ -318,7 +383,7 @@ async def test_a_failed_escalation_does_not_hold_back_another(
     assert await core.worker.run_once() == 1
     assert [notice.verification_id for notice in notifier.notices] == [other]
     [pending] = store.pending_outbox()
-    assert json.loads(pending["payload"])["verification_id"] == stuck
+    assert json.loads(pending["payload"])["escalation"]["verification_id"] == stuck
 
 
 async def test_a_crashing_notifier_does_not_stop_other_deliveries(
@@ -397,6 +462,7 @@ async def test_the_thread_continues_after_a_restart(
     after = notifier_class("slack")
     second = make_core(notifiers=(after,))
     await second.service.answer(hm, started.verification.id, *REFUSED)
+    clock.advance(NOTICE_INTERVAL)
     assert await second.worker.run_once() == 1
     assert after.thread_refs == ["slack-msg-1"]
     assert after.notices[0].first is False

@@ -195,7 +195,7 @@ async def test_address_step_flags_a_different_shipping_address_for_review(
 
 
 async def test_several_people_shipping_to_one_address_is_the_laptop_farm_signal(
-    store, actor, candidate, reach_address_step
+    service, store, actor, security, candidate, reach_address_step
 ) -> None:
     written = [
         "500 Oak Avenue, Apt 2, Springfield, IL 62704",
@@ -217,12 +217,15 @@ async def test_several_people_shipping_to_one_address_is_the_laptop_farm_signal(
     assert first.computed[0].answer == "match"
     assert [(f.answer, f.result) for f in second.computed] == [("shared", Result.BLOCK)]
     assert [(f.answer, f.result) for f in third.computed] == [("shared", Result.BLOCK)]
-    assert f"{ids[0]} (" in second.computed[0].reason
-    reason = third.computed[0].reason
-    assert "2 other verification(s)" in reason
-    assert f"{ids[0]} (" in reason and f"{ids[1]} (" in reason
-    assert ids[2] not in reason
-    assert "laptop-farm" in reason
+    for shown in (second.computed[0], third.computed[0]):
+        assert "another candidate" in shown.reason and "laptop-farm" in shown.reason
+        assert not any(other in shown.reason for other in ids)
+        assert shown.security_detail is None
+    seen_by_security = await service.view(security, ids[2])
+    [address] = [f for f in seen_by_security.findings if f.step == "shipping_address"]
+    assert f"{ids[0]}, " not in address.security_detail
+    assert ids[0] in address.security_detail and ids[1] in address.security_detail
+    assert ids[2] not in address.security_detail
     assert third.verification.outcome is Outcome.BLOCKED
     assert third.escalated
     [computed_event] = [
@@ -244,7 +247,9 @@ async def test_the_same_person_verified_again_is_not_another_identity(
     assert again.verification.outcome is Outcome.IN_PROGRESS
 
 
-async def test_foreign_addresses_match_and_are_shared(actor, candidate, reach_address_step) -> None:
+async def test_foreign_addresses_match_and_are_shared(
+    service, actor, candidate, reach_address_step
+) -> None:
     home = "Hauptstraße 5, 10115 Berlin, Germany"
     first = await reach_address_step(
         actor(),
@@ -264,7 +269,9 @@ async def test_foreign_addresses_match_and_are_shared(actor, candidate, reach_ad
     assert first.computed[0].answer == "match"
     assert moved.computed[0].answer == "mismatch"
     assert other.computed[0].answer == "shared"
-    assert first.verification.id in other.computed[0].reason
+    assert first.verification.id not in other.computed[0].reason
+    seen_by_security = await service.view(actor(SECURITY), other.verification.id)
+    assert first.verification.id in seen_by_security.findings[-1].security_detail
 
 
 # security decisions
@@ -343,8 +350,15 @@ async def test_confirmed_fraud_blocks_the_verification(
     assert view.status is EscalationStatus.CONFIRMED
     assert view.outcome is Outcome.BLOCKED
     assert store.verification(verification_id)["status"] == "blocked"
-    later = await service.answer(actor(), verification_id, "camera_interview", "matched")
-    assert later.verification.outcome is Outcome.BLOCKED
+    with pytest.raises(PermissionDenied, match="final"):
+        await service.answer(actor(), verification_id, "camera_interview", "matched")
+    with pytest.raises(PermissionDenied, match="final"):
+        await service.cancel(actor(), verification_id)
+    assert store.verification(verification_id)["status"] == "blocked"
+    assert [r["detail"]["action"] for r in refusals(store)] == [
+        "answer.record",
+        "verification.cancel",
+    ]
 
 
 @pytest.mark.parametrize(
@@ -457,14 +471,14 @@ async def test_security_group_members_count_as_security(core, service, actor, es
 
 
 @pytest.mark.parametrize(
-    ("step", "value", "decision"),
+    ("step", "value", "decision", "refused"),
     [
-        ("camera_interview", "camera_refused", "acknowledge"),
-        ("background_check", "pending", "confirm"),
+        ("camera_interview", "camera_refused", "acknowledge", (InvalidInput, "cancelled")),
+        ("background_check", "pending", "confirm", (PermissionDenied, "final")),
     ],
 )
 async def test_a_security_decision_does_not_undo_a_cancellation(
-    service, store, actor, security, candidate, step, value, decision
+    service, store, actor, security, candidate, step, value, decision, refused
 ) -> None:
     hm = actor()
     started = await service.start(hm, candidate())
@@ -475,7 +489,8 @@ async def test_a_security_decision_does_not_undo_a_cancellation(
     await service.decide(security, flagged.verification.escalation_id, decision, "noted")
 
     assert await service.next_prompt(hm, verification_id) is None
-    with pytest.raises(InvalidInput, match="cancelled"):
+    error, message = refused
+    with pytest.raises(error, match=message):
         await service.answer(hm, verification_id, "notarized_id", "not_provided")
     assert await service.list(hm) == []
 

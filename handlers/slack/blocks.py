@@ -13,6 +13,7 @@ from bot.models import (
     EscalationStatus,
     EscalationView,
     Finding,
+    Platform,
     Prompt,
     VerificationView,
 )
@@ -150,7 +151,7 @@ def answered_message(view: VerificationView, finding: Finding) -> Message:
     blocks = [header(title), section(presenter.recorded_line(shown))]
     if shown.note:
         blocks.append(context(shown.note))
-    if finding.answered_by != SYSTEM_ACTOR and not view.cancelled:
+    if finding.answered_by != SYSTEM_ACTOR and not view.cancelled and not view.final:
         change = StepRef(view.id, finding.step).encode()
         blocks.append(actions("vb_answered", [button("Change answer", CHANGE_ACTION, change)]))
     return message(title, blocks)
@@ -205,46 +206,54 @@ def decision_text(escalation: EscalationView) -> str:
     return presenter.decision_line(escalation.status, who, reason)
 
 
-def notice_facts(notice: FindingNotice) -> list[Block]:
-    """presenter.finding_facts, each value escaped but the hiring manager's mention."""
-    manager = mention(notice.hiring_manager)
-    facts = presenter.finding_facts(notice, hiring_manager=manager)
-    return [
-        section(f"*{escape(label)}:* {value if value is manager else escape(value)}")
-        for label, value in facts
+def hiring_manager_of(escalation: EscalationView) -> str:
+    """A Slack hiring manager as a mention; anyone else as text naming their platform."""
+    if escalation.requested_platform is Platform.SLACK:
+        return mention(escalation.requested_by)
+    return escape(f"{escalation.requested_by} ({escalation.requested_platform.value})")
+
+
+def safe_escalation(escalation: EscalationView) -> EscalationView:
+    return escaping.escalation(escalation, escape, who=mention)
+
+
+def line_sections(lines: Sequence[str]) -> list[Block]:
+    """Lines packed into as few sections as Slack's 3000-character limit allows."""
+    blocks: list[Block] = []
+    chunk = ""
+    for line in lines:
+        line = truncate(line, TEXT_LIMIT)
+        if chunk and len(chunk) + len(line) + 1 > TEXT_LIMIT:
+            blocks.append(section(chunk))
+            chunk = ""
+        chunk = f"{chunk}\n{line}" if chunk else line
+    if chunk:
+        blocks.append(section(chunk))
+    return blocks
+
+
+def escalation_message(escalation: EscalationView) -> Message:
+    """The security channel's message of an escalation: every finding ever raised, what replaced
+    it, where the escalation stands, and the decisions still open."""
+    title = presenter.escalation_title(escalation)
+    shown = safe_escalation(escalation)
+    manager = hiring_manager_of(escalation)
+    facts = presenter.escalation_facts(shown, hiring_manager=manager)
+    blocks = [
+        header(title),
+        section("\n".join(f"*{escape(label)}:* {value}" for label, value in facts)),
+        *line_sections(presenter.findings_lines(shown)),
+        *decision_buttons(escalation.id, escalation.status, escalation.candidate_name),
     ]
-
-
-def finding_message(notice: FindingNotice, with_buttons: bool) -> Message:
-    """An escalation for the security channel; the first of a verification carries the buttons."""
-    title = presenter.finding_title(notice)
-    blocks = [header(title), *notice_facts(notice)]
-    if with_buttons:
-        status = EscalationStatus.OPEN
-        blocks += decision_buttons(notice.escalation_id, status, notice.candidate_name)
     return message(title, blocks)
 
 
-def escalation_message(escalation: EscalationView, view: VerificationView) -> Message:
-    """The security channel's message after a decision: findings, the decision, what is left."""
-    problems = sorted(view.problems, key=lambda finding: finding.answer_id)
-    if problems:
-        notice = FindingNotice.of(
-            escalation_id=escalation.id,
-            verification_id=view.id,
-            candidate=view.candidate,
-            hiring_manager=view.requested_by,
-            hiring_manager_platform=view.platform,
-            finding=problems[0],
-            outcome=view.outcome,
-            first=True,
-        )
-        title = presenter.finding_title(notice)
-        blocks = [header(title), *notice_facts(notice), *finding_blocks(problems[1:])]
-    else:
-        title = presenter.verification_title(view)
-        blocks = [header(title)]
-    if escalation.status is not EscalationStatus.OPEN:
-        blocks.append(section(decision_text(escalation)))
-    blocks += decision_buttons(escalation.id, escalation.status, view.candidate.name)
+def thread_message(notice: FindingNotice) -> Message:
+    """News of an escalation in its thread; with the decisions when it needs one."""
+    title = presenter.update_title(notice)
+    shown = escaping.finding_notice(notice, escape, who=mention)
+    blocks = line_sections(presenter.notice_lines(shown))
+    if notice.needs_decision:
+        escalation = notice.escalation
+        blocks += decision_buttons(escalation.id, escalation.status, escalation.candidate_name)
     return message(title, blocks)

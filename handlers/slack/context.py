@@ -55,7 +55,9 @@ class SlackContext:
     client: AsyncWebClient
     background: BackgroundTasks
     security_group: SecurityGroup | None = None
+    security_channel: str = ""
     shown_answers: RecentKeys = field(default_factory=RecentKeys)
+    security_target = "slack"
 
     async def safely(self, call: Awaitable[Any], method: str) -> Any | None:
         """The Web API response, or None after logging why the call failed."""

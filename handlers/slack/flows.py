@@ -7,6 +7,7 @@ from dataclasses import dataclass
 from bot.errors import InvalidInput, NoteRequired, VerifybotError
 from bot.models import AnswerOutcome, Decision, EscalationView
 from bot.playbook import PlaybookError
+from bot.service import FINAL
 from handlers.slack.blocks import (
     answered_message,
     computed_message,
@@ -160,6 +161,9 @@ async def show_change(ctx: SlackContext, click: Click) -> None:
     except (VerifybotError, PlaybookError) as error:
         await ctx.tell(click.user_id, click.channel_id, getattr(error, "message", str(error)))
         return
+    if view.final:
+        await ctx.tell(click.user_id, click.channel_id, f"Refused: {FINAL}.")
+        return
     step = playbook.step(ref.step_id)
     if step is None or step.computed or view.cancelled:
         await ctx.tell(click.user_id, click.channel_id, INVALID_BUTTON)
@@ -224,11 +228,12 @@ async def show_decision(
     ctx: SlackContext, user_id: str, where: MessageRef, escalation: EscalationView
 ) -> None:
     """The escalation's message shows the decision and the buttons still open."""
-    if not (where.channel and where.ts):
-        return
-    view = await ctx.service.view(slack_actor(user_id), escalation.verification_id)
-    shown = escalation_message(escalation, view)
-    await ctx.update(where.channel, where.ts, shown)
+    shown = escalation_message(escalation)
+    if where.channel and where.ts:
+        await ctx.update(where.channel, where.ts, shown)
+    root = ctx.service.message_ref(escalation.id, ctx.security_target)
+    if root and root != where.ts:
+        await ctx.update(ctx.security_channel, root, shown)
 
 
 async def open_start_modal(ctx: SlackContext, command: SlashCommand, name: str) -> None:

@@ -128,6 +128,7 @@ class SlackFrontend:
             client=self.client,
             background=self.background,
             security_group=self.security_group,
+            security_channel=settings.slack_security_channel,
         )
         self.app = AsyncApp(
             name="verifybot",

@@ -11,7 +11,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot import presenter
 from bot.notices import DecisionNotice, FindingNotice, Notice
 from bot.outbox import DeliveryError
-from handlers.slack.blocks import escape, finding_message
+from handlers.slack.blocks import escalation_message, escape, thread_message
 from handlers.slack.errors import WEB_API_ERRORS
 
 log = structlog.get_logger("verifybot.slack")
@@ -53,12 +53,26 @@ class SlackNotifier:
 
     async def deliver(self, notice: Notice, thread_ref: str | None) -> str | None:
         if isinstance(notice, FindingNotice):
-            return await self._post(
-                channel=self.security_channel,
-                thread_ts=thread_ref,
-                **finding_message(notice, with_buttons=thread_ref is None),
+            if thread_ref is None:
+                return await self._post(
+                    channel=self.security_channel, **escalation_message(notice.escalation)
+                )
+            posted = await self._post(
+                channel=self.security_channel, thread_ts=thread_ref, **thread_message(notice)
             )
+            await self._redraw(thread_ref, notice)
+            return posted
         return await self._post(channel=notice.recipient, text=decision_message(notice))
+
+    async def _redraw(self, ts: str, notice: FindingNotice) -> None:
+        """The escalation's first message shows every finding: redrawn after news, best effort."""
+        message = escalation_message(notice.escalation)
+        try:
+            await self.client.chat_update(channel=self.security_channel, ts=ts, **message)
+        except WEB_API_ERRORS as error:
+            log.warning(
+                "slack.escalation_redraw_failed", escalation=notice.escalation_id, error=str(error)
+            )
 
     async def _post(self, **arguments: Any) -> str | None:
         arguments = {key: value for key, value in arguments.items() if value is not None}

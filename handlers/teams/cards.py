@@ -177,38 +177,36 @@ def decision_actions(escalation_id: int, status: EscalationStatus) -> tuple[list
     return [reason], buttons
 
 
-def finding_card(
-    notice: FindingNotice,
-    status: EscalationStatus = EscalationStatus.OPEN,
-    hiring_manager: str | None = None,
-) -> Card:
-    """A finding for the security channel, with the buttons the escalation's `status` leaves.
+def escalation_card(view: EscalationView, hiring_manager: str | None = None) -> Card:
+    """An escalation for the security channel: every finding ever raised, what replaced it,
+    where it stands, and the decisions still open.
 
     `hiring_manager` is the name Teams gave that person, shown as a fact when known.
     """
-    inputs, buttons = decision_actions(notice.escalation_id, status)
-    shown = safe_finding_notice(notice)
+    inputs, buttons = decision_actions(view.id, view.status)
+    color = RESULT_COLORS[view.worst_result]
+    shown = safe_escalation(view)
     manager = escape(hiring_manager) if hiring_manager else None
     body = [
-        title(presenter.finding_title(shown), RESULT_COLORS[notice.result]),
-        facts(presenter.finding_facts(shown, manager)),
+        title(presenter.escalation_title(shown), color),
+        facts(presenter.escalation_facts(shown, manager)),
+        *[text(line) for line in presenter.findings_lines(shown)],
         *inputs,
     ]
     return card(body, buttons)
 
 
-def escalation_card(view: EscalationView) -> Card:
-    """An escalation after a decision: its status, findings and what is left to decide."""
-    inputs, buttons = decision_actions(view.id, view.status)
-    view = safe_escalation(view)
+def thread_card(notice: FindingNotice) -> Card:
+    """News of an escalation, for its thread; with the decisions when it needs one."""
+    shown = safe_finding_notice(notice)
+    inputs, buttons = (
+        decision_actions(notice.escalation_id, notice.escalation.status)
+        if notice.needs_decision
+        else ([], [])
+    )
     body = [
-        title(f"{view.candidate_name} ({view.verification_id})"),
-        text(
-            presenter.decision_line(view.status, view.decided_by or "", view.decision_reason),
-            weight="Bolder",
-        ),
-        text(f"Outcome: {presenter.outcome_label(view.outcome)}"),
-        *[text(presenter.finding_line(finding)) for finding in view.findings],
+        title(presenter.update_title(shown)),
+        *[text(line) for line in presenter.notice_lines(shown)],
         *inputs,
     ]
     return card(body, buttons)

@@ -14,12 +14,11 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from bot import presenter
 from bot.config import Settings
-from bot.models import EscalationStatus
 from bot.notices import DecisionNotice, FindingNotice, Notice
 from bot.outbox import DeliveryError
 from bot.store import Store
 from handlers.teams import references
-from handlers.teams.cards import finding_card
+from handlers.teams.cards import escalation_card, thread_card
 from handlers.teams.markdown import safe_decision_notice
 
 log = structlog.get_logger("verifybot.teams.notifier")
@@ -41,6 +40,10 @@ def retry_after_seconds(header: str | None) -> float | None:
             return None
         seconds = (when - datetime.now(UTC)).total_seconds()
     return min(max(seconds, 0.0), MAX_RETRY_AFTER)
+
+
+def card_activity(card: dict[str, Any]) -> Activity:
+    return Activity(type=ActivityTypes.message, attachments=[CardFactory.adaptive_card(card)])
 
 
 def delivery_error(error: BaseException) -> DeliveryError:
@@ -79,12 +82,11 @@ class TeamsNotifier:
             reference = references.security_reference(self.store, self.settings)
             if reference is None:
                 raise DeliveryError("no Teams security channel registered yet")
-            manager = references.user_name(self.store, notice.hiring_manager)
-            card = finding_card(notice, self._status(notice.escalation_id), manager)
-            activity = Activity(
-                type=ActivityTypes.message, attachments=[CardFactory.adaptive_card(card)]
-            )
-            return await self.post(reference, activity, thread_ref)
+            if thread_ref is None:
+                return await self.post(reference, self._escalation(notice))
+            posted = await self.post(reference, card_activity(thread_card(notice)), thread_ref)
+            await self._redraw(reference, thread_ref, notice)
+            return posted
         if isinstance(notice, DecisionNotice):
             reference = references.user_reference(self.store, notice.recipient)
             if reference is None:
@@ -93,9 +95,32 @@ class TeamsNotifier:
             return await self.post(reference, Activity(type=ActivityTypes.message, text=text))
         raise DeliveryError(f"Teams cannot deliver a {type(notice).__name__}")
 
-    def _status(self, escalation_id: int) -> EscalationStatus:
-        row = self.store.escalation(escalation_id)
-        return EscalationStatus(row["status"]) if row else EscalationStatus.OPEN
+    def _escalation(self, notice: FindingNotice) -> Activity:
+        escalation = notice.escalation
+        manager = references.user_name(self.store, escalation.requested_by)
+        return card_activity(escalation_card(escalation, manager))
+
+    async def _redraw(
+        self, reference: ConversationReference, root: str, notice: FindingNotice
+    ) -> None:
+        """The escalation's first card shows every finding: redrawn after news, best effort."""
+        activity = self._escalation(notice)
+        activity.id = root
+
+        async def update(turn_context: TurnContext) -> None:
+            _fail_fast(turn_context)
+            await turn_context.update_activity(activity)
+
+        try:
+            await self.adapter.continue_conversation(
+                reference, update, self.settings.microsoft_app_id or None
+            )
+        except Exception as error:
+            log.warning(
+                "teams.escalation_redraw_failed",
+                escalation=notice.escalation_id,
+                error=type(error).__name__,
+            )
 
     async def post(
         self, reference: ConversationReference, activity: Activity, thread_ref: str | None = None

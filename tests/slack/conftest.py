@@ -411,6 +411,7 @@ def slack_settings(tmp_path: Path, fake_slack: FakeSlackAPI) -> Settings:
         hiring_managers=frozenset({HM, HM2}),
         security_users=frozenset({SEC}),
         teams_enabled=False,
+        notice_interval=0,
     )
 
 

@@ -4,31 +4,30 @@ from __future__ import annotations
 
 import pytest
 
-from bot.models import EscalationStatus, Outcome, Platform, Result
-from bot.notices import DecisionNotice, FindingNotice
+from bot.models import EscalationStatus, Platform
+from bot.notices import DecisionNotice, NoticeItem
 from bot.outbox import DeliveryError
 from handlers.slack.notifier import SlackNotifier
+from tests import notices
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.slack.conftest import HM, SEC, SECURITY_CHANNEL, SlackApp, mrkdwn_of
 
-FINDING = FindingNotice(
-    escalation_id=7,
-    verification_id="VB-0A1B2C3D",
-    candidate_name="Eve <!channel> & co",
-    candidate_email="eve@example.com",
-    candidate_role=None,
-    hiring_manager=HM,
-    hiring_manager_platform=Platform.SLACK,
-    step_id="camera_interview",
-    step_title="Camera-on interview",
-    answer="camera_refused",
-    answer_label="Camera refused or kept off",
-    result=Result.BLOCK,
-    note="said <@U0BOSS> approved",
-    reason="Camera refused or kept off",
-    source="FBI PSA",
-    outcome=Outcome.BLOCKED,
-    first=True,
+FINDING = notices.notice(
+    notices.escalation(
+        [
+            notices.finding(
+                answered_by=HM,
+                platform=Platform.SLACK,
+                note="said <@U0BOSS> approved",
+                reason="Camera refused or kept off",
+            )
+        ],
+        candidate_name="Eve <!channel> & co",
+        candidate_email="eve@example.com",
+        candidate_role=None,
+        requested_by=HM,
+        requested_platform=Platform.SLACK,
+    )
 )
 DECISION = DecisionNotice(
     escalation_id=7,
@@ -64,13 +63,46 @@ async def test_a_finding_goes_to_the_security_channel_escaped(
     assert f"*Hiring manager:* <@{HM}>" in sent
 
 
-async def test_a_later_finding_goes_into_the_thread_without_buttons(
+async def test_a_later_finding_goes_into_the_thread_without_buttons_and_redraws_the_first(
     notifier: SlackNotifier, fake_slack: FakeSlackAPI
 ) -> None:
-    await notifier.deliver(FINDING.model_copy(update={"first": False}), "1700000001.000001")
+    root = await notifier.deliver(FINDING, None)
+    fake_slack.calls.clear()
+    later = FINDING.model_copy(update={"first": False})
+
+    await notifier.deliver(later, root)
+
     [call] = fake_slack.calls_to("chat.postMessage")
-    assert call.args["thread_ts"] == "1700000001.000001"
+    assert call.args["thread_ts"] == root
     assert all(block["type"] != "actions" for block in call.args["blocks"])
+    assert "New finding: [BLOCK] Camera-on interview" in mrkdwn_of(call.args["blocks"])
+    [redraw] = fake_slack.calls_to("chat.update")
+    assert (redraw.args["channel"], redraw.args["ts"]) == (SECURITY_CHANNEL, root)
+
+
+async def test_a_lowered_answer_in_the_thread_carries_the_decisions(
+    notifier: SlackNotifier, fake_slack: FakeSlackAPI
+) -> None:
+    block = FINDING.escalation.findings[0]
+    lowered = notices.finding(
+        answer="matched", answer_label="Matches", result="pass", note="trust me", answer_id=9
+    )
+    news = FINDING.model_copy(
+        update={"first": False, "items": [NoticeItem(finding=lowered, previous=block)]}
+    )
+
+    await notifier.deliver(news, "1700000001.000001")
+
+    [call] = fake_slack.calls_to("chat.postMessage")
+    text = mrkdwn_of(call.args["blocks"])
+    assert "changed Camera-on interview from Did not match (block) to Matches (pass)" in text
+    assert "trust me" in text
+    decisions = [b for b in call.args["blocks"] if b["type"] == "actions"]
+    assert [e["text"]["text"] for e in decisions[0]["elements"]] == [
+        "Acknowledge",
+        "Clear (false alarm)",
+        "Confirm fraud",
+    ]
 
 
 async def test_a_decision_is_a_direct_message(

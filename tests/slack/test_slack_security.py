@@ -40,12 +40,13 @@ async def test_an_escalation_has_the_facts_and_the_decision_buttons(
     verification_id, posted = await escalate(slack)
 
     shown = text_of(posted.blocks)
-    assert "[BLOCK] verifybot escalation: Jane Doe, Notarized proof of identity" in shown
-    assert "Jane Doe, Backend Engineer &lt;jane.doe@example.com&gt;" in shown
+    assert "[BLOCK] verifybot escalation: Jane Doe" in shown
+    assert "Jane Doe, Backend Engineer (jane.doe@example.com)" in shown
     assert f"*Hiring manager:* <@{HM}>" in shown
     assert verification_id in shown
-    assert "Not provided or candidate declined (block)" in shown
-    assert "US State/Treasury/FBI" in shown
+    assert "[BLOCK] Notarized proof of identity: Not provided or candidate declined" in shown
+    assert f"by <@{HM}> at " in shown
+    assert "*Status:* Open: awaiting a security decision" in shown
     assert "*Outcome so far:* Blocked: do not make the offer" in shown
     labels = [element["text"]["text"] for _, element in buttons(posted.blocks)]
     assert labels == ["Acknowledge", "Clear (false alarm)", "Confirm fraud"]
@@ -193,13 +194,15 @@ async def test_the_laptop_farm_signal_names_the_other_verification(
         await slack.answer(option, note, user=HM2)
     await slack.settle()
 
-    computed = next(m for m in slack.dm(HM2) if "[BLOCK] Laptop shipping address" in m.text)
-    assert f"{first_id} (Jane Doe)" in text_of(computed.blocks)
-    assert "laptop-farm pattern" in text_of(computed.blocks)
+    told_hm = "\n".join(text_of(m.blocks) + m.text for m in slack.dm(HM2))
+    assert "[BLOCK] Laptop shipping address" in told_hm
+    assert "also the shipping address of another candidate" in told_hm
+    assert "laptop-farm pattern" in told_hm
+    assert first_id not in told_hm and "Jane" not in told_hm and HM not in told_hm
     [escalation] = fake_slack.messages_in(SECURITY_CHANNEL)
     shown = text_of(escalation.blocks)
-    assert "Shared with another candidate or employee (block)" in shown
-    assert f"{first_id} (Jane Doe)" in shown
+    assert "[BLOCK] Laptop shipping address: Shared with another candidate or employee" in shown
+    assert f"Jane Doe: {first_id}" in shown
     assert second_id in shown
     assert f"<@{HM2}>" in shown
     assert slack_app.core.store.verification(second_id)["status"] == Outcome.BLOCKED

@@ -48,6 +48,7 @@ def teams_settings(db: Path, **overrides: Any) -> Settings:
         "hiring_managers": frozenset({HM.aad_id, OTHER_HM.aad_id}),
         "security_users": frozenset({SECURITY.aad_id}),
         "teams_enabled": True,
+        "notice_interval": 0,
         "microsoft_app_id": "",
         "microsoft_app_password": "",
         "microsoft_app_type": "MultiTenant",

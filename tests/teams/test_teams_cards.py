@@ -17,8 +17,9 @@ from bot.models import (
     PromptOption,
     Result,
 )
-from bot.notices import FindingNotice
+from bot.notices import NoticeItem
 from handlers.teams import cards
+from tests import notices
 from tests.fakes.bot_connector import card_lines
 
 PROMPT = Prompt(
@@ -43,25 +44,8 @@ PROMPT = Prompt(
         ),
     ],
 )
-NOTICE = FindingNotice(
-    escalation_id=7,
-    verification_id="VB-1A2B3C4D",
-    candidate_name="Jane Doe",
-    candidate_email="jane@example.com",
-    candidate_role="Backend Engineer",
-    hiring_manager="aad-hm-1",
-    hiring_manager_platform=Platform.TEAMS,
-    step_id="camera_interview",
-    step_title="Camera-on interview",
-    answer="did_not_match",
-    answer_label="Did not match",
-    result=Result.BLOCK,
-    note="Different face in round 2",
-    reason="Did not match: Different face in round 2",
-    source="FBI PSA I-012325-PSA",
-    outcome=Outcome.BLOCKED,
-    first=True,
-)
+ESCALATION = notices.escalation()
+NOTICE = notices.notice(ESCALATION)
 
 
 def buttons(card: cards.Card) -> list[str]:
@@ -91,12 +75,13 @@ def test_a_step_without_notes_has_no_note_input() -> None:
     assert all(e["type"] != "Input.Text" for e in cards.prompt_card(plain)["body"])
 
 
-def test_a_finding_card_has_the_shared_facts_a_reason_and_the_three_decisions() -> None:
-    card = cards.finding_card(NOTICE)
-    assert card_lines(card)[0] == presenter.finding_title(NOTICE)
+def test_an_escalation_card_has_the_shared_facts_every_finding_and_the_three_decisions() -> None:
+    card = cards.escalation_card(ESCALATION)
+    assert card_lines(card)[0] == presenter.escalation_title(ESCALATION)
     [fact_set] = [element for element in card["body"] if element["type"] == "FactSet"]
     pairs = [(fact["title"], fact["value"]) for fact in fact_set["facts"]]
-    assert pairs == presenter.finding_facts(NOTICE)
+    assert pairs == presenter.escalation_facts(ESCALATION)
+    assert presenter.findings_lines(ESCALATION)[0] in card_lines(card)
     assert buttons(card) == ["Acknowledge", "Clear (false alarm)", "Confirm fraud"]
     assert [action["data"] for action in card["actions"]] == [
         {"verifybot": "decide", "escalation": 7, "decision": decision}
@@ -106,12 +91,23 @@ def test_a_finding_card_has_the_shared_facts_a_reason_and_the_three_decisions() 
 
 
 def test_the_decisions_left_depend_on_the_escalation_status() -> None:
-    acknowledged = cards.finding_card(NOTICE, EscalationStatus.ACKNOWLEDGED)
-    assert buttons(acknowledged) == ["Clear (false alarm)", "Confirm fraud"]
+    acknowledged = ESCALATION.model_copy(update={"status": EscalationStatus.ACKNOWLEDGED})
+    assert buttons(cards.escalation_card(acknowledged)) == ["Clear (false alarm)", "Confirm fraud"]
     for final in (EscalationStatus.CLEARED, EscalationStatus.CONFIRMED):
-        card = cards.finding_card(NOTICE, final)
+        card = cards.escalation_card(ESCALATION.model_copy(update={"status": final}))
         assert buttons(card) == []
         assert all(e["type"] != "Input.Text" for e in card["body"])
+
+
+def test_a_thread_card_has_decisions_only_for_a_lowered_answer_or_a_reopening() -> None:
+    assert buttons(cards.thread_card(NOTICE)) == []
+    lowered = notices.finding(answer="matched", answer_label="Matches", result=Result.PASS)
+    news = NOTICE.model_copy(
+        update={"items": [NoticeItem(finding=lowered, previous=ESCALATION.findings[0])]}
+    )
+    card = cards.thread_card(news)
+    assert buttons(card) == ["Acknowledge", "Clear (false alarm)", "Confirm fraud"]
+    assert any("from Did not match (block) to Matches (pass)" in line for line in card_lines(card))
 
 
 def test_a_decided_escalation_shows_who_decided_and_why() -> None:
@@ -128,14 +124,15 @@ def test_a_decided_escalation_shows_who_decided_and_why() -> None:
         decision_reason="Virtual background only",
     )
     card = cards.escalation_card(view)
-    assert "Cleared (false alarm) by aad-sec-1: Virtual background only" in card_lines(card)
+    assert "Status: Cleared (false alarm) by aad-sec-1: Virtual background only" in card_lines(card)
     assert buttons(card) == []
 
 
 def test_cards_are_json_and_become_adaptive_card_attachments() -> None:
     for card in (
         cards.prompt_card(PROMPT),
-        cards.finding_card(NOTICE),
+        cards.escalation_card(ESCALATION),
+        cards.thread_card(NOTICE),
         cards.candidate_form({"name": "Jane"}, {"email": "is required"}),
     ):
         json.dumps(card)

@@ -39,7 +39,11 @@ def last_card(calls: list[Call]) -> Call:
 
 
 def findings_posted(connector: FakeConnector) -> list[Call]:
-    return [call for call in connector.posts() if "verifybot escalation:" in call.text]
+    return [
+        call
+        for call in connector.posts()
+        if "verifybot escalation:" in call.text or call.text.startswith("Update: ")
+    ]
 
 
 async def verification_id(app: TeamsApp) -> str:
@@ -144,12 +148,12 @@ async def test_an_escalation_is_acknowledged_in_the_channel_and_the_hm_is_told(
     assert finding.conversation_id == SECURITY_CHANNEL
     assert finding.activity_id is None, "a new thread in the channel"
     vid = await verification_id(teams_app)
-    assert finding.text.startswith(f"[BLOCK] verifybot escalation: Jane Doe, {step.step_title}")
+    assert finding.text.startswith("[BLOCK] verifybot escalation: Jane Doe\n")
+    assert f"[BLOCK] {step.step_title}: " in finding.text
     for fact in (
-        "Candidate: Jane Doe <jane.doe@example.com>",
+        "Candidate: Jane Doe (jane.doe@example.com)",
         f"Verification: {vid}",
-        f"Step: {step.step_title}",
-        f"Answer: {blocking.label} (block)",
+        f"[BLOCK] {step.step_title}: {blocking.label}",
         "Outcome so far: Blocked: do not make the offer",
         f"Hiring manager: {HM.name}",
         "[input: Reason (required to clear)]",
@@ -183,8 +187,12 @@ async def test_an_escalation_is_acknowledged_in_the_channel_and_the_hm_is_told(
     second = findings_posted(connector)[1]
     assert second.conversation_id == f"{SECURITY_CHANNEL};messageid={finding.id}", "in the thread"
     assert second.activity_id == finding.id
-    assert f"Step: {second_step.step_title}" in second.text
-    assert [action["title"] for action in second.card["actions"]] == [
+    assert f"New finding: [REVIEW] {second_step.step_title}" in second.text
+    assert "actions" not in second.card, "a new finding's decisions are on the first card"
+    redrawn = connector.updates()[-1]
+    assert redrawn.activity_id == finding.id
+    assert f"[REVIEW] {second_step.step_title}" in redrawn.text
+    assert [action["title"] for action in redrawn.card["actions"]] == [
         "Clear (false alarm)",
         "Confirm fraud",
     ]

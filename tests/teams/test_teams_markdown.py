@@ -11,9 +11,10 @@ import pytest
 from bot.models import Result
 from handlers.teams import cards
 from handlers.teams.markdown import escape
-from tests.fakes.bot_connector import Call, FakeConnector, readable
+from tests import notices
+from tests.fakes.bot_connector import Call, FakeConnector, card_lines, readable
 from tests.teams.harness import SECURITY, SECURITY_CHANNEL, Chat, TeamsApp
-from tests.teams.test_teams_cards import NOTICE, PROMPT
+from tests.teams.test_teams_cards import PROMPT
 from tests.teams.test_teams_e2e import (
     JANE,
     current_step,
@@ -65,23 +66,23 @@ def test_plain_names_and_addresses_are_unchanged() -> None:
 
 
 def test_cards_escape_what_people_typed_but_not_the_inputs_they_edit() -> None:
-    notice = NOTICE.model_copy(update={"candidate_name": HOSTILE_NAME, "note": HOSTILE_NOTE})
+    hostile = notices.finding(note=HOSTILE_NOTE, reason=f"Did not match: {HOSTILE_NOTE}")
+    escalation = notices.escalation([hostile], candidate_name=HOSTILE_NAME)
     prompt = PROMPT.model_copy(update={"candidate_name": HOSTILE_NAME})
     form = cards.candidate_form({"name": HOSTILE_NAME}, {"email": f"is not {HOSTILE_NOTE}"})
     for card in (
-        cards.finding_card(notice, hiring_manager=HOSTILE_NAME),
+        cards.escalation_card(escalation, hiring_manager=HOSTILE_NAME),
+        cards.thread_card(notices.notice(escalation)),
         cards.prompt_card(prompt),
         form,
     ):
         call = Call("POST", "c", None, {"attachments": [{"content": card}]}, "1")
         for text in raw_texts(call):
             assert_inert(text)
-    facts = {
-        fact["title"]: readable(fact["value"])
-        for fact in cards.finding_card(notice)["body"][1]["facts"]
-    }
+    escalation_card = cards.escalation_card(escalation)
+    facts = {fact["title"]: readable(fact["value"]) for fact in escalation_card["body"][1]["facts"]}
     assert facts["Candidate"].startswith(HOSTILE_NAME)
-    assert facts["Note"] == HOSTILE_NOTE
+    assert any(HOSTILE_NOTE in readable(line) for line in card_lines(escalation_card))
     [name] = [e for e in form["body"] if e.get("id") == "name"]
     assert name["value"] == HOSTILE_NAME, "an input's value is plain text, shown as is"
     assert [a["title"] for a in cards.prompt_card(prompt)["actions"]] == [
@@ -106,7 +107,7 @@ async def test_a_hostile_name_note_and_reason_stay_text_from_start_to_decision(
     [finding] = findings_posted(connector)
     assert f"verifybot escalation: {HOSTILE_NAME}" in finding.text
     if option.note_required:
-        assert f"Note: {HOSTILE_NOTE}" in finding.text
+        assert HOSTILE_NOTE in finding.text
 
     thread = channel.in_thread(finding.id)
     decided = await thread.click(finding, "Clear", reason=HOSTILE_REASON)

@@ -10,32 +10,23 @@ from pathlib import Path
 import pytest
 from botbuilder.schema import ChannelAccount, ConversationAccount, ConversationReference
 
-from bot.models import EscalationStatus, Outcome, Platform, Result
-from bot.notices import DecisionNotice, FindingNotice
+from bot.models import EscalationStatus, Platform
+from bot.notices import DecisionNotice
 from bot.outbox import DeliveryError
 from bot.runtime import Core, build_core
 from handlers.teams import references
 from handlers.teams.frontend import TeamsFrontend
 from handlers.teams.notifier import TeamsNotifier, retry_after_seconds
+from tests import notices
 from tests.fakes.bot_connector import FakeConnector
 from tests.teams.harness import HM, SECURITY_CHANNEL, teams_settings
 
-FINDING = FindingNotice(
-    escalation_id=1,
-    verification_id="VB-1A2B3C4D",
-    candidate_name="Jane Doe",
-    candidate_email="jane@example.com",
-    hiring_manager=HM.aad_id,
-    hiring_manager_platform=Platform.TEAMS,
-    step_id="notarized_id",
-    step_title="Notarized proof of identity",
-    answer="not_provided",
-    answer_label="Not provided or candidate declined",
-    result=Result.BLOCK,
-    reason="Not provided or candidate declined",
-    source="FBI PSA",
-    outcome=Outcome.BLOCKED,
-    first=True,
+FINDING = notices.notice(
+    notices.escalation(
+        [notices.finding(answered_by=HM.aad_id)],
+        id=1,
+        requested_by=HM.aad_id,
+    )
 )
 DECISION = DecisionNotice(
     escalation_id=1,
