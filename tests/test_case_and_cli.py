@@ -378,3 +378,23 @@ def test_a_check_from_the_terminal_queues_its_escalation_for_the_configured_chat
     finally:
         core.close()
     assert targets == {"slack", "teams"}
+
+
+def test_status_says_a_red_flag_awaits_security_and_names_the_other_candidates_to_the_operator(
+    cli_runner, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "verifybot.db")
+    jane_id = json.loads(cli_runner("check", str(JANE), "--json", "--db", db).stdout)[
+        "verification_id"
+    ]
+    farm_id = json.loads(cli_runner("check", str(FARM), "--json", "--db", db).stdout)[
+        "verification_id"
+    ]
+
+    shown = cli_runner("status", farm_id, "--db", db)
+
+    assert shown.exit_code == 0
+    assert "Outcome: Blocked: do not make the offer" in shown.stdout
+    assert "Security decision pending" in shown.stdout
+    assert "Security only: Shipping address" in shown.stdout
+    assert f"Jane Doe: {jane_id}" in shown.stdout

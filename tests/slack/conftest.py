@@ -327,6 +327,12 @@ class SlackDriver:
     def last_dm(self, user: str = HM) -> Message:
         return self.dm(user)[-1]
 
+    def last_step(self, user: str = HM) -> Message:
+        """The latest DM with option buttons (a decision's DM may have come after it)."""
+        return next(
+            m for m in reversed(self.dm(user)) if any(option_of(e) for _, e in buttons(m.blocks))
+        )
+
     async def start(self, details: dict[str, str] | None = None, user: str = HM) -> str:
         """/verify start and the modal submitted; the verification id."""
         details = details or JANE
@@ -341,7 +347,7 @@ class SlackDriver:
 
     async def answer(self, option: str, note: str | None = None, user: str = HM) -> Message:
         """Press `option` on the latest step message; fill the note modal when it opens."""
-        message = self.last_dm(user)
+        message = self.last_step(user)
         views_before = len(self.fake.state.views)
         reply = await self.click(message, user, option=option)
         assert reply.status == 200, reply.text
