@@ -230,4 +230,5 @@ NO_OPEN_VERIFICATIONS = "You have no open verifications."
 
 def list_line(view: VerificationView) -> str:
     """One line of `list`: `Jane Doe (VB-1A2B3C4D): 2 of 6 steps answered`."""
-    return f"{verification_title(view)}: {view.progress}"
+    pending = ", security decision pending" if view.awaiting_security else ""
+    return f"{verification_title(view)}: {view.progress}{pending}"

@@ -474,7 +474,11 @@ class VerificationService:
         rows = self.store.list_verifications(requested_by, statuses, limit=limit * 4)
         views = [self._view(row) for row in rows]
         if open_only:
-            views = [v for v in views if v.answered < v.total and not v.cancelled]
+            views = [
+                v
+                for v in views
+                if not v.cancelled and (v.answered < v.total or v.awaiting_security)
+            ]
         return views[:limit]
 
     async def cancel(self, actor: Actor, verification_id: str) -> VerificationView:
