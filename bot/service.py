@@ -109,6 +109,11 @@ def validate_candidate(data: dict) -> CandidateIn:
     return candidate
 
 
+def owner_of(row: Row) -> Actor:
+    """Who started a verification: its requested_by on its platform."""
+    return Actor(user_id=row["requested_by"], platform=Platform(row["platform"]))
+
+
 class VerificationService:
     """Starts verifications, records answers, raises escalations and records decisions."""
 
@@ -213,7 +218,7 @@ class VerificationService:
         """Record an answer; a repeat of an answered step records nothing unless `change`."""
         verification_id = parse_verification_id(verification_id)
         row = self._verification_row(verification_id)
-        if not self.roles.can_answer(actor, row["requested_by"]):
+        if not self.roles.can_answer(actor, owner_of(row)):
             self._refuse(actor, "answer.record", verification_id, "not this verification's owner")
         if row["cancelled_at"]:
             raise InvalidInput("this verification was cancelled", "verification")
@@ -389,7 +394,7 @@ class VerificationService:
         if VERIFICATION_ID.match(reference.upper()):
             return await self.view(actor, reference)
         rows = self.store.verifications_by_candidate_name(reference)
-        visible = [row for row in rows if self.roles.can_view(actor, row["requested_by"])]
+        visible = [row for row in rows if self.roles.can_view(actor, owner_of(row))]
         if not visible:
             raise NotFound(f"no verification found for {reference!r}")
         return self._view(visible[0])
@@ -398,9 +403,11 @@ class VerificationService:
         self, actor: Actor, open_only: bool = True, limit: int = 50
     ) -> list[VerificationView]:
         """The actor's verifications (everyone's for the terminal's operator), newest first."""
-        requested_by = None if self.roles.is_local(actor) else actor.user_id
+        local = self.roles.is_local(actor)
+        requested_by = None if local else actor.user_id
+        platform = None if local else actor.platform.value
         statuses = None
-        rows = self.store.list_verifications(requested_by, statuses, limit=limit * 4)
+        rows = self.store.list_verifications(requested_by, statuses, limit * 4, platform)
         views = [self._view(row) for row in rows]
         if open_only:
             views = [v for v in views if v.answered < v.total and not v.cancelled]
@@ -409,7 +416,7 @@ class VerificationService:
     async def cancel(self, actor: Actor, verification_id: str) -> VerificationView:
         verification_id = parse_verification_id(verification_id)
         row = self._verification_row(verification_id)
-        if not (self.roles.can_answer(actor, row["requested_by"]) or self.roles.is_security(actor)):
+        if not (self.roles.can_answer(actor, owner_of(row)) or self.roles.is_security(actor)):
             self._refuse(actor, "verification.cancel", verification_id, "not the owner")
         with self.store.transaction():
             if not row["cancelled_at"]:
@@ -427,7 +434,7 @@ class VerificationService:
     ) -> tuple[EscalationView, bool]:
         """Record a security decision; (the escalation, True when something changed)."""
         if not self.roles.is_security(actor):
-            self._refuse(actor, "escalation.decide", None, "not a security user")
+            self._refuse(actor, "escalation.decide", None, self.roles.security_denial_reason(actor))
         escalation_id = parse_escalation_id(escalation_id)
         try:
             decision = Decision(decision)
@@ -517,7 +524,7 @@ class VerificationService:
         raise PermissionDenied(f"You are not allowed to do that ({why}).")
 
     def _check_view(self, actor: Actor, row: Row) -> None:
-        if not self.roles.can_view(actor, row["requested_by"]):
+        if not self.roles.can_view(actor, owner_of(row)):
             self._refuse(actor, "verification.view", row["id"], "not this verification's owner")
 
     def _verification_row(self, verification_id: str) -> Row:
