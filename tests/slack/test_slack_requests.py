@@ -353,12 +353,16 @@ async def test_json_nested_too_deep_is_a_400_without_an_error_and_records_nothin
 async def test_json_nested_within_the_bound_is_read(
     slack: SlackDriver, slack_app: SlackApp
 ) -> None:
+    """Brackets inside strings are text, not nesting."""
     await slack.start()
     message = slack.last_dm()
-    block_id, element = find_button(message.blocks, option="verified")
+    block_id, element = find_button(message.blocks, option="not_provided")
     click = slack.click_payload(HM, message, block_id, element)
     nested: object = "deep"
     for _ in range(40):
         nested = [nested]
-    reply = await slack.send(slack.interaction({**click, "extra": nested}))
+    text = '[{"' * 500 + '\\"[' * 100
+    reply = await slack.send(slack.interaction({**click, "extra": nested, "text": text}))
     assert reply.status == 200
+    await slack.settle()
+    assert recorded(slack_app) == (1, 1)
