@@ -4,12 +4,26 @@ from __future__ import annotations
 
 from typing import Annotated
 
-from pydantic import AliasChoices, Field, SecretStr, field_validator
+from pydantic import AliasChoices, Field, IPvAnyAddress, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 
 UserIds = Annotated[frozenset[str], NoDecode]
+ROLE_VARIABLES = (
+    "VERIFYBOT_SLACK_SECURITY_USERS",
+    "VERIFYBOT_SLACK_HIRING_MANAGERS",
+    "VERIFYBOT_TEAMS_SECURITY_USERS",
+    "VERIFYBOT_TEAMS_HIRING_MANAGERS",
+)
+SHARED_ROLE_VARIABLES = {
+    "security_users": "VERIFYBOT_SECURITY_USERS",
+    "hiring_managers": "VERIFYBOT_HIRING_MANAGERS",
+}
+
+
+class SettingsError(ValueError):
+    """Settings that must not be used; the message is one line saying what to set instead."""
 
 
 def _env(*names: str) -> AliasChoices:
@@ -29,10 +43,20 @@ class Settings(BaseSettings):
     playbooks_dir: str | None = Field(None, validation_alias=_env("VERIFYBOT_PLAYBOOKS"))
     log_level: str = Field("INFO", validation_alias=_env("VERIFYBOT_LOG_LEVEL"))
 
-    hiring_managers: UserIds = Field(
-        frozenset(), validation_alias=_env("VERIFYBOT_HIRING_MANAGERS")
+    slack_security_users: UserIds = Field(
+        frozenset(), validation_alias=_env("VERIFYBOT_SLACK_SECURITY_USERS")
     )
-    security_users: UserIds = Field(frozenset(), validation_alias=_env("VERIFYBOT_SECURITY_USERS"))
+    slack_hiring_managers: UserIds = Field(
+        frozenset(), validation_alias=_env("VERIFYBOT_SLACK_HIRING_MANAGERS")
+    )
+    teams_security_users: UserIds = Field(
+        frozenset(), validation_alias=_env("VERIFYBOT_TEAMS_SECURITY_USERS")
+    )
+    teams_hiring_managers: UserIds = Field(
+        frozenset(), validation_alias=_env("VERIFYBOT_TEAMS_HIRING_MANAGERS")
+    )
+    security_users: str | None = Field(None, validation_alias=_env("VERIFYBOT_SECURITY_USERS"))
+    hiring_managers: str | None = Field(None, validation_alias=_env("VERIFYBOT_HIRING_MANAGERS"))
 
     slack_bot_token: SecretStr | None = Field(None, validation_alias=_env("SLACK_BOT_TOKEN"))
     slack_signing_secret: SecretStr | None = Field(
@@ -67,8 +91,18 @@ class Settings(BaseSettings):
     notice_interval: float = Field(
         5.0, ge=0, le=3600, validation_alias=_env("VERIFYBOT_NOTICE_INTERVAL")
     )
+    teams_emulator: bool = Field(False, validation_alias=_env("VERIFYBOT_TEAMS_EMULATOR"))
+    trusted_proxy: IPvAnyAddress | None = Field(
+        None, validation_alias=_env("VERIFYBOT_TRUSTED_PROXY")
+    )
 
-    @field_validator("hiring_managers", "security_users", mode="before")
+    @field_validator(
+        "slack_security_users",
+        "slack_hiring_managers",
+        "teams_security_users",
+        "teams_hiring_managers",
+        mode="before",
+    )
     @classmethod
     def _split_ids(cls, value: object) -> object:
         if isinstance(value, str):
@@ -79,6 +113,30 @@ class Settings(BaseSettings):
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("trusted_proxy", mode="before")
+    @classmethod
+    def _no_proxy_when_blank(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @property
+    def teams_configured(self) -> bool:
+        """Teams is served: with MicrosoftAppId, or for the Bot Framework Emulator on request."""
+        return self.teams_enabled and bool(self.microsoft_app_id or self.teams_emulator)
+
+    def check_roles(self) -> None:
+        """SettingsError when the shared role variables of earlier versions are set."""
+        shared = [
+            name
+            for field, name in SHARED_ROLE_VARIABLES.items()
+            if getattr(self, field) is not None
+        ]
+        if shared:
+            verb = "is" if len(shared) == 1 else "are"
+            raise SettingsError(
+                f"{' and '.join(shared)} {verb} no longer read: roles are per platform, "
+                f"set {', '.join(ROLE_VARIABLES[:-1])} and {ROLE_VARIABLES[-1]} instead"
+            )
 
     def slack_missing(self, socket_mode: bool = False) -> list[str]:
         """The Slack variables that are not set, for HTTP or Socket Mode."""

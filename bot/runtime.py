@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import Settings
+from bot.models import Platform
 from bot.outbox import Backoff, Notifier, OutboxWorker
 from bot.playbook import PlaybookRegistry
 from bot.roles import Roles
@@ -29,7 +30,7 @@ def configured_security_targets(settings: Settings, store: Store) -> tuple[str, 
     teams_channel = (
         settings.teams_security_conversation_id and settings.teams_service_url
     ) or store.conversation_ref(TEAMS_SECURITY_REF_KEY)
-    if settings.teams_enabled and teams_channel:
+    if settings.teams_configured and teams_channel:
         targets.append("teams")
     return tuple(targets)
 
@@ -45,7 +46,13 @@ class Core:
     notifiers: list[Notifier] = field(default_factory=list)
 
     def add_notifier(self, notifier: Notifier, security: bool = True, direct: bool = True) -> None:
-        """Deliver escalations (security) and decisions (direct) through `notifier` too."""
+        """Deliver escalations (security) and decisions (direct) through `notifier` too.
+
+        A notifier for Teams when Teams is not configured is a mistake: its rows would wait
+        for ever. ValueError.
+        """
+        if notifier.target == Platform.TEAMS and not self.settings.teams_configured:
+            raise ValueError("Teams is not configured: no Teams notifier may be added")
         self.notifiers.append(notifier)
         self.worker.notifiers[notifier.target] = notifier
         if security and notifier.target not in self.service.security_targets:
@@ -63,11 +70,11 @@ def build_core(
     clock: Clock = utc_now,
     backoff: Backoff | None = None,
 ) -> Core:
+    roles = Roles.from_settings(settings, clock=clock)
     store = Store(settings.db, clock=clock)
     playbooks = PlaybookRegistry.from_directory(
         Path(settings.playbooks_dir) if settings.playbooks_dir else None
     )
-    roles = Roles(settings.hiring_managers, settings.security_users)
     worker = OutboxWorker(store, [], backoff=backoff)
     service = VerificationService(
         store,

@@ -113,6 +113,11 @@ def validate_candidate(data: dict) -> CandidateIn:
     return candidate
 
 
+def owner_of(row: Row) -> Actor:
+    """Who started a verification: its requested_by on its platform."""
+    return Actor(user_id=row["requested_by"], platform=Platform(row["platform"]))
+
+
 class VerificationService:
     """Starts verifications, records answers, raises escalations and records decisions."""
 
@@ -219,7 +224,7 @@ class VerificationService:
         """Record an answer; a repeat of an answered step records nothing unless `change`."""
         verification_id = parse_verification_id(verification_id)
         row = self._verification_row(verification_id)
-        if not self.roles.can_answer(actor, row["requested_by"]):
+        if not self.roles.can_answer(actor, owner_of(row)):
             self._refuse(actor, "answer.record", verification_id, "not this verification's owner")
         self._refuse_if_final(actor, "answer.record", row)
         if row["cancelled_at"]:
@@ -460,7 +465,7 @@ class VerificationService:
         if VERIFICATION_ID.match(reference.upper()):
             return await self.view(actor, reference)
         rows = self.store.verifications_by_candidate_name(reference)
-        visible = [row for row in rows if self.roles.can_view(actor, row["requested_by"])]
+        visible = [row for row in rows if self.roles.can_view(actor, owner_of(row))]
         if not visible:
             raise NotFound(f"no verification found for {reference!r}")
         return self._view(visible[0], security=self.roles.is_security(actor))
@@ -469,9 +474,11 @@ class VerificationService:
         self, actor: Actor, open_only: bool = True, limit: int = 50
     ) -> list[VerificationView]:
         """The actor's verifications (everyone's for the terminal's operator), newest first."""
-        requested_by = None if self.roles.is_local(actor) else actor.user_id
+        local = self.roles.is_local(actor)
+        requested_by = None if local else actor.user_id
+        platform = None if local else actor.platform.value
         statuses = None
-        rows = self.store.list_verifications(requested_by, statuses, limit=limit * 4)
+        rows = self.store.list_verifications(requested_by, statuses, limit * 4, platform)
         views = [self._view(row) for row in rows]
         if open_only:
             views = [
@@ -484,7 +491,7 @@ class VerificationService:
     async def cancel(self, actor: Actor, verification_id: str) -> VerificationView:
         verification_id = parse_verification_id(verification_id)
         row = self._verification_row(verification_id)
-        if not (self.roles.can_answer(actor, row["requested_by"]) or self.roles.is_security(actor)):
+        if not (self.roles.can_answer(actor, owner_of(row)) or self.roles.is_security(actor)):
             self._refuse(actor, "verification.cancel", verification_id, "not the owner")
         self._refuse_if_final(actor, "verification.cancel", row)
         with self.store.transaction():
@@ -503,7 +510,7 @@ class VerificationService:
     ) -> tuple[EscalationView, bool]:
         """Record a security decision; (the escalation, True when something changed)."""
         if not self.roles.is_security(actor):
-            self._refuse(actor, "escalation.decide", None, "not a security user")
+            self._refuse(actor, "escalation.decide", None, self.roles.security_denial_reason(actor))
         escalation_id = parse_escalation_id(escalation_id)
         try:
             decision = Decision(decision)
@@ -619,7 +626,7 @@ class VerificationService:
             self._refuse(actor, action, row["id"], FINAL, message=f"Refused: {FINAL}.")
 
     def _check_view(self, actor: Actor, row: Row) -> None:
-        if not self.roles.can_view(actor, row["requested_by"]):
+        if not self.roles.can_view(actor, owner_of(row)):
             self._refuse(actor, "verification.view", row["id"], "not this verification's owner")
 
     def _verification_row(self, verification_id: str) -> Row:

@@ -147,11 +147,16 @@ class Store:
         requested_by: str | None = None,
         statuses: Iterable[str] | None = None,
         limit: int = 50,
+        platform: str | None = None,
     ) -> list[Row]:
+        """Newest first; `requested_by` and `platform` together name one person."""
         clauses, params = [], []
         if requested_by is not None:
             clauses.append("requested_by = ?")
             params.append(requested_by)
+        if platform is not None:
+            clauses.append("platform = ?")
+            params.append(platform)
         if statuses is not None:
             wanted = list(statuses)
             clauses.append(f"status IN ({', '.join('?' for _ in wanted)})")

@@ -7,7 +7,7 @@ import json
 import sys
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NoReturn
 
 import click
 
@@ -31,16 +31,19 @@ def _settings(**overrides: Any) -> Settings:
 
 
 def _core(db: str | None) -> Core:
+    from bot.config import SettingsError
     from bot.playbook import PlaybookError
     from bot.runtime import build_core
 
     try:
         return build_core(_settings(db=db))
+    except SettingsError as error:
+        _fail(str(error))
     except PlaybookError as error:
         raise click.ClickException(str(error)) from None
 
 
-def _fail(message: str) -> None:
+def _fail(message: str) -> NoReturn:
     click.echo(f"error: {message}", err=True)
     sys.exit(EXIT_BAD_INPUT)
 
@@ -241,6 +244,7 @@ def serve(host: str | None, port: int | None, socket_mode: bool, db: str | None)
     """Serve Slack (/slack/events) and Teams (/api/messages) on one aiohttp app."""
     from pydantic import ValidationError
 
+    from bot.config import SettingsError
     from handlers.logs import configure_logging
     from handlers.server import ConfigError
     from handlers.server import serve as run_server
@@ -248,7 +252,8 @@ def serve(host: str | None, port: int | None, socket_mode: bool, db: str | None)
     configure_logging(default="INFO")
     try:
         settings = _settings(host=host, port=port, db=db)
-    except ValidationError as error:
+        settings.check_roles()
+    except (ValidationError, SettingsError) as error:
         _fail(str(error))
     try:
         asyncio.run(run_server(settings, socket_mode=socket_mode))

@@ -92,12 +92,21 @@ def slack_frontend(core: Core, socket_mode: bool = False) -> Frontend | None:
 
 
 def teams_frontend(core: Core) -> Frontend | None:
-    if not core.settings.teams_enabled:
+    """The Teams adapter with MicrosoftAppId or VERIFYBOT_TEAMS_EMULATOR; otherwise None."""
+    settings = core.settings
+    if not settings.teams_enabled:
+        log.info("Teams is disabled: VERIFYBOT_TEAMS_ENABLED is false")
         return None
-    if not core.settings.microsoft_app_id:
+    if not settings.teams_configured:
         log.warning(
-            "Teams runs unauthenticated: MicrosoftAppId is not set "
-            "(fine for the Bot Framework Emulator, never in production)"
+            "Teams is disabled: MicrosoftAppId is not set "
+            "(VERIFYBOT_TEAMS_EMULATOR=1 serves the Bot Framework Emulator on this machine)"
+        )
+        return None
+    if not settings.microsoft_app_id:
+        log.warning(
+            "Teams runs unauthenticated for the Bot Framework Emulator "
+            "(VERIFYBOT_TEAMS_EMULATOR=1): only this machine may post, never use it in production"
         )
     from handlers.teams.frontend import TeamsFrontend
 

@@ -91,8 +91,7 @@ def settings(db_path: Path) -> Settings:
     return Settings(
         db=str(db_path),
         playbooks_dir=str(PLAYBOOK_DIR),
-        hiring_managers=frozenset(),
-        security_users=frozenset({SECURITY_USER}),
+        slack_security_users=frozenset({SECURITY_USER}),
     )
 
 

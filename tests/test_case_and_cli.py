@@ -355,14 +355,22 @@ def test_check_without_db_option_uses_verifybot_db_in_the_working_directory(
     assert verification_rows(tmp_path / "verifybot.db") == 1
 
 
+@pytest.mark.parametrize(
+    ("app_id", "expected"),
+    [("6f1c2d3e-4b5a-4978-8695-a4b3c2d1e0f9", {"slack", "teams"}), ("", {"slack"})],
+    ids=["teams-configured", "teams-not-configured"],
+)
 def test_a_check_from_the_terminal_queues_its_escalation_for_the_configured_chats(
-    tmp_path: Path,
+    tmp_path: Path, app_id: str, expected: set[str]
 ) -> None:
+    """A Teams channel without MicrosoftAppId is not configured: no row waits for it."""
     settings = Settings(
         db=str(tmp_path / "chat.db"),
         slack_bot_token="xoxb-test",
         slack_signing_secret="secret",
         slack_security_channel="C0SECURITY",
+        microsoft_app_id=app_id,
+        microsoft_app_password="not-used",
         teams_security_conversation_id="19:security@thread.tacv2",
         teams_service_url="https://smba.example.com/amer/",
     )
@@ -377,7 +385,45 @@ def test_a_check_from_the_terminal_queues_its_escalation_for_the_configured_chat
         targets = {row["target"] for row in core.store.pending_outbox()}
     finally:
         core.close()
-    assert targets == {"slack", "teams"}
+    assert targets == expected
+
+
+NEW_ROLE_VARIABLES = (
+    "VERIFYBOT_SLACK_SECURITY_USERS",
+    "VERIFYBOT_SLACK_HIRING_MANAGERS",
+    "VERIFYBOT_TEAMS_SECURITY_USERS",
+    "VERIFYBOT_TEAMS_HIRING_MANAGERS",
+)
+
+
+def test_serve_refuses_the_old_shared_role_variables(
+    cli_env: dict[str, str], tmp_path: Path
+) -> None:
+    """Never applied to both platforms: `serve` stops at once, in one line naming the new ones."""
+    env = {**cli_env, "VERIFYBOT_SECURITY_USERS": "U0SECURITY1"}
+    db = tmp_path / "serve.db"
+    result = run_cli("serve", "--port", "9", "--db", str(db), env=env, cwd=tmp_path)
+    assert result.returncode == 2, result.stderr
+    [line] = result.stderr.splitlines()
+    assert line.startswith("error: VERIFYBOT_SECURITY_USERS is no longer read")
+    assert all(name in line for name in NEW_ROLE_VARIABLES)
+    assert not db.exists()
+
+
+@pytest.mark.parametrize(
+    "command", [["serve"], ["list"], ["status", "Jane Doe"], ["check", str(JANE)], ["demo"]]
+)
+def test_every_command_that_reads_roles_refuses_the_old_shared_variables_from_dotenv(
+    cli_runner, tmp_path: Path, command: list[str]
+) -> None:
+    (tmp_path / ".env").write_text("VERIFYBOT_SECURITY_USERS=U0SEC1\nVERIFYBOT_HIRING_MANAGERS=\n")
+    result = cli_runner(*command, "--db", str(tmp_path / "roles.db"))
+    assert result.exit_code == 2
+    [line] = result.stderr.splitlines()
+    assert "VERIFYBOT_SECURITY_USERS and VERIFYBOT_HIRING_MANAGERS are no longer read" in line
+    assert all(name in line for name in NEW_ROLE_VARIABLES)
+    assert result.stdout == ""
+    assert not (tmp_path / "roles.db").exists()
 
 
 def test_status_says_a_red_flag_awaits_security_and_names_the_other_candidates_to_the_operator(

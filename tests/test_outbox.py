@@ -193,12 +193,12 @@ async def test_later_findings_join_the_verifications_one_escalation_and_its_unse
 
 async def test_each_security_target_gets_its_own_row(core, store, flag, notifier_class) -> None:
     core.add_notifier(notifier_class("slack"))
-    core.add_notifier(notifier_class("teams"))
+    core.add_notifier(notifier_class("console"))
     await flag(PENDING, REFUSED)
     rows = outbox(store)
     assert [(row["kind"], row["target"]) for row in rows] == [
         ("finding", "slack"),
-        ("finding", "teams"),
+        ("finding", "console"),
     ]
     assert all(len(json.loads(row["payload"])["items"]) == 2 for row in rows)
 
@@ -390,7 +390,7 @@ async def test_a_crashing_notifier_does_not_stop_other_deliveries(
     core, store, clock, flag, notifier_class
 ) -> None:
     crashing = notifier_class("slack", crash=1)
-    working = notifier_class("teams")
+    working = notifier_class("console")
     core.add_notifier(crashing)
     core.add_notifier(working)
     first = await flag(REFUSED)

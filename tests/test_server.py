@@ -117,7 +117,9 @@ def _free_port() -> int:
         return probe.getsockname()[1]
 
 
-def test_serve_starts_without_slack_says_why_and_stops_cleanly_on_sigterm(tmp_path) -> None:
+def test_serve_starts_without_slack_or_teams_says_why_and_stops_cleanly_on_sigterm(
+    tmp_path,
+) -> None:
     port = _free_port()
     env = {
         key: value
@@ -147,4 +149,8 @@ def test_serve_starts_without_slack_says_why_and_stops_cleanly_on_sigterm(tmp_pa
     disabled = [line for line in stderr.splitlines() if "Slack is disabled" in line]
     assert len(disabled) == 1
     assert "SLACK_BOT_TOKEN and SLACK_SIGNING_SECRET are not set" in disabled[0]
+    teams = [line for line in stderr.splitlines() if "Teams is disabled" in line]
+    assert len(teams) == 1
+    assert "MicrosoftAppId is not set" in teams[0]
+    assert health["frontends"] == []
     assert "Traceback" not in stderr

@@ -465,7 +465,10 @@ async def test_security_group_members_count_as_security(core, service, actor, es
     member = actor("U-GROUP")
     with pytest.raises(PermissionDenied):
         await service.decide(member, escalation_id, "acknowledge", None)
-    core.service.roles.set_security_group_members({"U-GROUP"})
+    core.service.roles.watch_security_group(Platform.SLACK, ttl=300)
+    core.service.roles.set_security_group_members(Platform.SLACK, {"U-GROUP"})
+    with pytest.raises(PermissionDenied):
+        await service.decide(actor("U-GROUP", Platform.TEAMS), escalation_id, "acknowledge", None)
     _, changed = await service.decide(member, escalation_id, "acknowledge", None)
     assert changed
 
@@ -504,7 +507,7 @@ async def test_an_escalation_id_that_is_not_a_number_is_invalid_input(service, s
 
 
 async def test_hiring_manager_allow_list_limits_who_may_start(make_core, actor, candidate) -> None:
-    core = make_core(hiring_managers=frozenset({"hm-1"}))
+    core = make_core(slack_hiring_managers=frozenset({"hm-1"}))
     service, store = core.service, core.store
 
     with pytest.raises(PermissionDenied):
@@ -572,6 +575,38 @@ async def test_security_users_can_view_every_verification_but_not_answer_it(
     assert (await service.next_prompt(security, verification_id)).step_id == "notarized_id"
     with pytest.raises(PermissionDenied):
         await service.answer(security, verification_id, "notarized_id", "not_provided")
+
+
+async def test_roles_never_cross_platforms(make_core, actor, candidate) -> None:
+    """An actor is (platform, id): the same id on the other platform is someone else."""
+    core = make_core(
+        slack_security_users=frozenset({"U-SEC"}),
+        teams_hiring_managers=frozenset({"aad-hm"}),
+    )
+    service = core.service
+    on_slack = await service.start(actor("U-HM"), candidate(name="Ada Lovelace"))
+    verification_id = on_slack.verification.id
+    flagged = await service.answer(actor("U-HM"), verification_id, "background_check", "pending")
+    escalation_id = flagged.verification.escalation_id
+    on_teams = await service.start(actor("aad-hm", Platform.TEAMS), candidate())
+    slack_twin = await service.start(actor("aad-hm"), candidate())
+
+    with pytest.raises(PermissionDenied):
+        await service.start(actor("U-HM", Platform.TEAMS), candidate())
+    with pytest.raises(PermissionDenied):
+        await service.decide(actor("U-SEC", Platform.TEAMS), escalation_id, "confirm", None)
+    with pytest.raises(PermissionDenied):
+        await service.view(actor("U-SEC", Platform.TEAMS), verification_id)
+    with pytest.raises(PermissionDenied):
+        await service.answer(
+            actor("aad-hm"), on_teams.verification.id, "notarized_id", "not_provided"
+        )
+    assert [v.id for v in await service.list(actor("aad-hm", Platform.TEAMS))] == [
+        on_teams.verification.id
+    ]
+    assert [v.id for v in await service.list(actor("aad-hm"))] == [slack_twin.verification.id]
+    _, changed = await service.decide(actor("U-SEC"), escalation_id, "acknowledge", None)
+    assert changed
 
 
 async def test_the_terminal_operator_may_answer_any_verification(service, actor, candidate) -> None:

@@ -20,6 +20,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.json_depth import too_deep
 from bot.runtime import Core
 from handlers.slack.background import BackgroundTasks
 from handlers.slack.context import SlackContext
@@ -51,6 +52,16 @@ def is_signature(value: str) -> bool:
 
 def json_response(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text, content_type="application/json")
+
+
+def nests_too_deep(body: str) -> bool:
+    """The JSON bolt would parse (the body, or a form's `payload`) nests too deep to parse."""
+    if too_deep(body):
+        return True
+    if "payload" not in body:
+        return False
+    payload = dict(parse_qsl(body, keep_blank_values=True)).get("payload")
+    return payload is not None and too_deep(payload)
 
 
 def bolt_request_of(body: str, query: str, headers: dict[str, str]) -> AsyncBoltRequest:
@@ -172,7 +183,7 @@ class SlackFrontend:
             self.client.session = None
 
     async def handle(self, request: web.Request) -> web.StreamResponse:
-        """POST /slack/events: signature, then a well-formed envelope, then bolt's dispatch.
+        """POST /slack/events: signature, then bounded and well-formed JSON, then bolt's dispatch.
 
         bolt reads the payload before its own signature check and fails on malformed ones,
         so both checks come first here; bolt checks the signature again.
@@ -183,6 +194,9 @@ class SlackFrontend:
         body = self.signed(raw, timestamp, signature)
         if body is None:
             return json_response(401, REFUSED)
+        if nests_too_deep(body):
+            log.info("slack.malformed_request", error="nested too deep")
+            return json_response(400, MALFORMED)
         try:
             bolt_request = bolt_request_of(body, request.query_string, dict(request.headers))
             bolt_request.context[ENVELOPE] = envelope(bolt_request.body)

@@ -3,12 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import time
-from collections.abc import Callable
+from datetime import datetime, timedelta
 
 import structlog
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.models import Platform
 from bot.roles import Roles
 from handlers.slack.errors import WEB_API_ERRORS
 
@@ -16,7 +16,10 @@ log = structlog.get_logger("verifybot.slack")
 
 
 class SecurityGroup:
-    """Resolves the user group with usergroups.users.list; refreshed lazily after `ttl` seconds."""
+    """Resolves the user group with usergroups.users.list; refreshed lazily after `ttl` seconds.
+
+    Time is the roles' clock: when refreshes keep failing, the members lapse there (fail closed).
+    """
 
     def __init__(
         self,
@@ -25,35 +28,38 @@ class SecurityGroup:
         roles: Roles,
         ttl: float = 300.0,
         retry: float = 30.0,
-        clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.client = client
         self.usergroup = usergroup
         self.roles = roles
         self.ttl = ttl
         self.retry = retry
-        self.clock = clock
-        self._next_refresh: float | None = None
+        self._next_refresh: datetime | None = None
         self._lock = asyncio.Lock()
+        roles.watch_security_group(Platform.SLACK, ttl)
+
+    def _after(self, seconds: float) -> datetime:
+        return self.roles.clock() + timedelta(seconds=seconds)
 
     @property
     def stale(self) -> bool:
-        return self._next_refresh is None or self.clock() >= self._next_refresh
+        return self._next_refresh is None or self.roles.clock() >= self._next_refresh
 
     async def refresh(self) -> bool:
-        """Fetch the members now; on failure keep the last known members and try again soon."""
+        """Fetch the members now; on failure try again soon (the known members age meanwhile)."""
         try:
             response = await self.client.usergroups_users_list(usergroup=self.usergroup)
         except WEB_API_ERRORS as error:
             log.warning(
                 "slack.usergroup_refresh_failed", usergroup=self.usergroup, error=str(error)
             )
-            self._next_refresh = self.clock() + self.retry
+            self.roles.security_group_failed(Platform.SLACK)
+            self._next_refresh = self._after(self.retry)
             return False
         users = response.get("users") or []
         members = [user for user in users if isinstance(user, str)]
-        self.roles.set_security_group_members(members)
-        self._next_refresh = self.clock() + self.ttl
+        self.roles.set_security_group_members(Platform.SLACK, members)
+        self._next_refresh = self._after(self.ttl)
         log.info("slack.usergroup_refreshed", usergroup=self.usergroup, members=len(members))
         return True
 

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 import ipaddress
 import json
+from collections.abc import Awaitable
 from dataclasses import dataclass, field
-from typing import Any
+from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 import requests
@@ -22,6 +23,7 @@ from msrest.serialization import Model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bot.config import Settings
+from bot.json_depth import MAX_JSON_DEPTH, too_deep
 from bot.runtime import Core
 from handlers.server import ConfigError
 from handlers.teams.bot import VerifyBot
@@ -41,6 +43,8 @@ LOCAL_ONLY = (
 )
 TEAMS_ONLY = "verifybot serves the Microsoft Teams channel only"
 SORRY = "Sorry, something went wrong on my side. Please try again in a minute."
+IPAddress = ipaddress.IPv4Address | ipaddress.IPv6Address
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -129,8 +133,40 @@ def is_loopback(host: str | None) -> bool:
         return False
 
 
-def is_local_request(request: web.Request) -> bool:
-    """Sent from this machine, and not relayed by a proxy (which would make anyone local)."""
+def ip_of(node: str | None) -> IPAddress | None:
+    """The address of `192.0.2.1`, `192.0.2.1:80`, `[::1]:80` or `::1`; None for anything else."""
+    node = (node or "").strip().strip('"')
+    if node.startswith("["):
+        node = node[1:].partition("]")[0]
+    elif node.count(":") == 1:
+        node = node.partition(":")[0]
+    try:
+        address = ipaddress.ip_address(node)
+    except ValueError:
+        return None
+    mapped = getattr(address, "ipv4_mapped", None)
+    return mapped or address
+
+
+def proxied_clients(request: web.Request) -> list[IPAddress | None]:
+    """The client each proxy header names: the last hop of X-Forwarded-For and of Forwarded."""
+    clients: list[IPAddress | None] = []
+    if "X-Forwarded-For" in request.headers:
+        hops = ",".join(request.headers.getall("X-Forwarded-For")).split(",")
+        clients.append(ip_of(hops[-1]))
+    if "Forwarded" in request.headers:
+        elements = request.forwarded
+        clients.append(ip_of(elements[-1].get("for")) if elements else None)
+    return clients
+
+
+def is_local_request(request: web.Request, trusted_proxy: IPAddress | None = None) -> bool:
+    """Sent from this machine. A proxy header is believed only from `trusted_proxy`, which must
+    name a loopback client; from anyone else it is refused (a proxy would make everyone local).
+    """
+    if trusted_proxy is not None and ip_of(request.remote) == trusted_proxy:
+        clients = proxied_clients(request)
+        return bool(clients) and all(c is not None and c.is_loopback for c in clients)
     relayed = any(header in request.headers for header in PROXY_HEADERS)
     return is_loopback(request.remote) and not relayed
 
@@ -167,27 +203,23 @@ class TeamsFrontend:
         """POST /api/messages: who may post, a bounded and valid activity, its token, the turn.
 
         Without MicrosoftAppId nothing is authenticated, so only the Emulator on this machine
-        may post (anyone else could say they are any user); with it, only Teams may.
+        may post (anyone else could say they are any user); with it, only Teams may. With it the
+        token is checked before the body is read (its signature by a key endorsed for Teams,
+        issuer, audience), and again with the activity (the SDK's serviceUrl claim check).
         """
         authorization = request.headers.get("Authorization", "")
-        if self.authenticated and not authorization:
-            raise web.HTTPUnauthorized()
-        if not self.authenticated and not is_local_request(request):
+        auth = self.adapter.bot_framework_authentication
+        if self.authenticated:
+            if not authorization:
+                raise web.HTTPUnauthorized()
+            await self._checked(auth.authenticate_streaming_request(authorization, TEAMS_CHANNEL))
+        elif not is_local_request(request, self.core.settings.trusted_proxy):
             raise forbidden(LOCAL_ONLY)
         if request.content_type != "application/json":
             raise web.HTTPUnsupportedMediaType(text="an activity is application/json")
         activity = await self._activity(request)
         self._check_origin(activity)
-        try:
-            identity = await self.adapter.bot_framework_authentication.authenticate_request(
-                activity, authorization
-            )
-        except requests.RequestException as error:
-            log.warning("teams.token_keys_unavailable", error=type(error).__name__)
-            raise web.HTTPServiceUnavailable() from None
-        except Exception as error:
-            log.info("teams.bad_token", error=type(error).__name__)
-            raise web.HTTPUnauthorized() from None
+        identity = await self._checked(auth.authenticate_request(activity, authorization))
         response = await self.adapter.process_activity(identity, activity, self.bot.on_turn)
         if response is None:
             return web.Response(status=201)
@@ -195,6 +227,18 @@ class TeamsFrontend:
             serializer_helper(response.body) if isinstance(response.body, Model) else response.body
         )
         return web.json_response(body, status=int(response.status))
+
+    @staticmethod
+    async def _checked(authentication: Awaitable[T]) -> T:
+        """An SDK token check: 401 for a token it refuses, 503 when its keys are out of reach."""
+        try:
+            return await authentication
+        except requests.RequestException as error:
+            log.warning("teams.token_keys_unavailable", error=type(error).__name__)
+            raise web.HTTPServiceUnavailable() from None
+        except Exception as error:
+            log.info("teams.bad_token", error=type(error).__name__)
+            raise web.HTTPUnauthorized() from None
 
     @staticmethod
     async def _activity(request: web.Request) -> Activity:
@@ -205,7 +249,13 @@ class TeamsFrontend:
         if len(raw) > MAX_ACTIVITY_BYTES:
             raise web.HTTPRequestEntityTooLarge(MAX_ACTIVITY_BYTES, len(raw))
         try:
-            body: Any = json.loads(raw)
+            text = raw.decode("utf-8")
+        except UnicodeDecodeError:
+            raise bad_request("the body is not JSON") from None
+        if too_deep(text):
+            raise bad_request(f"the body nests more than {MAX_JSON_DEPTH} levels deep")
+        try:
+            body: Any = json.loads(text)
         except ValueError:
             raise bad_request("the body is not JSON") from None
         try:

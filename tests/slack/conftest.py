@@ -414,8 +414,8 @@ def slack_settings(tmp_path: Path, fake_slack: FakeSlackAPI) -> Settings:
         slack_api_url=fake_slack.url,
         slack_security_channel=SECURITY_CHANNEL,
         slack_security_usergroup=SECURITY_GROUP,
-        hiring_managers=frozenset({HM, HM2}),
-        security_users=frozenset({SEC}),
+        slack_hiring_managers=frozenset({HM, HM2}),
+        slack_security_users=frozenset({SEC}),
         teams_enabled=False,
         notice_interval=0,
     )

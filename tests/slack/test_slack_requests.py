@@ -313,3 +313,56 @@ async def test_an_error_quoting_the_command_cannot_link_or_ping(slack: SlackDriv
     assert "no verification found" in reply.text
     assert "<" not in reply.text and ">" not in reply.text
     assert "&lt;!channel&gt;" in reply.text
+
+
+DEEP = "[" * 10_000 + "]" * 10_000
+
+
+def with_deep_value(payload: dict, key: str) -> str:
+    """`payload` as JSON text with a 10,000-deep array under `key`."""
+    return json.dumps({**payload, key: "__deep__"}).replace('"__deep__"', DEEP)
+
+
+async def test_json_nested_too_deep_is_a_400_without_an_error_and_records_nothing(
+    slack: SlackDriver, slack_app: SlackApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    """Form payloads and JSON events alike: never a recursive parser's overflow (a 500)."""
+    await slack.start()
+    message = slack.last_dm()
+    block_id, element = find_button(message.blocks, option="not_provided")
+    click = slack.click_payload(HM, message, block_id, element)
+    event = {"type": "event_callback", "team_id": "T1", "event": {"type": "app_home_opened"}}
+    events_before = len(slack_app.core.store.events())
+    caplog.set_level("ERROR")
+    with structlog.testing.capture_logs() as logs:
+        sent = [
+            await slack.send(urlencode({"payload": with_deep_value(click, "state")})),
+            await slack.send(urlencode({"payload": DEEP})),
+            await slack.send(with_deep_value(event, "authorizations"), "application/json"),
+            await slack.send(DEEP, "application/json"),
+        ]
+        await slack.settle()
+    for reply in sent:
+        assert (reply.status, reply.json) == (400, {"ok": False, "error": "malformed request"})
+    assert recorded(slack_app) == (1, 0)
+    assert len(slack_app.core.store.events()) == events_before
+    assert [entry for entry in logs if entry["log_level"] in ("error", "critical")] == []
+    assert caplog.records == []
+
+
+async def test_json_nested_within_the_bound_is_read(
+    slack: SlackDriver, slack_app: SlackApp
+) -> None:
+    """Brackets inside strings are text, not nesting."""
+    await slack.start()
+    message = slack.last_dm()
+    block_id, element = find_button(message.blocks, option="not_provided")
+    click = slack.click_payload(HM, message, block_id, element)
+    nested: object = "deep"
+    for _ in range(40):
+        nested = [nested]
+    text = '[{"' * 500 + '\\"[' * 100
+    reply = await slack.send(slack.interaction({**click, "extra": nested, "text": text}))
+    assert reply.status == 200
+    await slack.settle()
+    assert recorded(slack_app) == (1, 1)

@@ -14,6 +14,7 @@ from bot.roles import Roles
 from handlers.slack.background import BackgroundTasks
 from handlers.slack.security_group import SecurityGroup
 from handlers.slack.surfaces import start_modal
+from tests.conftest import FakeClock
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.slack.conftest import (
     GROUP_MEMBER,
@@ -24,14 +25,6 @@ from tests.slack.conftest import (
     SlackApp,
     SlackDriver,
 )
-
-
-class Clock:
-    def __init__(self) -> None:
-        self.now = 100.0
-
-    def __call__(self) -> float:
-        return self.now
 
 
 async def test_background_tasks_are_drained_including_those_they_start() -> None:
@@ -75,15 +68,17 @@ async def test_drain_gives_up_after_the_timeout_and_cancel_stops_the_rest() -> N
     assert len(tasks) == 0
 
 
-async def test_the_security_group_is_refreshed_after_its_ttl(slack_app: SlackApp) -> None:
+async def test_the_security_group_is_refreshed_after_its_ttl(
+    slack_app: SlackApp, clock: FakeClock
+) -> None:
     fake = FakeSlackAPI()
     fake.usergroups[SECURITY_GROUP] = [GROUP_MEMBER]
     await fake.start()
     try:
         client = slack_app.frontend.client
         client.base_url = fake.url
-        roles, clock = Roles(), Clock()
-        group = SecurityGroup(client, SECURITY_GROUP, roles, ttl=60, retry=5, clock=clock)
+        roles = Roles(clock=clock)
+        group = SecurityGroup(client, SECURITY_GROUP, roles, ttl=60, retry=5)
         member = Actor(user_id=GROUP_MEMBER, platform=Platform.SLACK)
 
         await group.ensure_fresh()
@@ -93,13 +88,13 @@ async def test_the_security_group_is_refreshed_after_its_ttl(slack_app: SlackApp
 
         fake.usergroups[SECURITY_GROUP] = []
         fake.fail_next("usergroups.users.list", status=500)
-        clock.now += 61
+        clock.advance(61)
         await group.ensure_fresh()
-        assert roles.is_security(member), "a failed refresh keeps the members it knew"
-        clock.now += 1
+        assert roles.is_security(member), "a failed refresh keeps the members it knew a while"
+        clock.advance(1)
         await group.ensure_fresh()
         assert len(fake.calls_to("usergroups.users.list")) == 2
-        clock.now += 5
+        clock.advance(5)
         await group.ensure_fresh()
         assert not roles.is_security(member)
     finally:

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import json
-import time
+
+import pytest
 
 from bot.models import EscalationStatus, Outcome
+from bot.store import utc_now
+from tests.conftest import FakeClock
 from tests.fakes.slack_api import FakeSlackAPI, Message
 from tests.slack.conftest import (
     GROUP_MEMBER,
@@ -23,6 +26,14 @@ from tests.slack.conftest import (
     mrkdwn_of,
     text_of,
 )
+
+
+@pytest.fixture
+def roles_clock(slack_app: SlackApp) -> FakeClock:
+    """The roles' clock, which the security group keeps time by, from now on moved by the test."""
+    clock = FakeClock(utc_now())
+    slack_app.core.service.roles.clock = clock
+    return clock
 
 
 async def escalate(slack: SlackDriver) -> tuple[str, Message]:
@@ -256,7 +267,7 @@ async def test_a_candidates_name_and_note_cannot_ping_or_link_in_the_security_ch
 
 
 async def test_a_member_dropped_from_the_security_group_loses_access_after_its_ttl(
-    slack: SlackDriver, fake_slack: FakeSlackAPI, slack_app: SlackApp
+    slack: SlackDriver, fake_slack: FakeSlackAPI, slack_app: SlackApp, roles_clock: FakeClock
 ) -> None:
     """Commands refresh the group too, not only the security buttons and the Home tab."""
     verification_id = await slack.start()
@@ -266,8 +277,63 @@ async def test_a_member_dropped_from_the_security_group_loses_access_after_its_t
     fake_slack.usergroups[SECURITY_GROUP] = []
     group = slack_app.frontend.security_group
     assert group is not None
-    later = time.monotonic() + group.ttl + 1
-    group.clock = lambda: later
+    roles_clock.advance(group.ttl + 1)
     refused = await slack.command(f"status {verification_id}", user=GROUP_MEMBER)
     assert "not allowed" in refused.text
     assert len(fake_slack.calls_to("usergroups.users.list", ok=True)) >= 2
+
+
+async def test_while_the_group_cannot_be_checked_its_members_lose_security_rights_after_a_while(
+    slack: SlackDriver, fake_slack: FakeSlackAPI, slack_app: SlackApp, roles_clock: FakeClock
+) -> None:
+    """Fail closed: listed security users keep their rights, the group's members say why not."""
+    verification_id, posted = await escalate(slack)
+    group = slack_app.frontend.security_group
+    assert group is not None
+    fake_slack.fail_next("usergroups.users.list", status=500, times=100)
+
+    roles_clock.advance(group.ttl + 1)
+    first_failure = roles_clock.now
+    seen = await slack.command(f"status {verification_id}", user=GROUP_MEMBER)
+    assert "Jane Doe" in text_of(seen.json["blocks"]), "one refresh interval of failures is kept"
+
+    roles_clock.advance(group.ttl)
+    await slack.click(posted, GROUP_MEMBER, label="Confirm fraud")
+    await slack.settle()
+    escalation = slack_app.core.store.escalation_for(verification_id)
+    assert escalation["status"] == EscalationStatus.OPEN
+    [refusal] = fake_slack.state.ephemeral
+    assert refusal["user"] == GROUP_MEMBER
+    assert (
+        f"the security user group could not be checked since {first_failure:%H:%M} UTC; "
+        "ask an admin" in refusal["text"]
+    )
+    await slack.click(posted, SEC, label="Acknowledge")
+    await slack.settle()
+    assert slack_app.core.store.escalation_for(verification_id)["decided_by"] == SEC
+
+    fake_slack.clear_failures()
+    roles_clock.advance(group.retry + 1)
+    await slack.click(
+        fake_slack.message(posted.channel, posted.ts), GROUP_MEMBER, label="Confirm fraud"
+    )
+    await slack.settle()
+    escalation = slack_app.core.store.escalation_for(verification_id)
+    assert (escalation["status"], escalation["decided_by"]) == ("confirmed", GROUP_MEMBER)
+
+
+async def test_without_teams_configured_no_teams_row_is_written_and_api_messages_is_404(
+    make_app, fake_slack: FakeSlackAPI, http
+) -> None:
+    """A Slack-only install: a Teams channel named without MicrosoftAppId is not a target."""
+    app = await make_app(
+        teams_enabled=True,
+        teams_security_conversation_id="19:security@thread.tacv2",
+        teams_service_url="https://smba.example.com/amer/",
+    )
+    slack = SlackDriver(http, app.url, fake_slack, app)
+    await escalate(slack)
+    assert [row["target"] for row in app.core.store.db["outbox"].rows] == ["slack"]
+    teams_url = app.url.replace("/slack/events", "/api/messages")
+    async with http.post(teams_url, json={"type": "message"}) as response:
+        assert response.status == 404

@@ -41,14 +41,15 @@ SECURITY = TeamsUser("aad-sec-1", "Sam Security")
 
 
 def teams_settings(db: Path, **overrides: Any) -> Settings:
-    """Teams on, Slack off, no app id (Emulator mode); nothing read from the environment."""
+    """Teams on in Emulator mode (no app id), Slack off; nothing read from the environment."""
     values: dict[str, Any] = {
         "db": str(db),
         "playbooks_dir": str(PLAYBOOKS),
-        "hiring_managers": frozenset({HM.aad_id, OTHER_HM.aad_id}),
-        "security_users": frozenset({SECURITY.aad_id}),
+        "teams_hiring_managers": frozenset({HM.aad_id, OTHER_HM.aad_id}),
+        "teams_security_users": frozenset({SECURITY.aad_id}),
         "teams_enabled": True,
         "notice_interval": 0,
+        "teams_emulator": True,
         "microsoft_app_id": "",
         "microsoft_app_password": "",
         "microsoft_app_type": "MultiTenant",

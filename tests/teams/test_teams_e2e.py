@@ -7,6 +7,7 @@ so a reworded or reordered option does not break these tests.
 from __future__ import annotations
 
 import asyncio
+import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
@@ -20,6 +21,7 @@ from tests.teams.harness import (
     SECURITY_CHANNEL,
     Chat,
     TeamsApp,
+    TeamsUser,
     texts,
 )
 
@@ -485,3 +487,30 @@ async def test_a_double_click_on_start_verification_starts_one(
     assert "That form was already used." in "\n".join(replies)
     teams = next(f for f in teams_app.client.app[FRONTENDS] if f.name == "teams")
     assert len(teams.bot.locks) == 0, "no lock is kept once its turns are done"
+
+
+async def test_a_teams_user_with_a_slack_security_users_id_is_not_security(
+    connector: FakeConnector, start_app: Callable[..., Awaitable[TeamsApp]]
+) -> None:
+    """Roles never cross platforms: the id of a Slack security user means nothing in Teams."""
+    slack_security_user = "USECURE001"
+    app = await start_app(slack_security_users=frozenset({slack_security_user}))
+    channel = await register_security_channel(app, connector)
+    chat = Chat(app, connector, HM, "a:hm-personal-chat")
+    await press(chat, await start_with_form(chat), Result.BLOCK)
+    await app.deliver_outbox()
+    await connector.wait_for(lambda: len(findings_posted(connector)) == 1)
+    [finding] = findings_posted(connector)
+    vid = await verification_id(app)
+
+    impostor = TeamsUser(slack_security_user, "Sam Lookalike")
+    thread = channel.in_thread(finding.id).as_user(impostor)
+    calls = await thread.click(finding, "Confirm fraud", reason="stolen identity")
+    assert texts(calls) == [REFUSED]
+    assert [call for call in connector.updates() if call.activity_id == finding.id] == []
+    assert app.core.store.escalation_for(vid)["status"] == EscalationStatus.OPEN
+    refusal = [e for e in app.core.store.events() if e["action"] == "refused"][-1]
+    assert (refusal["actor"], refusal["platform"]) == (slack_security_user, "teams")
+    assert json.loads(refusal["detail"])["action"] == "escalation.decide"
+    calls = await Chat(app, connector, impostor, "a:impostor").say(f"status {vid}")
+    assert "not allowed" in texts(calls)[0]

@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import json
+import time
 from collections.abc import Awaitable, Callable
 from pathlib import Path
+from typing import Any
 
 import jwt
 import pytest
 import requests
+import structlog
 from botframework.connector.auth.jwt_token_extractor import JwtTokenExtractor
 from cryptography.hazmat.primitives.asymmetric import rsa
 from jwt.algorithms import RSAAlgorithm
@@ -168,10 +171,23 @@ class KeysEndpoint:
 
     def __init__(self) -> None:
         key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+        self.private_key = key
         jwk = json.loads(RSAAlgorithm.to_jwk(key.public_key()))
         self.keys = [{**jwk, "kid": "known-key", "endorsements": ["msteams"]}]
         self.down = False
         self.fetched: list[str] = []
+
+    def bearer(self, service_url: str) -> str:
+        """An Authorization header Teams would send: signed with the known key, for the bot."""
+        claims = {
+            **BOT_FRAMEWORK,
+            "serviceurl": service_url,
+            "exp": int(time.time()) + 3600,
+        }
+        signed = jwt.encode(
+            claims, self.private_key, algorithm="RS256", headers={"kid": "known-key"}
+        )
+        return f"Bearer {signed}"
 
     def get(self, url: str, *args: object, **kwargs: object) -> requests.Response:
         self.fetched.append(url)
@@ -237,10 +253,12 @@ async def test_when_the_signing_keys_cannot_be_fetched_it_is_a_503(
     assert nothing_recorded(app, connector)
 
 
-@pytest.mark.usefixtures("no_network")
 @pytest.mark.parametrize("channel", ["webchat", "directline", "emulator"])
 async def test_with_an_app_id_only_the_teams_channel_is_served(
-    connector: FakeConnector, start_app: Callable[..., Awaitable[TeamsApp]], channel: str
+    connector: FakeConnector,
+    start_app: Callable[..., Awaitable[TeamsApp]],
+    keys_endpoint: KeysEndpoint,
+    channel: str,
 ) -> None:
     """Web Chat and Direct Line let their client choose `from.id`: it could name anyone."""
     app = await start_app(microsoft_app_id=APP_ID, microsoft_app_password="not-used")
@@ -248,7 +266,8 @@ async def test_with_an_app_id_only_the_teams_channel_is_served(
     activity = Chat(app, connector, impostor, "a:webchat").activity("list", channelId=channel)
     del activity["from"]["aadObjectId"]
     activity["from"]["id"] = impostor.aad_id
-    response = await app.post(activity, headers={"Authorization": "Bearer a.b.c"})
+    bearer = keys_endpoint.bearer(activity["serviceUrl"])
+    response = await app.post(activity, headers={"Authorization": bearer})
     assert response.status == 403
     assert json.loads(await response.text()) == {"error": TEAMS_ONLY}
     assert nothing_recorded(app, connector)
@@ -335,3 +354,112 @@ def test_the_app_password_is_not_in_the_configurations_repr(tmp_path: Path) -> N
     config = BotConfig.from_settings(settings)
     assert config.APP_PASSWORD == "s3cr3t-Pa55"
     assert "s3cr3t-Pa55" not in repr(config)
+
+
+DEEP = "[" * 10_000 + "]" * 10_000
+
+
+def deeply_nested(activity: dict[str, Any]) -> bytes:
+    """The activity as raw JSON, with a 10,000-deep array as its value."""
+    return json.dumps({**activity, "value": "__deep__"}).replace('"__deep__"', DEEP).encode()
+
+
+def errors_logged(logs: list[dict[str, Any]], caplog: pytest.LogCaptureFixture) -> list[Any]:
+    structured = [entry for entry in logs if entry["log_level"] in ("error", "critical")]
+    return structured + [record for record in caplog.records if record.levelname == "ERROR"]
+
+
+async def test_json_nested_too_deep_is_a_400_without_an_error_and_records_nothing(
+    hm_chat: Chat, connector: FakeConnector, teams_app: TeamsApp, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level("ERROR")
+    json_type = {"Content-Type": "application/json"}
+    with structlog.testing.capture_logs() as logs:
+        for body in (deeply_nested(hm_chat.activity("help")), DEEP.encode()):
+            response = await teams_app.post(data=body, headers=json_type)
+            assert response.status == 400
+            error = json.loads(await response.text())["error"]
+            assert error == "the body nests more than 64 levels deep"
+    assert errors_logged(logs, caplog) == []
+    assert nothing_recorded(teams_app, connector)
+
+
+async def test_with_an_app_id_the_token_is_checked_before_the_body_is_parsed(
+    connector: FakeConnector,
+    start_app: Callable[..., Awaitable[TeamsApp]],
+    keys_endpoint: KeysEndpoint,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    app = await start_app(microsoft_app_id=APP_ID, microsoft_app_password="not-used")
+    activity = Chat(app, connector, HM, "a:hm-personal-chat").activity("help")
+    body = deeply_nested(activity)
+    json_type = {"Content-Type": "application/json"}
+    caplog.set_level("ERROR")
+    with structlog.testing.capture_logs() as logs:
+        for authorization in ({}, {"Authorization": "Bearer a.b.c"}):
+            response = await app.post(data=body, headers={**json_type, **authorization})
+            assert response.status == 401, authorization
+        signed = {"Authorization": keys_endpoint.bearer(activity["serviceUrl"])}
+        response = await app.post(data=body, headers={**json_type, **signed})
+        assert response.status == 400
+    assert errors_logged(logs, caplog) == []
+    assert nothing_recorded(app, connector)
+
+
+async def test_without_teams_configured_api_messages_is_not_served(
+    connector: FakeConnector, start_app: Callable[..., Awaitable[TeamsApp]]
+) -> None:
+    """No MicrosoftAppId and no VERIFYBOT_TEAMS_EMULATOR: a Slack-only install has no Teams."""
+    app = await start_app(teams_emulator=False)
+    response = await app.post(Chat(app, connector, HM, "a:hm-personal-chat").activity("help"))
+    assert response.status == 404
+    health = await (await app.client.get("/healthz")).json()
+    assert health["frontends"] == []
+    assert app.core.service.security_targets == ()
+    assert nothing_recorded(app, connector)
+
+
+@pytest.mark.parametrize(
+    ("trusted", "headers", "allowed"),
+    [
+        (None, {"X-Forwarded-For": "127.0.0.1"}, False),
+        ("127.0.0.1", {"X-Forwarded-For": "127.0.0.1"}, True),
+        ("127.0.0.1", {"Forwarded": 'for="[::1]:4711";proto=http'}, True),
+        ("127.0.0.1", {"X-Forwarded-For": "127.0.0.1, 203.0.113.9"}, False),
+        ("127.0.0.1", {"Forwarded": "for=203.0.113.9"}, False),
+        ("127.0.0.1", {"X-Forwarded-For": "127.0.0.1", "Forwarded": "for=203.0.113.9"}, False),
+        ("127.0.0.1", {"X-Forwarded-For": "unknown"}, False),
+        ("127.0.0.1", {"X-Real-IP": "127.0.0.1"}, False),
+        ("127.0.0.1", {}, False),
+        ("10.0.0.1", {"X-Forwarded-For": "127.0.0.1"}, False),
+    ],
+    ids=[
+        "no-trusted-proxy",
+        "xff-loopback",
+        "forwarded-loopback",
+        "xff-last-hop-remote",
+        "forwarded-remote",
+        "headers-disagree",
+        "xff-not-an-address",
+        "x-real-ip-only",
+        "no-header-from-the-proxy",
+        "header-from-another-peer",
+    ],
+)
+async def test_a_proxy_header_counts_only_from_the_trusted_proxy(
+    connector: FakeConnector,
+    start_app: Callable[..., Awaitable[TeamsApp]],
+    trusted: str | None,
+    headers: dict[str, str],
+    allowed: bool,
+) -> None:
+    """Emulator mode behind a proxy on this machine: the client the proxy names must be local."""
+    app = await start_app(trusted_proxy=trusted)
+    response = await app.post(Chat(app, connector, HM, "a:hm").activity("help"), headers=headers)
+    if allowed:
+        assert response.status in (200, 201)
+        await connector.wait_for(lambda: len(connector.posts("a:hm")) == 1)
+    else:
+        assert response.status == 403
+        assert json.loads(await response.text()) == {"error": LOCAL_ONLY}
+        assert nothing_recorded(app, connector)

@@ -33,7 +33,8 @@ async def handle_verify(ctx: SlackContext, ack: AsyncAck, command: SlashCommand)
             await start(ctx, ack, command, actor, parsed.argument)
         elif parsed.name is CommandName.STATUS:
             view = await ctx.service.status(actor, parsed.argument)
-            await ack(**summary_message(view, can_continue=view.requested_by == actor.user_id))
+            own = view.requested_by == actor.user_id and view.platform == actor.platform
+            await ack(**summary_message(view, can_continue=own))
         elif parsed.name is CommandName.LIST:
             await ack(text=list_text(await ctx.service.list(actor)))
         elif parsed.name is CommandName.CANCEL:
