@@ -63,6 +63,11 @@ def build_core(
     clock: Clock = utc_now,
     backoff: Backoff | None = None,
 ) -> Core:
+    """The core on the settings' database.
+
+    PlaybookError when a playbook cannot be used, among them an installed playbook whose
+    version the database recorded with other content: no process starts with it.
+    """
     store = Store(settings.db, clock=clock)
     playbooks = PlaybookRegistry.from_directory(
         Path(settings.playbooks_dir) if settings.playbooks_dir else None
@@ -76,6 +81,12 @@ def build_core(
         security_targets=configured_security_targets(settings, store),
         on_outbox=worker.kick,
     )
+    try:
+        service.versions.check_installed()
+        service.versions.record_unrecorded()
+    except BaseException:
+        store.close()
+        raise
     core = Core(settings=settings, store=store, service=service, worker=worker)
     for notifier in notifiers:
         core.add_notifier(notifier)

@@ -129,6 +129,22 @@ MIGRATIONS: list[str] = [
         updated_at TEXT NOT NULL
     );
     """,
+    # playbook versions: the content of each playbook version verifications used, never changed.
+    """
+    CREATE TABLE playbook_versions (
+        playbook_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,
+        content TEXT NOT NULL,
+        source TEXT NOT NULL,
+        stored_at TEXT NOT NULL,
+        PRIMARY KEY (playbook_id, version)
+    );
+    CREATE TRIGGER playbook_versions_append_only_update BEFORE UPDATE ON playbook_versions
+        BEGIN SELECT RAISE(ABORT, 'playbook versions are append-only'); END;
+    CREATE TRIGGER playbook_versions_append_only_delete BEFORE DELETE ON playbook_versions
+        BEGIN SELECT RAISE(ABORT, 'playbook versions are append-only'); END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -275,6 +275,36 @@ class Store:
             [escalation_id, target, message_ref],
         )
 
+    # playbook versions
+
+    def playbook_version(self, playbook_id: str, version: int) -> Row | None:
+        """The recorded content of a playbook version: content_hash, content, source, stored_at."""
+        return self._row(
+            "SELECT * FROM playbook_versions WHERE playbook_id = ? AND version = ?",
+            [playbook_id, version],
+        )
+
+    def insert_playbook_version(
+        self, playbook_id: str, version: int, content_hash: str, content: str, source: str
+    ) -> bool:
+        """Record a playbook version's content; False when that version was already recorded."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO playbook_versions "
+            "(playbook_id, version, content_hash, content, source, stored_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [playbook_id, version, content_hash, content, source, self.now()],
+        )
+        return cursor.rowcount == 1
+
+    def unrecorded_playbook_versions(self) -> list[Row]:
+        """(playbook_id, playbook_version) pairs verifications use that were never recorded."""
+        return self._rows(
+            "SELECT DISTINCT v.playbook_id, v.playbook_version FROM verifications v "
+            "WHERE NOT EXISTS (SELECT 1 FROM playbook_versions p "
+            "WHERE p.playbook_id = v.playbook_id AND p.version = v.playbook_version) "
+            "ORDER BY v.playbook_id, v.playbook_version"
+        )
+
     # audit
 
     def audit(

@@ -11,7 +11,7 @@ from pathlib import Path
 import pytest
 
 from bot.errors import PermissionDenied
-from bot.schema import SCHEMA_VERSION
+from bot.schema import MIGRATIONS, SCHEMA_VERSION
 from bot.store import GENESIS_HASH, Store
 
 
@@ -67,7 +67,7 @@ def test_the_schema_version_is_set_and_opening_again_migrates_nothing(db_path: P
 
     again = Store(db_path, clock=clock)
     try:
-        assert again.schema_version == SCHEMA_VERSION == 1
+        assert again.schema_version == SCHEMA_VERSION == len(MIGRATIONS)
         assert again.db.execute("PRAGMA user_version").fetchone()[0] == SCHEMA_VERSION
         assert sorted(again.db.table_names()) == tables
         assert again.db.execute("SELECT count(*) FROM candidates").fetchone()[0] == 1
@@ -117,7 +117,7 @@ async def test_the_audit_chain_is_intact_after_a_flow(
 
     events = store.events()
     actions = [event["action"] for event in events]
-    assert actions[0] == "verification.started"
+    assert actions[:2] == ["playbook.version_stored", "verification.started"]
     assert {"answer.changed", "refused", "escalation.confirmed"} <= set(actions)
     assert events[0]["prev_hash"] == GENESIS_HASH
     assert all(
