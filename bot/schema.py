@@ -140,6 +140,7 @@ MIGRATIONS: list[str] = [
         stored_at TEXT NOT NULL,
         PRIMARY KEY (playbook_id, version)
     );
+    CREATE INDEX idx_verifications_playbook ON verifications(playbook_id, playbook_version);
     CREATE TRIGGER playbook_versions_append_only_update BEFORE UPDATE ON playbook_versions
         BEGIN SELECT RAISE(ABORT, 'playbook versions are append-only'); END;
     CREATE TRIGGER playbook_versions_append_only_delete BEFORE DELETE ON playbook_versions

@@ -297,13 +297,21 @@ class Store:
         return cursor.rowcount == 1
 
     def unrecorded_playbook_versions(self) -> list[Row]:
-        """(playbook_id, playbook_version) pairs verifications use that were never recorded."""
-        return self._rows(
-            "SELECT DISTINCT v.playbook_id, v.playbook_version FROM verifications v "
-            "WHERE NOT EXISTS (SELECT 1 FROM playbook_versions p "
-            "WHERE p.playbook_id = v.playbook_id AND p.version = v.playbook_version) "
-            "ORDER BY v.playbook_id, v.playbook_version"
-        )
+        """(playbook_id, playbook_version) pairs verifications use that were never recorded.
+
+        Walks the distinct pairs through their index, a few look-ups however many verifications.
+        """
+        pairs = "SELECT playbook_id, playbook_version FROM verifications WHERE "
+        order = " ORDER BY playbook_id, playbook_version LIMIT 1"
+        unrecorded = []
+        row = self._row(pairs + "playbook_id > ''" + order)
+        while row is not None:
+            if self.playbook_version(row["playbook_id"], row["playbook_version"]) is None:
+                unrecorded.append(row)
+            later = [row["playbook_id"], row["playbook_version"]]
+            row = self._row(pairs + "playbook_id = ? AND playbook_version > ?" + order, later)
+            row = row or self._row(pairs + "playbook_id > ?" + order, later[:1])
+        return unrecorded
 
     # audit
 

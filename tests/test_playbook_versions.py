@@ -318,3 +318,39 @@ def test_recorded_versions_are_never_changed(store) -> None:
     with pytest.raises(sqlite3.DatabaseError, match="append-only"):
         store.db.execute("DELETE FROM playbook_versions")
     assert store.playbook_version("x", 1)["content_hash"] == "a" * 64
+
+
+def test_the_unrecorded_versions_are_found_through_the_index(store) -> None:
+    address = {"home_address": "1 Elm St", "shipping_address": "1 Elm St"}
+    normalized = {"home_normalized": "1 ELM ST", "shipping_normalized": "1 ELM ST"}
+    candidate_id = store.insert_candidate(
+        {"name": "A", "email": "a@example.com", **address, **normalized}
+    )
+    used = [("b", 2), ("a", 1), ("b", 1), ("a", 1), ("c", 3), ("b", 2), ("a", 4)]
+    for number, (playbook_id, version) in enumerate(used):
+        store.insert_verification(
+            {
+                "id": f"VB-{number:08X}",
+                "candidate_id": candidate_id,
+                "playbook_id": playbook_id,
+                "playbook_version": version,
+                "requested_by": "cli",
+                "platform": "cli",
+                "status": "in_progress",
+            }
+        )
+    store.insert_playbook_version("b", 1, "a" * 64, "{}", "b.yml")
+    store.insert_playbook_version("a", 4, "a" * 64, "{}", "a.yml")
+
+    unrecorded = store.unrecorded_playbook_versions()
+    assert [(r["playbook_id"], r["playbook_version"]) for r in unrecorded] == [
+        ("a", 1),
+        ("b", 2),
+        ("c", 3),
+    ]
+    plan = store.db.execute(
+        "EXPLAIN QUERY PLAN SELECT playbook_id, playbook_version FROM verifications "
+        "WHERE playbook_id = 'a' AND playbook_version > 1 "
+        "ORDER BY playbook_version LIMIT 1"
+    ).fetchall()
+    assert "idx_verifications_playbook" in " ".join(str(row[-1]) for row in plan)
