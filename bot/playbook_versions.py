@@ -51,12 +51,11 @@ class PlaybookVersions:
 
     def check_installed(self) -> None:
         """PlaybookError, one line per file, for installed playbooks that differ from the record."""
-        sources = {playbook.id: self.installed.source(playbook.id) for playbook in self.installed}
-        problems = [
-            problem
-            for playbook in self.installed
-            if (problem := version_conflict(self.store, playbook, sources[playbook.id]))
-        ]
+        problems = []
+        for playbook in self.installed:
+            problem = version_conflict(self.store, playbook, self.installed.source(playbook.id))
+            if problem:
+                problems.append(problem)
         if problems:
             raise PlaybookError("\n".join(problems))
 
