@@ -2,8 +2,10 @@
 
 from __future__ import annotations
 
+import hashlib
+import json
 import os
-from collections.abc import Iterable, Iterator
+from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
@@ -125,6 +127,17 @@ class Playbook(BaseModel):
         )
 
 
+def canonical_content(playbook: Playbook) -> str:
+    """The validated playbook as JSON with sorted keys: YAML comments and layout do not count."""
+    return json.dumps(
+        playbook.model_dump(mode="json"), sort_keys=True, separators=(",", ":"), ensure_ascii=False
+    )
+
+
+def content_hash(content: str) -> str:
+    return hashlib.sha256(content.encode("utf-8")).hexdigest()
+
+
 def _refuse_repeats(values: list[str], what: str) -> None:
     seen: set[str] = set()
     for value in values:
@@ -219,7 +232,13 @@ def canonical_id(playbook_id: str) -> str:
 class PlaybookRegistry:
     """Loaded playbooks by id; the first one listed is the default."""
 
-    def __init__(self, playbooks: Iterable[Playbook], default: str | None = None) -> None:
+    def __init__(
+        self,
+        playbooks: Iterable[Playbook],
+        default: str | None = None,
+        sources: Mapping[str, str] | None = None,
+    ) -> None:
+        self._sources = {canonical_id(key): value for key, value in (sources or {}).items()}
         self._by_id: dict[str, Playbook] = {}
         for playbook in playbooks:
             key = canonical_id(playbook.id)
@@ -236,7 +255,15 @@ class PlaybookRegistry:
     @classmethod
     def from_directory(cls, directory: Path | None = None) -> PlaybookRegistry:
         directory = directory or default_playbook_dir()
-        return cls(load_playbook(path) for path in playbook_files(directory))
+        loaded = [(load_playbook(path), str(path)) for path in playbook_files(directory)]
+        return cls(
+            (playbook for playbook, _ in loaded),
+            sources={playbook.id: source for playbook, source in loaded},
+        )
+
+    def source(self, playbook_id: str) -> str:
+        """The file a playbook was loaded from (`playbook ID` when it was not from a file)."""
+        return self._sources.get(canonical_id(playbook_id), f"playbook {playbook_id}")
 
     def get(self, playbook_id: str | None = None) -> Playbook:
         key = canonical_id(playbook_id) if playbook_id else self.default_id

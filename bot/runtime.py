@@ -70,6 +70,11 @@ def build_core(
     clock: Clock = utc_now,
     backoff: Backoff | None = None,
 ) -> Core:
+    """The core on the settings' database.
+
+    PlaybookError when a playbook cannot be used, among them an installed playbook whose
+    version the database recorded with other content: no process starts with it.
+    """
     roles = Roles.from_settings(settings, clock=clock)
     store = Store(settings.db, clock=clock)
     playbooks = PlaybookRegistry.from_directory(
@@ -84,6 +89,12 @@ def build_core(
         on_outbox=worker.kick,
         notice_interval=settings.notice_interval,
     )
+    try:
+        service.versions.check_installed()
+        service.versions.record_unrecorded()
+    except BaseException:
+        store.close()
+        raise
     core = Core(settings=settings, store=store, service=service, worker=worker)
     for notifier in notifiers:
         core.add_notifier(notifier)

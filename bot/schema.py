@@ -135,6 +135,23 @@ MIGRATIONS: list[str] = [
     ALTER TABLE escalations ADD COLUMN resolved_through INTEGER NOT NULL DEFAULT 0;
     ALTER TABLE escalations ADD COLUMN reopened_at TEXT;
     """,
+    # 3: playbook versions: the content of each playbook version verifications used, never changed.
+    """
+    CREATE TABLE playbook_versions (
+        playbook_id TEXT NOT NULL,
+        version INTEGER NOT NULL,
+        content_hash TEXT NOT NULL,
+        content TEXT NOT NULL,
+        source TEXT NOT NULL,
+        stored_at TEXT NOT NULL,
+        PRIMARY KEY (playbook_id, version)
+    );
+    CREATE INDEX idx_verifications_playbook ON verifications(playbook_id, playbook_version);
+    CREATE TRIGGER playbook_versions_append_only_update BEFORE UPDATE ON playbook_versions
+        BEGIN SELECT RAISE(ABORT, 'playbook versions are append-only'); END;
+    CREATE TRIGGER playbook_versions_append_only_delete BEFORE DELETE ON playbook_versions
+        BEGIN SELECT RAISE(ABORT, 'playbook versions are append-only'); END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

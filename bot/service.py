@@ -34,6 +34,7 @@ from bot.models import (
 )
 from bot.notices import DecisionNotice, FindingNotice, NoticeItem
 from bot.playbook import Playbook, PlaybookError, PlaybookRegistry, Step
+from bot.playbook_versions import PlaybookVersions
 from bot.roles import Roles
 from bot.signals import COMPUTED_CHECKS
 from bot.store import Row, Store
@@ -133,6 +134,7 @@ class VerificationService:
     ) -> None:
         self.store = store
         self.playbooks = playbooks
+        self.versions = PlaybookVersions(store, playbooks)
         self.roles = roles or Roles()
         self.security_targets = tuple(security_targets)
         self.direct_targets = tuple(direct_targets)
@@ -164,6 +166,7 @@ class VerificationService:
             if earlier is not None:
                 self._check_view(actor, earlier)
                 return self._outcome_of(earlier["id"], None, [], False, duplicate=True, actor=actor)
+            self._record_playbook(playbook, actor)
             candidate_id = self.store.insert_candidate(
                 {**details.model_dump(), "home_normalized": home, "shipping_normalized": shipping}
             )
@@ -199,6 +202,13 @@ class VerificationService:
     def _playbook(self, playbook_id: str | None) -> Playbook:
         try:
             return self.playbooks.get(playbook_id)
+        except PlaybookError as error:
+            raise InvalidInput(str(error), "playbook") from None
+
+    def _record_playbook(self, playbook: Playbook, actor: Actor) -> None:
+        """Keep the playbook version a verification starts with; InvalidInput if it conflicts."""
+        try:
+            self.versions.record(playbook, actor)
         except PlaybookError as error:
             raise InvalidInput(str(error), "playbook") from None
 
@@ -636,10 +646,15 @@ class VerificationService:
         return row
 
     def _playbook_of(self, row: Row) -> Playbook:
+        """The playbook version the verification started with, as recorded."""
         try:
-            return self.playbooks.get(row["playbook_id"])
-        except PlaybookError:
-            raise NotFound(f"the playbook {row['playbook_id']!r} is no longer installed") from None
+            return self.versions.get(row["playbook_id"], row["playbook_version"])
+        except PlaybookError as error:
+            raise NotFound(str(error)) from None
+
+    def playbook_for(self, verification_id: str) -> Playbook:
+        """The playbook a verification is read with (for a front end that has its view)."""
+        return self._playbook_of(self._verification_row(parse_verification_id(verification_id)))
 
     def _latest_answers(self, verification_id: str) -> dict[str, Row]:
         return latest_by_step(self.store.answers(verification_id))

@@ -332,6 +332,44 @@ class Store:
             [escalation_id, target, message_ref],
         )
 
+    # playbook versions
+
+    def playbook_version(self, playbook_id: str, version: int) -> Row | None:
+        """The recorded content of a playbook version: content_hash, content, source, stored_at."""
+        return self._row(
+            "SELECT * FROM playbook_versions WHERE playbook_id = ? AND version = ?",
+            [playbook_id, version],
+        )
+
+    def insert_playbook_version(
+        self, playbook_id: str, version: int, content_hash: str, content: str, source: str
+    ) -> bool:
+        """Record a playbook version's content; False when that version was already recorded."""
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO playbook_versions "
+            "(playbook_id, version, content_hash, content, source, stored_at) "
+            "VALUES (?, ?, ?, ?, ?, ?)",
+            [playbook_id, version, content_hash, content, source, self.now()],
+        )
+        return cursor.rowcount == 1
+
+    def unrecorded_playbook_versions(self) -> list[Row]:
+        """(playbook_id, playbook_version) pairs verifications use that were never recorded.
+
+        Walks the distinct pairs through their index, a few look-ups however many verifications.
+        """
+        pairs = "SELECT playbook_id, playbook_version FROM verifications WHERE "
+        order = " ORDER BY playbook_id, playbook_version LIMIT 1"
+        unrecorded = []
+        row = self._row(pairs + "playbook_id > ''" + order)
+        while row is not None:
+            if self.playbook_version(row["playbook_id"], row["playbook_version"]) is None:
+                unrecorded.append(row)
+            later = [row["playbook_id"], row["playbook_version"]]
+            row = self._row(pairs + "playbook_id = ? AND playbook_version > ?" + order, later)
+            row = row or self._row(pairs + "playbook_id > ?" + order, later[:1])
+        return unrecorded
+
     # audit
 
     def audit(

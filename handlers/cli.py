@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import sys
+from collections.abc import Callable, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -40,7 +42,7 @@ def _core(db: str | None) -> Core:
     except SettingsError as error:
         _fail(str(error))
     except PlaybookError as error:
-        raise click.ClickException(str(error)) from None
+        _fail(str(error))
 
 
 def _fail(message: str) -> NoReturn:
@@ -132,8 +134,9 @@ def playbook() -> None:
 
 @playbook.command("validate")
 @click.argument("files", nargs=-1, type=click.Path(path_type=Path))
-def playbook_validate(files: tuple[Path, ...]) -> None:
-    """Check playbook files (default: every installed playbook)."""
+@DB_OPTION
+def playbook_validate(files: tuple[Path, ...], db: str | None) -> None:
+    """Check playbook files (default: every installed playbook), and against the database."""
     from bot.playbook import (
         PlaybookError,
         PlaybookRegistry,
@@ -145,16 +148,22 @@ def playbook_validate(files: tuple[Path, ...]) -> None:
     paths = list(files) or playbook_files(default_playbook_dir())
     loaded = []
     failed = False
-    for path in paths:
-        try:
-            playbook = load_playbook(path)
-        except PlaybookError as error:
-            click.echo(str(error), err=True)
-            failed = True
-        else:
+    with _recorded_versions(db) as conflict:
+        for path in paths:
+            try:
+                playbook = load_playbook(path)
+            except PlaybookError as error:
+                click.echo(str(error), err=True)
+                failed = True
+                continue
             loaded.append(playbook)
-            steps = len(playbook.steps)
-            click.echo(f"{path}: ok ({playbook.id} v{playbook.version}, {steps} steps)")
+            problem = conflict(playbook, str(path))
+            if problem:
+                click.echo(problem, err=True)
+                failed = True
+            else:
+                steps = len(playbook.steps)
+                click.echo(f"{path}: ok ({playbook.id} v{playbook.version}, {steps} steps)")
     if loaded:
         try:
             PlaybookRegistry(loaded)
@@ -163,6 +172,28 @@ def playbook_validate(files: tuple[Path, ...]) -> None:
             failed = True
     if failed:
         sys.exit(EXIT_BAD_INPUT)
+
+
+@contextlib.contextmanager
+def _recorded_versions(db: str | None) -> Iterator[Callable[[Any, str], str | None]]:
+    """A check of a playbook against the versions the database recorded; none without one."""
+    import sqlite3
+
+    from bot.playbook_versions import version_conflict
+    from bot.store import Store
+
+    path = _settings(db=db).db
+    if path == ":memory:" or not Path(path).is_file():
+        yield lambda playbook, source: None
+        return
+    try:
+        store = Store(path)
+    except (RuntimeError, sqlite3.Error) as error:
+        _fail(f"{path}: {error}")
+    try:
+        yield lambda playbook, source: version_conflict(store, playbook, source)
+    finally:
+        store.close()
 
 
 @playbook.command("show")
@@ -245,6 +276,7 @@ def serve(host: str | None, port: int | None, socket_mode: bool, db: str | None)
     from pydantic import ValidationError
 
     from bot.config import SettingsError
+    from bot.playbook import PlaybookError
     from handlers.logs import configure_logging
     from handlers.server import ConfigError
     from handlers.server import serve as run_server
@@ -257,7 +289,7 @@ def serve(host: str | None, port: int | None, socket_mode: bool, db: str | None)
         _fail(str(error))
     try:
         asyncio.run(run_server(settings, socket_mode=socket_mode))
-    except ConfigError as error:
+    except (ConfigError, PlaybookError) as error:
         _fail(str(error))
     except KeyboardInterrupt:
         click.echo("verifybot stopped.", err=True)

@@ -207,7 +207,7 @@ class Demo:
         return f"Recorded: {finding.answer_label} ({finding.result.value})"
 
     def _computed_header(self, view: VerificationView, finding: Finding) -> str:
-        index = self.core.service.playbooks.get(view.playbook).index(finding.step) + 1
+        index = self.core.service.playbook_for(view.id).index(finding.step) + 1
         return f"Step {index} of {view.total}: {finding.step_title} (checked by verifybot)"
 
     async def _summary(self, verification_id: str) -> None:

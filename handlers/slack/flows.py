@@ -157,7 +157,7 @@ async def show_change(ctx: SlackContext, click: Click) -> None:
     try:
         ref = StepRef.decode(click.value)
         view = await ctx.service.view(actor, ref.verification_id)
-        playbook = ctx.service.playbooks.get(view.playbook)
+        playbook = ctx.service.playbook_for(view.id)
     except (VerifybotError, PlaybookError) as error:
         await ctx.tell(click.user_id, click.channel_id, getattr(error, "message", str(error)))
         return

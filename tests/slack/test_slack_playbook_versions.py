@@ -1,0 +1,80 @@
+"""A playbook edited between two runs of the server leaves an earlier verification's Slack views
+as they were: status, the step buttons of "Change answer", and the steps still to answer."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import aiohttp
+import yaml
+
+from tests.fakes.slack_api import FakeSlackAPI
+from tests.slack.conftest import (
+    REPO_ROOT,
+    SlackApp,
+    SlackDriver,
+    buttons,
+    option_of,
+    shut,
+    text_of,
+)
+
+
+def rename_drop_and_bump(path: Path) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    steps = {step["id"]: step for step in data["steps"]}
+    steps["camera_interview"].update(id="video_interview", title="Video interview")
+    education = steps["education_history"]
+    education["options"] = [o for o in education["options"] if o["value"] != "unverified"]
+    data["version"] = 2
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+async def test_a_playbook_edit_leaves_an_earlier_verification_unchanged(
+    make_app: Callable[..., Awaitable[SlackApp]],
+    fake_slack: FakeSlackAPI,
+    http: aiohttp.ClientSession,
+    tmp_path: Path,
+) -> None:
+    playbooks = tmp_path / "playbooks"
+    shutil.copytree(REPO_ROOT / "playbooks", playbooks)
+    before = await make_app(playbooks_dir=str(playbooks))
+    slack = SlackDriver(http, before.url, fake_slack, before)
+    verification_id = await slack.start()
+    await slack.answer("verified", "Commission 12345")
+    await slack.answer("clear", "Report 778899")
+    await slack.answer("matched")
+    status_before = text_of((await slack.command(f"status {verification_id}")).json["blocks"])
+    assert "Progress: 4 of 6 steps answered" in status_before
+    await shut(before)
+
+    rename_drop_and_bump(playbooks / "pre_offer.yml")
+    after = await make_app(playbooks_dir=str(playbooks))
+    slack = SlackDriver(http, after.url, fake_slack, after)
+
+    status_after = text_of((await slack.command(f"status {verification_id}")).json["blocks"])
+    assert status_after == status_before
+    assert "Camera-on interview" in status_after
+
+    camera = next(m for m in slack.dm() if "Camera-on interview" in text_of(m.blocks))
+    await slack.click(fake_slack.message(camera.channel, camera.ts), label="Change answer")
+    await slack.settle()
+    reopened = fake_slack.message(camera.channel, camera.ts)
+    assert [option_of(element) for _, element in buttons(reopened.blocks)] == [
+        "matched",
+        "virtual_background",
+        "camera_refused",
+        "did_not_match",
+    ]
+
+    assert "Education history (Step 5 of 6)" in text_of(slack.last_dm().blocks)
+    await slack.answer("unverified", "The registrar did not reply")
+    await slack.answer("genuine")
+    answers = after.core.store.answers(verification_id)
+    assert [(a["step_id"], a["value"]) for a in answers][-2:] == [
+        ("education_history", "unverified"),
+        ("profile_photo", "genuine"),
+    ]
+    assert "Outcome: Needs review" in text_of(slack.last_dm().blocks)

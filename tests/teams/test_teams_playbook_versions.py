@@ -1,0 +1,54 @@
+"""A playbook edited between two runs of the server leaves an earlier verification's Teams
+conversation as it was: its status, and the numbered options of the step still to answer."""
+
+from __future__ import annotations
+
+import shutil
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+
+import yaml
+
+from bot.models import Result
+from tests.fakes.bot_connector import FakeConnector
+from tests.teams.harness import HM, Chat, TeamsApp, texts
+from tests.teams.test_teams_e2e import press, start_with_form, verification_id
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def rename_drop_and_bump(path: Path) -> None:
+    data = yaml.safe_load(path.read_text(encoding="utf-8"))
+    steps = {step["id"]: step for step in data["steps"]}
+    steps["camera_interview"].update(id="video_interview", title="Video interview")
+    education = steps["education_history"]
+    education["options"] = [o for o in education["options"] if o["value"] != "unverified"]
+    data["version"] = 2
+    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
+
+
+async def test_a_playbook_edit_leaves_an_earlier_verification_unchanged(
+    connector: FakeConnector, start_app: Callable[..., Awaitable[TeamsApp]], tmp_path: Path
+) -> None:
+    playbooks = tmp_path / "playbooks"
+    shutil.copytree(ROOT / "playbooks", playbooks)
+    first = await start_app(playbooks_dir=str(playbooks))
+    chat = Chat(first, connector, HM, "a:hm-personal-chat")
+    calls = await start_with_form(chat)
+    for _ in range(3):
+        calls = await press(chat, calls, Result.PASS)
+    vid = await verification_id(first)
+    status_before = texts(await chat.say(f"status {vid}"))
+    assert any("4 of 6" in text for text in status_before)
+    await first.stop()
+
+    rename_drop_and_bump(playbooks / "pre_offer.yml")
+    second = await start_app(playbooks_dir=str(playbooks))
+    chat = Chat(second, connector, HM, "a:hm-personal-chat")
+    assert texts(await chat.say(f"status {vid}")) == status_before
+
+    await chat.say("3")
+    calls = await chat.say("The registrar did not reply")
+    assert "Recorded Could not be verified with the institution (review)" in calls[0].text
+    answers = second.core.store.answers(vid)
+    assert (answers[-1]["step_id"], answers[-1]["value"]) == ("education_history", "unverified")
