@@ -79,7 +79,7 @@ async def start_with_form(chat: Chat) -> list[Call]:
 async def register_security_channel(app: TeamsApp, connector: FakeConnector) -> Chat:
     channel = Chat(app, connector, SECURITY, SECURITY_CHANNEL, "channel")
     calls = await channel.say("security channel here")
-    replies = [text for text in texts(calls) if "verifybot escalation" not in text]
+    replies = [text for text in texts(calls) if "] verifybot escalation: " not in text]
     assert replies == ["This channel will now receive verifybot escalations."], (
         "an escalation the outbox worker posts meanwhile may come along"
     )
