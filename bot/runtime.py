@@ -57,16 +57,26 @@ class Core:
         self.store.close()
 
 
+def load_playbooks(settings: Settings) -> PlaybookRegistry:
+    """The playbooks of `settings` (VERIFYBOT_PLAYBOOKS, else the shipped ones)."""
+    return PlaybookRegistry.from_directory(
+        Path(settings.playbooks_dir) if settings.playbooks_dir else None
+    )
+
+
 def build_core(
     settings: Settings,
     notifiers: Sequence[Notifier] = (),
     clock: Clock = utc_now,
     backoff: Backoff | None = None,
+    *,
+    playbooks: PlaybookRegistry | None = None,
+    create_db: bool = True,
 ) -> Core:
-    store = Store(settings.db, clock=clock)
-    playbooks = PlaybookRegistry.from_directory(
-        Path(settings.playbooks_dir) if settings.playbooks_dir else None
-    )
+    """The core of one process; playbooks load before the database opens, so a bad playbook
+    directory writes nothing. `create_db=False` refuses a database file that does not exist."""
+    playbooks = playbooks or load_playbooks(settings)
+    store = Store(settings.db, clock=clock, create=create_db)
     roles = Roles(settings.hiring_managers, settings.security_users)
     worker = OutboxWorker(store, [], backoff=backoff)
     service = VerificationService(
