@@ -18,7 +18,6 @@ if TYPE_CHECKING:
     from bot.runtime import Core
 
 EXIT_BAD_INPUT = 2
-EXIT_INTERRUPTED = 130
 DB_OPTION = click.option(
     "--db",
     envvar="VERIFYBOT_DB",
@@ -117,7 +116,14 @@ def main() -> None:
 def demo(db: str | None, script: Path | None, playbook: str | None) -> None:
     """Walk through a verification in the terminal, against the embedded SQLite."""
     from bot.playbook import PlaybookError
-    from handlers.console import ConsoleNotifier, Demo, Keyboard, Script, script_values
+    from handlers.console import (
+        EXIT_INTERRUPTED,
+        ConsoleNotifier,
+        Demo,
+        Keyboard,
+        Script,
+        script_values,
+    )
 
     settings = _settings(db=db)
     playbooks = _playbooks(settings)
