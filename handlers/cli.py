@@ -331,8 +331,16 @@ def serve(host: str | None, port: int | None, socket_mode: bool, db: str | None)
 @click.option("--url", required=True, help="Public base URL, e.g. https://verifybot.example.com")
 def manifest(url: str) -> None:
     """Print the Slack app manifest with the request URLs filled in."""
+    from urllib.parse import urlsplit
+
     from handlers.slack.manifest import render_manifest
 
+    parts = urlsplit(url.strip())
+    if parts.username is not None or parts.password is not None:
+        _fail(
+            "--url must not carry a user name or password: Slack calls the URL as it is, "
+            "so give https://HOST[/PREFIX] and keep credentials out of the manifest"
+        )
     try:
         click.echo(render_manifest(url), nl=False)
     except ValueError as error:

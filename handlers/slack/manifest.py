@@ -43,11 +43,6 @@ def base_url(url: str) -> str:
     parts = urlsplit(url.strip())
     if parts.scheme != "https" or not parts.hostname:
         raise ManifestError(f"--url must be an https:// URL with a host name, not {url!r}")
-    if parts.username is not None or parts.password is not None:
-        raise ManifestError(
-            "--url must not carry a user name or password: Slack calls the URL as it is, "
-            "so give https://HOST[/PREFIX] and keep credentials out of the manifest"
-        )
     if parts.query or parts.fragment or any(ch.isspace() for ch in url.strip()):
         raise ManifestError(f"--url must be a plain base URL without query or spaces: {url!r}")
     return url.strip().rstrip("/")
