@@ -5,14 +5,14 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Annotated, Any
 
-import yaml
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
 from bot.errors import InvalidInput
 from bot.models import Actor, CandidateIn, Platform, VerificationView
-from bot.playbook import Playbook, PlaybookRegistry, describe_validation_error, load_yaml
+from bot.playbook import Playbook, PlaybookRegistry, describe_validation_error
 from bot.service import InvalidCandidate, VerificationService, validate_candidate
 from bot.validation import clean_note
+from bot.yamlfile import YamlFileError, read_yaml
 
 MAX_CASE_BYTES = 256 * 1024
 StepKey = Annotated[str, StringConstraints(max_length=64)]
@@ -45,13 +45,9 @@ class CheckedCase(BaseModel):
 
 def read_case(path: Path) -> CaseFile:
     try:
-        if path.stat().st_size > MAX_CASE_BYTES:
-            raise CaseError(f"{path}: larger than {MAX_CASE_BYTES // 1024} KiB")
-        data = load_yaml(path.read_text(encoding="utf-8"))
-    except OSError as error:
-        raise CaseError(f"{path}: cannot be read ({error.strerror})") from None
-    except (yaml.YAMLError, UnicodeDecodeError) as error:
-        raise CaseError(f"{path}: not valid YAML ({error})") from None
+        data = read_yaml(path, max_bytes=MAX_CASE_BYTES)
+    except YamlFileError as error:
+        raise CaseError(str(error)) from None
     if not isinstance(data, dict):
         raise CaseError(f"{path}: a case is a mapping with candidate and answers")
     try:

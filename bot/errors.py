@@ -32,3 +32,8 @@ class NotFound(VerifybotError):
 
 class PermissionDenied(VerifybotError):
     pass
+
+
+class StoreError(VerifybotError):
+    """The database file cannot be used (missing, a directory, not a database); nothing was
+    written."""

@@ -10,7 +10,6 @@ from enum import StrEnum
 from pathlib import Path
 from typing import Annotated, Self
 
-import yaml
 from pydantic import (
     BaseModel,
     ConfigDict,
@@ -22,6 +21,7 @@ from pydantic import (
 )
 
 from bot.models import Prompt, PromptOption, Result
+from bot.yamlfile import YamlFileError, load_yaml, read_yaml
 
 Identifier = Annotated[
     str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$", strip_whitespace=True)
@@ -182,17 +182,15 @@ def describe_validation_error(source: str, error: ValidationError) -> str:
     return "\n".join(lines)
 
 
-def load_yaml(text: str) -> object:
-    """YAML through libyaml when it is there (several times faster), else pure Python."""
-    loader = getattr(yaml, "CSafeLoader", yaml.SafeLoader)
-    return yaml.load(text, Loader=loader)
-
-
 def parse_playbook(text: str, source: str) -> Playbook:
     try:
-        data = load_yaml(text)
-    except yaml.YAMLError as error:
-        raise PlaybookError(f"{source}: not valid YAML ({error})") from None
+        data = load_yaml(text, source)
+    except YamlFileError as error:
+        raise PlaybookError(str(error)) from None
+    return _validated(data, source)
+
+
+def _validated(data: object, source: str) -> Playbook:
     if not isinstance(data, dict):
         raise PlaybookError(f"{source}: a playbook is a mapping with id, version, title, steps")
     try:
@@ -203,10 +201,10 @@ def parse_playbook(text: str, source: str) -> Playbook:
 
 def load_playbook(path: Path) -> Playbook:
     try:
-        text = path.read_text(encoding="utf-8")
-    except OSError as error:
-        raise PlaybookError(f"{path}: cannot be read ({error.strerror})") from None
-    return parse_playbook(text, str(path))
+        data = read_yaml(path)
+    except YamlFileError as error:
+        raise PlaybookError(str(error)) from None
+    return _validated(data, str(path))
 
 
 def default_playbook_dir() -> Path:
@@ -223,6 +221,30 @@ def default_playbook_dir() -> Path:
 
 def playbook_files(directory: Path) -> list[Path]:
     return sorted([*directory.glob("*.yml"), *directory.glob("*.yaml")])
+
+
+def installed_playbook_files(directory: Path) -> list[Path]:
+    """The playbook files of a playbooks directory; PlaybookError naming it when there are none."""
+    hint = "set VERIFYBOT_PLAYBOOKS to a directory of playbook .yml files"
+    if not directory.is_dir():
+        raise PlaybookError(f"{directory}: no such playbooks directory; {hint}")
+    files = playbook_files(directory)
+    if not files:
+        raise PlaybookError(f"{directory}: no playbook files (*.yml, *.yaml) in it; {hint}")
+    return files
+
+
+def refuse_repeated_ids(loaded: Iterable[tuple[Path, Playbook]]) -> None:
+    """PlaybookError naming both files when two playbooks have one id."""
+    first: dict[str, Path] = {}
+    for path, playbook in loaded:
+        key = canonical_id(playbook.id)
+        if key in first:
+            raise PlaybookError(
+                f"{first[key]} and {path} both have the playbook id {playbook.id!r}; "
+                "give one of them another id (or remove the copy)"
+            )
+        first[key] = path
 
 
 def canonical_id(playbook_id: str) -> str:
@@ -255,10 +277,11 @@ class PlaybookRegistry:
     @classmethod
     def from_directory(cls, directory: Path | None = None) -> PlaybookRegistry:
         directory = directory or default_playbook_dir()
-        loaded = [(load_playbook(path), str(path)) for path in playbook_files(directory)]
+        loaded = [(path, load_playbook(path)) for path in installed_playbook_files(directory)]
+        refuse_repeated_ids(loaded)
         return cls(
-            (playbook for playbook, _ in loaded),
-            sources={playbook.id: source for playbook, source in loaded},
+            (playbook for _, playbook in loaded),
+            sources={playbook.id: str(path) for path, playbook in loaded},
         )
 
     def source(self, playbook_id: str) -> str:

@@ -64,22 +64,32 @@ class Core:
         self.store.close()
 
 
+def load_playbooks(settings: Settings) -> PlaybookRegistry:
+    """The playbooks of `settings` (VERIFYBOT_PLAYBOOKS, else the shipped ones)."""
+    return PlaybookRegistry.from_directory(
+        Path(settings.playbooks_dir) if settings.playbooks_dir else None
+    )
+
+
 def build_core(
     settings: Settings,
     notifiers: Sequence[Notifier] = (),
     clock: Clock = utc_now,
     backoff: Backoff | None = None,
+    *,
+    playbooks: PlaybookRegistry | None = None,
+    create_db: bool = True,
 ) -> Core:
-    """The core on the settings' database.
+    """The core of one process; roles and playbooks load before the database opens, so a bad
+    setting or playbook directory writes nothing. `create_db=False` refuses a database file that
+    does not exist.
 
     PlaybookError when a playbook cannot be used, among them an installed playbook whose
     version the database recorded with other content: no process starts with it.
     """
     roles = Roles.from_settings(settings, clock=clock)
-    store = Store(settings.db, clock=clock)
-    playbooks = PlaybookRegistry.from_directory(
-        Path(settings.playbooks_dir) if settings.playbooks_dir else None
-    )
+    playbooks = playbooks or load_playbooks(settings)
+    store = Store(settings.db, clock=clock, create=create_db)
     worker = OutboxWorker(store, [], backoff=backoff)
     service = VerificationService(
         store,

@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import sqlite3
+import tempfile
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
@@ -13,6 +15,7 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.errors import StoreError
 from bot.schema import migrate
 
 Row = dict[str, Any]
@@ -31,22 +34,65 @@ def iso(moment: datetime) -> str:
 class Store:
     """The verifybot database: WAL mode, foreign keys on, schema migrated on open."""
 
-    def __init__(self, path: str | Path, clock: Clock = utc_now) -> None:
+    def __init__(self, path: str | Path, clock: Clock = utc_now, *, create: bool = True) -> None:
+        """Open (and migrate) the database; `create=False` refuses a file that does not exist.
+
+        StoreError, with nothing written, when the path cannot hold a database.
+        """
         self.path = str(path)
-        if self.path != ":memory:":
-            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
-        connection = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
-        self.db = sqlite_utils.Database(connection)
-        self.db.execute("PRAGMA foreign_keys = ON")
-        self.db.execute("PRAGMA busy_timeout = 10000")
-        if self.path != ":memory:":
-            self.db.enable_wal()
-            self.db.execute("PRAGMA synchronous = NORMAL")
-        self.schema_version = migrate(self.db)
         self.clock = clock
+        if self.path != ":memory:":
+            _check_path(Path(self.path), create)
+        try:
+            connection = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
+        except sqlite3.DatabaseError as error:
+            raise StoreError(_open_problem(self.path, error)) from None
+        self.db = sqlite_utils.Database(connection)
+        try:
+            self.db.execute("PRAGMA foreign_keys = ON")
+            self.db.execute("PRAGMA busy_timeout = 10000")
+            if self.path != ":memory:":
+                self.db.enable_wal()
+                self.db.execute("PRAGMA synchronous = NORMAL")
+            self.schema_version = migrate(self.db)
+        except (sqlite3.DatabaseError, RuntimeError) as error:
+            connection.close()
+            raise StoreError(_open_problem(self.path, error)) from None
 
     def close(self) -> None:
         self.db.close()
+
+    def backup(self, target: str | Path) -> Path:
+        """Copy the database into the new file `target` with SQLite's online backup API.
+
+        Safe while other processes write (a consistent snapshot, WAL content included); the
+        copy is one self-contained file (rollback journal). StoreError, with nothing left
+        behind, when `target` exists or cannot be written.
+        """
+        target = Path(target)
+        hint = "give a new file name in a writable directory"
+        if target.exists():
+            raise StoreError(f"{target}: already exists; a backup never overwrites, {hint}")
+        partial: Path | None = None
+        try:
+            handle, name = tempfile.mkstemp(
+                dir=target.parent, prefix=f".{target.name}.", suffix=".partial"
+            )
+            os.close(handle)
+            partial = Path(name)
+            destination = sqlite3.connect(partial)
+            try:
+                self.db.conn.backup(destination)
+                destination.execute("PRAGMA journal_mode = DELETE")
+            finally:
+                destination.close()
+            os.replace(partial, target)
+        except (OSError, sqlite3.Error) as error:
+            if partial is not None:
+                partial.unlink(missing_ok=True)
+            reason = getattr(error, "strerror", None) or str(error)
+            raise StoreError(f"{target}: cannot write the backup ({reason}); {hint}") from None
+        return target
 
     def now(self) -> str:
         return iso(self.clock())
@@ -451,6 +497,34 @@ class Store:
     def conversation_ref(self, key: str) -> Row | None:
         row = self._row("SELECT data FROM conversation_refs WHERE key = ?", [key])
         return json.loads(row["data"]) if row else None
+
+
+def _check_path(path: Path, create: bool) -> None:
+    """StoreError unless `path` is an existing file, or (with `create`) a new one can be made."""
+    hint = "give --db (or VERIFYBOT_DB) the path of a verifybot database file"
+    if path.is_dir():
+        raise StoreError(f"{path}: is a directory, not a database file; {hint}")
+    if path.exists():
+        return
+    if not create:
+        raise StoreError(f"{path}: no such database file; {hint}")
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise StoreError(
+            f"{path}: cannot create its directory ({error.strerror}); {hint}"
+        ) from None
+
+
+def _open_problem(path: str, error: Exception) -> str:
+    if isinstance(error, RuntimeError):
+        return f"{path}: {error}"
+    if "not a database" in str(error):
+        return (
+            f"{path}: is not a SQLite database; give --db (or VERIFYBOT_DB) a verifybot "
+            "database or a new file name"
+        )
+    return f"{path}: cannot open the database ({error}); check the file and its permissions"
 
 
 def _event_hash(row: Row) -> str:

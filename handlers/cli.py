@@ -6,7 +6,7 @@ import asyncio
 import contextlib
 import json
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Coroutine, Iterator
 from datetime import timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, NoReturn
@@ -14,7 +14,9 @@ from typing import TYPE_CHECKING, Any, NoReturn
 import click
 
 if TYPE_CHECKING:
+    from bot.case import CheckedCase
     from bot.config import Settings
+    from bot.playbook import PlaybookRegistry
     from bot.runtime import Core
 
 EXIT_BAD_INPUT = 2
@@ -26,28 +28,84 @@ DB_OPTION = click.option(
 )
 
 
+def _fail(*lines: str) -> NoReturn:
+    """Each line on stderr as `error: ...`, then exit 2."""
+    for line in lines:
+        click.echo(f"error: {line}", err=True)
+    sys.exit(EXIT_BAD_INPUT)
+
+
 def _settings(**overrides: Any) -> Settings:
+    """Settings with the command line's overrides; exit 2 with one line per bad setting."""
+    from pydantic import ValidationError
+
     from bot.config import Settings
+    from handlers.settings_check import validation_problems
 
-    return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    try:
+        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+    except ValidationError as error:
+        _fail(*validation_problems(error))
 
 
-def _core(db: str | None) -> Core:
+def _playbooks(settings: Settings) -> PlaybookRegistry:
+    from bot.playbook import PlaybookError
+    from bot.runtime import load_playbooks
+
+    try:
+        return load_playbooks(settings)
+    except PlaybookError as error:
+        _fail(*str(error).splitlines())
+
+
+def _core(
+    settings: Settings, playbooks: PlaybookRegistry | None = None, create_db: bool = True
+) -> Core:
+    """The wired core; exit 2 naming the path when the playbooks or the database are unusable."""
     from bot.config import SettingsError
+    from bot.errors import StoreError
     from bot.playbook import PlaybookError
     from bot.runtime import build_core
 
+    playbooks = playbooks or _playbooks(settings)
     try:
-        return build_core(_settings(db=db))
+        return build_core(settings, playbooks=playbooks, create_db=create_db)
+    except StoreError as error:
+        _fail(error.message)
     except SettingsError as error:
         _fail(str(error))
     except PlaybookError as error:
+        _fail(*str(error).splitlines())
+
+
+def _run_in_foreground(coroutine: Coroutine[Any, Any, Any]) -> Any:
+    """Like asyncio.run, without its SIGINT handler: one Ctrl-C interrupts at once, even
+    while the coroutine waits in input()."""
+    loop = asyncio.new_event_loop()
+    try:
+        return loop.run_until_complete(coroutine)
+    finally:
+        loop.run_until_complete(loop.shutdown_asyncgens())
+        loop.close()
+
+
+def _checked_case(path: Path, playbooks: PlaybookRegistry, playbook: str | None) -> CheckedCase:
+    """The case file checked against its playbook (or `playbook`); exit 2 naming the field."""
+    from bot.case import CaseError, check_case, read_case
+    from bot.playbook import canonical_id
+
+    try:
+        case = read_case(path)
+        if playbook is not None:
+            if case.playbook and canonical_id(case.playbook) != canonical_id(playbook):
+                _fail(
+                    f"{path}: playbook: the case is for {case.playbook!r} but --playbook "
+                    f"says {playbook!r}; drop one of them"
+                )
+            case = case.model_copy(update={"playbook": playbook})
+        return check_case(case, playbooks, str(path))
+    except CaseError as error:
         _fail(str(error))
-
-
-def _fail(message: str) -> NoReturn:
-    click.echo(f"error: {message}", err=True)
-    sys.exit(EXIT_BAD_INPUT)
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -65,26 +123,36 @@ def main() -> None:
 @click.option("--playbook", default=None, help="Playbook id (default: pre-offer)")
 def demo(db: str | None, script: Path | None, playbook: str | None) -> None:
     """Walk through a verification in the terminal, against the embedded SQLite."""
-    from bot.case import CaseError, check_case, read_case
-    from handlers.console import ConsoleNotifier, Demo, Keyboard, Script, script_values
+    from bot.playbook import PlaybookError
+    from handlers.console import (
+        EXIT_INTERRUPTED,
+        ConsoleNotifier,
+        Demo,
+        Keyboard,
+        Script,
+        script_values,
+    )
 
-    core = _core(db)
+    settings = _settings(db=db)
+    playbooks = _playbooks(settings)
+    answers: Any = Keyboard()
+    if script is not None:
+        case = _checked_case(script, playbooks, playbook)
+        playbook = case.playbook.id
+        candidate = case.candidate.model_dump()
+        answers = Script(script_values(candidate, case.answers), click.echo)
+    try:
+        playbooks.get(playbook)
+    except PlaybookError as error:
+        _fail(str(error))
+    core = _core(settings, playbooks)
     try:
         core.add_notifier(ConsoleNotifier(click.echo), direct=True)
         core.service.notice_interval = timedelta(0)
-        answers: Any = Keyboard()
-        if script is not None:
-            try:
-                case = check_case(read_case(script), core.service.playbooks, str(script))
-            except CaseError as error:
-                _fail(str(error))
-            playbook = playbook or case.playbook.id
-            candidate = case.candidate.model_dump()
-            answers = Script(script_values(candidate, case.answers), click.echo)
-        try:
-            code = asyncio.run(Demo(core, answers, click.echo).run(playbook))
-        except ValueError as error:
-            _fail(str(error))
+        code = _run_in_foreground(Demo(core, answers, click.echo).run(playbook))
+    except KeyboardInterrupt:
+        click.echo("\nInterrupted.")
+        code = EXIT_INTERRUPTED
     finally:
         core.close()
     sys.exit(code)
@@ -97,20 +165,18 @@ def demo(db: str | None, script: Path | None, playbook: str | None) -> None:
 def check(case_file: Path, as_json: bool, db: str | None) -> None:
     """Run one case from CASE_FILE without a conversation, and record it."""
     from bot import presenter
-    from bot.case import CaseError, check_case, read_case, result_json, run_case
-    from handlers.console import ConsoleNotifier
+    from bot.case import result_json, run_case
+    from handlers.console import NOT_SENT, QUEUED, ConsoleNotifier
 
+    settings = _settings(db=db)
+    playbooks = _playbooks(settings)
+    checked = _checked_case(case_file, playbooks, None)
+    core = _core(settings, playbooks)
     try:
-        case = read_case(case_file)
-    except CaseError as error:
-        _fail(str(error))
-    core = _core(db)
-    try:
-        try:
-            checked = check_case(case, core.service.playbooks, str(case_file))
-        except CaseError as error:
-            _fail(str(error))
-        core.add_notifier(ConsoleNotifier(lambda line: click.echo(line, err=as_json)))
+        chats = [target for target in core.service.security_targets if target != "console"]
+        heading = QUEUED if chats else NOT_SENT
+        say = lambda line: click.echo(line, err=as_json)  # noqa: E731
+        core.add_notifier(ConsoleNotifier(say, heading))
         view = asyncio.run(_run_and_deliver(core, checked, run_case))
     finally:
         core.close()
@@ -139,13 +205,16 @@ def playbook_validate(files: tuple[Path, ...], db: str | None) -> None:
     """Check playbook files (default: every installed playbook), and against the database."""
     from bot.playbook import (
         PlaybookError,
-        PlaybookRegistry,
         default_playbook_dir,
+        installed_playbook_files,
         load_playbook,
-        playbook_files,
+        refuse_repeated_ids,
     )
 
-    paths = list(files) or playbook_files(default_playbook_dir())
+    try:
+        paths = list(files) or installed_playbook_files(default_playbook_dir())
+    except PlaybookError as error:
+        _fail(str(error))
     loaded = []
     failed = False
     with _recorded_versions(db) as conflict:
@@ -156,7 +225,7 @@ def playbook_validate(files: tuple[Path, ...], db: str | None) -> None:
                 click.echo(str(error), err=True)
                 failed = True
                 continue
-            loaded.append(playbook)
+            loaded.append((path, playbook))
             problem = conflict(playbook, str(path))
             if problem:
                 click.echo(problem, err=True)
@@ -164,12 +233,11 @@ def playbook_validate(files: tuple[Path, ...], db: str | None) -> None:
             else:
                 steps = len(playbook.steps)
                 click.echo(f"{path}: ok ({playbook.id} v{playbook.version}, {steps} steps)")
-    if loaded:
-        try:
-            PlaybookRegistry(loaded)
-        except PlaybookError as error:
-            click.echo(f"error: {error}", err=True)
-            failed = True
+    try:
+        refuse_repeated_ids(loaded)
+    except PlaybookError as error:
+        click.echo(f"error: {error}", err=True)
+        failed = True
     if failed:
         sys.exit(EXIT_BAD_INPUT)
 
@@ -177,8 +245,7 @@ def playbook_validate(files: tuple[Path, ...], db: str | None) -> None:
 @contextlib.contextmanager
 def _recorded_versions(db: str | None) -> Iterator[Callable[[Any, str], str | None]]:
     """A check of a playbook against the versions the database recorded; none without one."""
-    import sqlite3
-
+    from bot.errors import StoreError
     from bot.playbook_versions import version_conflict
     from bot.store import Store
 
@@ -187,9 +254,9 @@ def _recorded_versions(db: str | None) -> Iterator[Callable[[Any, str], str | No
         yield lambda playbook, source: None
         return
     try:
-        store = Store(path)
-    except (RuntimeError, sqlite3.Error) as error:
-        _fail(f"{path}: {error}")
+        store = Store(path, create=False)
+    except StoreError as error:
+        _fail(error.message)
     try:
         yield lambda playbook, source: version_conflict(store, playbook, source)
     finally:
@@ -225,7 +292,7 @@ def status(reference: str, as_json: bool, db: str | None) -> None:
     from bot.errors import VerifybotError
     from bot.models import Actor, Platform
 
-    core = _core(db)
+    core = _core(_settings(db=db), create_db=False)
     try:
         actor = Actor(user_id="cli", platform=Platform.CLI)
         try:
@@ -249,7 +316,7 @@ def list_command(show_all: bool, db: str | None) -> None:
     from bot import presenter
     from bot.models import Actor, Platform
 
-    core = _core(db)
+    core = _core(_settings(db=db), create_db=False)
     try:
         actor = Actor(user_id="cli", platform=Platform.CLI)
         views = asyncio.run(core.service.list(actor, open_only=not show_all))
@@ -273,34 +340,49 @@ def list_command(show_all: bool, db: str | None) -> None:
 @DB_OPTION
 def serve(host: str | None, port: int | None, socket_mode: bool, db: str | None) -> None:
     """Serve Slack (/slack/events) and Teams (/api/messages) on one aiohttp app."""
-    from pydantic import ValidationError
-
     from bot.config import SettingsError
+    from bot.errors import StoreError
     from bot.playbook import PlaybookError
     from handlers.logs import configure_logging
     from handlers.server import ConfigError
     from handlers.server import serve as run_server
+    from handlers.settings_check import serve_settings
 
+    overrides = {"host": host, "port": port, "db": db}
+    settings, problems = serve_settings(
+        socket_mode, **{key: value for key, value in overrides.items() if value is not None}
+    )
+    if settings is None:
+        _fail(*problems)
     configure_logging(default="INFO")
     try:
-        settings = _settings(host=host, port=port, db=db)
         settings.check_roles()
-    except (ValidationError, SettingsError) as error:
+    except SettingsError as error:
         _fail(str(error))
     try:
         asyncio.run(run_server(settings, socket_mode=socket_mode))
     except (ConfigError, PlaybookError) as error:
-        _fail(str(error))
+        _fail(*str(error).splitlines())
+    except StoreError as error:
+        _fail(error.message)
     except KeyboardInterrupt:
         click.echo("verifybot stopped.", err=True)
 
 
 @main.command()
-@click.option("--url", default=None, help="Public base URL, e.g. https://verifybot.example.com")
-def manifest(url: str | None) -> None:
+@click.option("--url", required=True, help="Public base URL, e.g. https://verifybot.example.com")
+def manifest(url: str) -> None:
     """Print the Slack app manifest with the request URLs filled in."""
+    from urllib.parse import urlsplit
+
     from handlers.slack.manifest import render_manifest
 
+    parts = urlsplit(url.strip())
+    if parts.username is not None or parts.password is not None:
+        _fail(
+            "--url must not carry a user name or password: Slack calls the URL as it is, "
+            "so give https://HOST[/PREFIX] and keep credentials out of the manifest"
+        )
     try:
         click.echo(render_manifest(url), nl=False)
     except ValueError as error:
@@ -309,16 +391,44 @@ def manifest(url: str | None) -> None:
 
 @main.command("teams-package")
 @click.option("--app-id", required=True, help="The Azure Bot's Microsoft App ID (a GUID)")
+@click.option("--website-url", required=True, help="https:// page about the app (websiteUrl)")
+@click.option("--privacy-url", required=True, help="https:// privacy statement (privacyUrl)")
+@click.option("--terms-url", required=True, help="https:// terms of use (termsOfUseUrl)")
 @click.option("--out", type=click.Path(path_type=Path), default=Path("verifybot-teams.zip"))
-def teams_package(app_id: str, out: Path) -> None:
+def teams_package(
+    app_id: str, website_url: str, privacy_url: str, terms_url: str, out: Path
+) -> None:
     """Build the Teams app package (manifest.json and icons) for upload."""
-    from handlers.teams.package import build_package
+    from handlers.teams.package import build_package, developer_urls
 
     try:
-        written = build_package(app_id, out)
+        developer = developer_urls(website_url, privacy_url, terms_url)
+        written = build_package(app_id, out, developer=developer)
     except ValueError as error:
         _fail(str(error))
     click.echo(f"wrote {written}")
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@DB_OPTION
+def backup(path: Path, db: str | None) -> None:
+    """Copy the database to the new file PATH (SQLite's online backup; safe while serving)."""
+    from bot.errors import StoreError
+    from bot.store import Store
+
+    settings = _settings(db=db)
+    try:
+        store = Store(settings.db, create=False)
+    except StoreError as error:
+        _fail(error.message)
+    try:
+        written = store.backup(path)
+    except StoreError as error:
+        _fail(error.message)
+    finally:
+        store.close()
+    click.echo(f"backed up {settings.db} to {written}")
 
 
 if __name__ == "__main__":

@@ -12,9 +12,14 @@ from bot.errors import InvalidInput, NoteRequired
 from bot.models import Actor, AnswerOutcome, Finding, Platform, Prompt, VerificationView
 from bot.notices import DecisionNotice, FindingNotice, Notice
 from bot.runtime import Core
+from bot.validation import clean_note
 
 Say = Callable[[str], None]
 WIDTH = 78
+EXIT_INTERRUPTED = 130
+POSTED = "posted to the {where}"
+QUEUED = "queued for the {where} (delivered by `verifybot serve`)"
+NOT_SENT = "for the {where}: recorded, not sent (no Slack or Teams security channel is configured)"
 
 
 class Answers(Protocol):
@@ -70,12 +75,16 @@ def _wrap(text: str, indent: str = "  ") -> str:
 
 
 class ConsoleNotifier:
-    """Shows each escalation as it would be posted to the security channel."""
+    """Shows each escalation as it would be posted to the security channel.
+
+    `heading` says what happens to it, `{where}` standing for the channel (and thread).
+    """
 
     target = "console"
 
-    def __init__(self, say: Say) -> None:
+    def __init__(self, say: Say, heading: str = POSTED) -> None:
         self.say = say
+        self.heading = heading
         self.posted = 0
 
     async def deliver(self, notice: Notice, thread_ref: str | None) -> str | None:
@@ -89,7 +98,7 @@ class ConsoleNotifier:
     def _finding(self, notice: FindingNotice, thread_ref: str | None) -> None:
         where = "security channel" + (", in the thread" if thread_ref else "")
         rule = "  " + "=" * (WIDTH - 2)
-        self.say(f"\n{rule}\n  ESCALATION posted to the {where}")
+        self.say(f"\n{rule}\n  ESCALATION {self.heading.format(where=where)}")
         escalation = notice.escalation
         if thread_ref is None:
             self.say(f"  {presenter.escalation_title(escalation)}")
@@ -117,7 +126,15 @@ class Demo:
         self.actor = Actor(user_id=user, platform=Platform.CONSOLE, display_name=user)
 
     async def run(self, playbook_id: str | None = None) -> int:
-        """0 when the playbook was completed, 1 when input ended early."""
+        """0 when the playbook was completed, 1 when input ended early, 130 on Ctrl-C."""
+        self.verification_id: str | None = None
+        try:
+            return await self._converse(playbook_id)
+        except KeyboardInterrupt:
+            await self._interrupted()
+            return EXIT_INTERRUPTED
+
+    async def _converse(self, playbook_id: str | None) -> int:
         playbook = self.core.service.playbooks.get(playbook_id)
         self.say(f"verifybot demo: {playbook.title} (database: {self.core.store.path})")
         self.say(_wrap(playbook.description, "") + "\n")
@@ -126,6 +143,7 @@ class Demo:
             self.say("\nNo verification started.")
             return 1
         outcome = await self.core.service.start(self.actor, details, playbook.id)
+        self.verification_id = outcome.verification.id
         self.say(
             f"\nVerification {outcome.verification.id} started for "
             f"{outcome.verification.candidate.name}."
@@ -134,13 +152,24 @@ class Demo:
         while outcome.next_prompt is not None:
             answered = await self._ask_step(outcome.next_prompt)
             if answered is None:
-                self.say("\nInput ended; the verification stays in progress.")
+                self.say(f"\nInput ended with {outcome.verification.progress}.")
                 await self._summary(outcome.verification.id)
                 return 1
             outcome = answered
             await self._show(outcome)
         await self._summary(outcome.verification.id)
         return 0
+
+    async def _interrupted(self) -> None:
+        if self.verification_id is None:
+            self.say("\nInterrupted: no verification was started; nothing was recorded.")
+            return
+        view = await self.core.service.view(self.actor, self.verification_id)
+        self.say(
+            f"\nInterrupted: verification {view.id} of {view.candidate.name} is kept with "
+            f"{view.progress} (outcome: {presenter.outcome_label(view.outcome)}); "
+            f"`verifybot status {view.id}` shows it."
+        )
 
     def _ask_candidate(self) -> dict[str, str] | None:
         details: dict[str, str] = {}
@@ -180,9 +209,7 @@ class Demo:
                 continue
             note = None
             if option.note_required:
-                note = self.answers.ask(
-                    f"note.{prompt.step_id}", f"  {option.note_label or 'Note'}"
-                )
+                note = self._ask_note(prompt.step_id, option.note_label or "Note")
                 if note is None:
                     return None
             try:
@@ -193,6 +220,23 @@ class Demo:
                 self.say(f"  A note is required: {error.note_label}.")
             except InvalidInput as error:
                 self.say(f"  {error.message}")
+
+    def _ask_note(self, step_id: str, label: str) -> str | None:
+        """The note a required-note option needs, asked until one is given."""
+        while True:
+            typed = self.answers.ask(f"note.{step_id}", f"  {label}")
+            if typed is None:
+                return None
+            try:
+                note = clean_note(typed)
+            except ValueError as error:
+                self.say(f"  {error}.")
+                continue
+            if note:
+                return note
+            self.say(f"  A note is required: {label}.")
+            if isinstance(self.answers, Script):
+                return None
 
     async def _show(self, outcome: AnswerOutcome) -> None:
         if outcome.recorded is not None:

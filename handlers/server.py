@@ -159,7 +159,15 @@ async def serve(settings: Settings, socket_mode: bool = False) -> None:
         runner = web.AppRunner(app, access_log=None)
         await runner.setup()
         site = web.TCPSite(runner, settings.host, settings.port)
-        await site.start()
+        try:
+            await site.start()
+        except OSError as error:
+            await runner.cleanup()
+            raise ConfigError(
+                f"VERIFYBOT_PORT={settings.port}: cannot listen on {settings.host}:"
+                f"{settings.port} ({error.strerror}); stop what uses it, or choose another "
+                "with --port (VERIFYBOT_PORT)"
+            ) from None
         log.info(f"verifybot listening on http://{settings.host}:{settings.port}")
         try:
             if socket_mode:

@@ -18,6 +18,7 @@ from bot.case import CaseError, check_case, read_case, run_case
 from bot.config import Settings
 from bot.playbook import PlaybookRegistry
 from bot.runtime import build_core
+from bot.store import Store
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 EXAMPLES = REPO_ROOT / "examples"
@@ -152,7 +153,8 @@ def test_check_refuses_an_invalid_case_with_exit_2_and_writes_nothing(
     assert f"error: {case}: " in stderr
     assert expected in stderr
     assert "Traceback" not in stderr
-    assert verification_rows(db) == 0
+    assert len(stderr.splitlines()) == 1
+    assert not db.exists(), "a refused case creates no database"
 
 
 def test_check_json_of_a_clean_case(tmp_path: Path, cli_env) -> None:
@@ -199,20 +201,32 @@ def test_check_json_of_a_case_with_red_flags(tmp_path: Path, cli_env, cli_runner
     assert jane_id not in by_step["shipping_address"]["reason"]
     assert f"Jane Doe: {jane_id}" in by_step["shipping_address"]["security_detail"]
     assert by_step["camera_interview"]["result"] == "block"
-    assert "ESCALATION posted to the security channel" in result.stderr
+    assert "ESCALATION for the security channel: recorded, not sent" in result.stderr
     assert verification_rows(db) == 2
 
 
-def test_check_without_json_prints_the_summary(tmp_path: Path, cli_env) -> None:
+SLACK_CONFIGURED = {
+    "SLACK_BOT_TOKEN": "xoxb-test",
+    "SLACK_SIGNING_SECRET": "secret",
+    "VERIFYBOT_SLACK_SECURITY_CHANNEL": "C0SECURITY",
+}
+
+
+def test_check_without_json_prints_the_summary_and_says_the_escalation_is_queued(
+    tmp_path: Path, cli_env
+) -> None:
     db = tmp_path / "verifybot.db"
-    result = run_cli("check", str(FARM), "--db", str(db), env=cli_env, cwd=tmp_path)
+    env = {**cli_env, **SLACK_CONFIGURED}
+    result = run_cli("check", str(FARM), "--db", str(db), env=env, cwd=tmp_path)
     assert result.returncode == 0, result.stderr
     assert "Outcome: Blocked: do not make the offer" in result.stdout
     assert "[REVIEW] Laptop shipping address: Differs from the verified home address" in (
         result.stdout
     )
-    assert result.stdout.count("ESCALATION posted to the security channel\n") == 1
+    queued = "(delivered by `verifybot serve`)"
+    assert result.stdout.count(f"ESCALATION queued for the security channel {queued}\n") == 1
     assert "[BLOCK] Camera-on interview" in result.stdout, "every finding in the one post"
+    assert "posted" not in result.stdout
 
 
 def test_the_check_code_path_imports_no_chat_sdk(tmp_path: Path, cli_env) -> None:
@@ -255,7 +269,7 @@ def test_case_errors_name_the_file_and_the_field(tmp_path: Path) -> None:
 @pytest.mark.parametrize(
     ("content", "expected"),
     [
-        (b"candidate: \xff\xfe\n", "not valid YAML"),
+        (b"candidate: ok\nanswers: \xff\xfe\n", "line 2: not UTF-8 text (byte 0xff)"),
         ("- a\n- list\n", "a case is a mapping"),
         (edited(colour="red"), "colour: is not a known field"),
         (
@@ -330,6 +344,7 @@ def test_status_shows_a_verification_by_name_or_id(cli_runner, tmp_path: Path) -
 
 def test_list_shows_open_verifications_and_all_with_the_flag(cli_runner, tmp_path: Path) -> None:
     db = str(tmp_path / "verifybot.db")
+    Store(db).close()
     assert cli_runner("list", "--db", db).stdout == "No open verifications.\n"
     assert cli_runner("list", "--all", "--db", db).stdout == "No verifications.\n"
 

@@ -2,6 +2,10 @@
 
 from __future__ import annotations
 
+import os
+import re
+import select
+import signal
 import sqlite3
 import subprocess
 import sys
@@ -123,8 +127,7 @@ KEYBOARD = "\n".join(
         "77 Harbor Road, Baltimore, MD 21230",
         "9",  # not an option: asked again
         "1",
-        "",  # the note verified needs, left empty: asked again
-        "verified",
+        "",  # the note verified needs, left empty: the note is asked again
         "Notary Jo Smith, commission 4411, IL",
         "Clear, identity matches",
         "3",
@@ -145,6 +148,7 @@ def test_interactive_demo_asks_again_for_invalid_input(tmp_path: Path, db: Path,
     assert "Please try again." in out
     assert "Type the number of an option." in out
     assert "A note is required: Notary's name or commission number" in out
+    assert out.count("  Notary's name or commission number, and the state of commission: ") == 2
     assert "Step 6 of 6: Profile photo" in out
     assert "Result: [REVIEW] Laptop shipping address: Differs from the verified home" in out
     assert "] verifybot escalation: Ann Lee\n" in out
@@ -169,7 +173,9 @@ def test_interactive_demo_that_ends_early_exits_1(db: Path, cli_runner) -> None:
     typed = f"Ann Lee\nann@example.com\n\n\n{address}\n{address}\n3\n"
     stopped = cli_runner("demo", "--db", str(db), stdin=typed)
     assert stopped.exit_code == 1
-    assert "Input ended; the verification stays in progress." in stopped.stdout
+    assert "Input ended with 1 of 6 steps answered." in stopped.stdout
+    assert "in progress" not in stopped.stdout
+    assert stopped.stdout.count("Outcome: ") == 1
     assert "Outcome: Blocked: do not make the offer" in stopped.stdout
     assert rows(db, "verifications") == 1
 
@@ -187,3 +193,64 @@ def test_interactive_demo_asks_again_after_a_digit_like_character(db: Path, cli_
     assert "Type the number of an option." in result.stdout
     assert "Recorded: Not provided or candidate declined (block)" in result.stdout
     assert result.exit_code == 1
+
+
+def test_one_ctrl_c_ends_the_demo_and_says_what_was_kept(tmp_path: Path, db: Path, cli_env):
+    address = "10 Elm St, Springfield, IL 62701"
+    demo = subprocess.Popen(
+        [sys.executable, "-m", "handlers.cli", "demo", "--db", str(db)],
+        stdin=subprocess.PIPE,
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        env=cli_env,
+        cwd=tmp_path,
+    )
+    try:
+        demo.stdin.write(f"Ann Lee\nann@example.com\n\n\n{address}\n{address}\n3\n".encode())
+        demo.stdin.flush()
+        shown = b""
+        while not (b"Step 2 of 6" in shown and shown.endswith(b"Answer [1-5]: ")):
+            ready, _, _ = select.select([demo.stdout], [], [], 30)
+            chunk = os.read(demo.stdout.fileno(), 65536) if ready else b""
+            assert chunk, f"the demo stopped before asking step 2: {shown[-300:]!r}"
+            shown += chunk
+        demo.send_signal(signal.SIGINT)
+        out, err = demo.communicate(timeout=15)
+    finally:
+        demo.kill()
+    assert demo.returncode == 130
+    assert "Traceback" not in err.decode()
+    verification_id = re.search(rb"Verification (VB-[0-9A-F]{8}) started", shown).group(1)
+    assert out.decode().strip() == (
+        f"Interrupted: verification {verification_id.decode()} of Ann Lee is kept with 1 of 6 "
+        "steps answered (outcome: Blocked: do not make the offer); "
+        f"`verifybot status {verification_id.decode()}` shows it."
+    )
+    assert rows(db, "verifications") == rows(db, "answers") == 1
+
+
+def test_a_script_for_another_playbook_is_refused_before_anything_starts(
+    tmp_path: Path, db: Path, cli_env
+) -> None:
+    jane = EXAMPLES / "jane_doe.yml"
+    other = run_cli(
+        "demo", "--script", str(jane), "--playbook", "device-handover", "--db", str(db),
+        env=cli_env, cwd=tmp_path,
+    )  # fmt: skip
+    assert other.returncode == 2
+    assert other.stderr == (
+        f"error: {jane}: playbook: the case is for 'pre-offer' but --playbook says "
+        "'device-handover'; drop one of them\n"
+    )
+    case = yaml.safe_load(jane.read_text(encoding="utf-8"))
+    del case["playbook"]
+    script = tmp_path / "no_playbook.yml"
+    script.write_text(yaml.safe_dump(case), encoding="utf-8")
+    unfit = run_cli(
+        "demo", "--script", str(script), "--playbook", "device-handover", "--db", str(db),
+        env=cli_env, cwd=tmp_path,
+    )  # fmt: skip
+    assert unfit.returncode == 2
+    assert ": no such step in device-handover" in unfit.stderr
+    assert len(unfit.stderr.splitlines()) == 1
+    assert not db.exists()

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from bot.errors import PermissionDenied
+from bot.errors import PermissionDenied, StoreError
 from bot.schema import MIGRATIONS, SCHEMA_VERSION
 from bot.store import GENESIS_HASH, Store
 
@@ -79,7 +79,7 @@ def test_a_database_newer_than_the_code_is_refused(db_path: Path) -> None:
     connection = sqlite3.connect(db_path)
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
     connection.close()
-    with pytest.raises(RuntimeError, match="newer than this verifybot"):
+    with pytest.raises(StoreError, match="newer than this verifybot"):
         Store(db_path)
 
 

@@ -3,17 +3,41 @@
 from __future__ import annotations
 
 import json
+import os
 import re
+import tempfile
 import zipfile
 from collections.abc import Mapping
 from importlib.resources import files
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 PACKAGE_FILES = ("manifest.json", "color.png", "outline.png")
 PLACEHOLDER_ID = "00000000-0000-0000-0000-000000000000"
 GUID = re.compile(r"^[0-9a-fA-F]{8}-(?:[0-9a-fA-F]{4}-){3}[0-9a-fA-F]{12}$")
 SEMVER = re.compile(r"^(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)\.(?:0|[1-9][0-9]*)$")
+MAX_URL_LENGTH = 2048  # the manifest schema's maxLength for the developer URLs
+DEVELOPER_URLS = {
+    "websiteUrl": "--website-url",
+    "privacyUrl": "--privacy-url",
+    "termsOfUseUrl": "--terms-url",
+}
+
+
+def developer_urls(website: str, privacy: str, terms: str) -> dict[str, str]:
+    """The manifest's developer URLs; ValueError naming the option of one Teams would refuse."""
+    urls = dict(zip(DEVELOPER_URLS, (website, privacy, terms), strict=True))
+    for field, url in urls.items():
+        option = DEVELOPER_URLS[field]
+        parts = urlsplit(url)
+        if parts.scheme != "https" or not parts.hostname or any(c.isspace() for c in url):
+            raise ValueError(f"{option} must be an https:// URL with a host name, not {url!r}")
+        if parts.username is not None or parts.password is not None:
+            raise ValueError(f"{option} must not carry a user name or password")
+        if len(url) > MAX_URL_LENGTH:
+            raise ValueError(f"{option} may be at most {MAX_URL_LENGTH} characters")
+    return urls
 
 
 def template_file(name: str) -> bytes:
@@ -51,12 +75,27 @@ def build_package(
     version: str | None = None,
     developer: Mapping[str, str] | None = None,
 ) -> Path:
-    """Write the zip to upload to Teams and return its path; ValueError for a bad app id."""
+    """Write the zip to upload to Teams and return its path.
+
+    ValueError for a bad app id or an `out` that cannot be written; nothing is left behind.
+    """
     data = manifest(app_id, version, developer)
     out = Path(out)
-    out.parent.mkdir(parents=True, exist_ok=True)
-    with zipfile.ZipFile(out, "w", compression=zipfile.ZIP_DEFLATED) as package:
-        package.writestr("manifest.json", json.dumps(data, indent=2) + "\n")
-        for name in PACKAGE_FILES[1:]:
-            package.writestr(name, template_file(name))
+    hint = "give --out a new .zip file in a writable directory"
+    if out.is_dir():
+        raise ValueError(f"{out}: is a directory; {hint}, e.g. {out / 'verifybot-teams.zip'}")
+    try:
+        out.parent.mkdir(parents=True, exist_ok=True)
+        handle, partial = tempfile.mkstemp(dir=out.parent, prefix=f".{out.name}.", suffix=".tmp")
+    except OSError as error:
+        raise ValueError(f"{out}: cannot be written ({error.strerror}); {hint}") from None
+    try:
+        with os.fdopen(handle, "wb") as raw, zipfile.ZipFile(raw, "w", zipfile.ZIP_DEFLATED) as zf:
+            zf.writestr("manifest.json", json.dumps(data, indent=2) + "\n")
+            for name in PACKAGE_FILES[1:]:
+                zf.writestr(name, template_file(name))
+        os.replace(partial, out)
+    except OSError as error:
+        Path(partial).unlink(missing_ok=True)
+        raise ValueError(f"{out}: cannot be written ({error.strerror}); {hint}") from None
     return out

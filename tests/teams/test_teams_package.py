@@ -11,7 +11,7 @@ from typing import Any
 
 import pytest
 
-from handlers.teams.package import PLACEHOLDER_ID, build_package, template_file
+from handlers.teams.package import PLACEHOLDER_ID, build_package, developer_urls, template_file
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
 SCHEMA = REPO_ROOT.parent / "shared" / "schemas" / "MicrosoftTeams.v1.29.schema.json"
@@ -113,3 +113,30 @@ def test_the_package_files_ship_inside_the_python_package() -> None:
     folder = Path(__file__).resolve().parents[2] / "handlers" / "teams" / "app_package"
     assert sorted(p.name for p in folder.iterdir()) == ["color.png", "manifest.json", "outline.png"]
     assert template_file("color.png") == (folder / "color.png").read_bytes()
+
+
+SITE = "https://a.example.org"
+
+
+@pytest.mark.parametrize(
+    ("urls", "expected"),
+    [
+        (("http://a.example.org", SITE, SITE), "--website-url must be an https:// URL"),
+        ((SITE, "https://", SITE), "--privacy-url must be an https:// URL"),
+        ((SITE, SITE, "https://u:pw@a.example.org/t"), "--terms-url must not carry a user"),
+        ((f"{SITE}/{'x' * 2048}", SITE, SITE), "--website-url may be at most 2048 characters"),
+    ],
+)
+def test_developer_urls_that_teams_would_refuse_are_refused(urls, expected: str) -> None:
+    with pytest.raises(ValueError, match=expected):
+        developer_urls(*urls)
+
+
+def test_developer_urls_go_into_the_manifest(tmp_path: Path) -> None:
+    urls = developer_urls(
+        "https://a.example.org", "https://a.example.org/p", "https://a.example.org/t"
+    )
+    out = build_package(APP_ID, tmp_path / "p.zip", developer=urls)
+    with zipfile.ZipFile(out) as package:
+        developer = json.loads(package.read("manifest.json"))["developer"]
+    assert developer == {"name": "verifybot", **urls}
