@@ -92,6 +92,12 @@ class Settings(BaseSettings):
     notice_interval: float = Field(
         5.0, ge=0, le=3600, validation_alias=_env("VERIFYBOT_NOTICE_INTERVAL")
     )
+    audit_key: SecretStr | None = Field(None, validation_alias=_env("VERIFYBOT_AUDIT_KEY"))
+    data_key: SecretStr | None = Field(None, validation_alias=_env("VERIFYBOT_DATA_KEY"))
+    index_key: SecretStr | None = Field(None, validation_alias=_env("VERIFYBOT_INDEX_KEY"))
+    retention_days: int = Field(
+        365, ge=1, le=36500, validation_alias=_env("VERIFYBOT_RETENTION_DAYS")
+    )
     teams_emulator: bool = Field(False, validation_alias=_env("VERIFYBOT_TEAMS_EMULATOR"))
     trusted_proxy: IPvAnyAddress | None = Field(
         None, validation_alias=_env("VERIFYBOT_TRUSTED_PROXY")
@@ -146,6 +152,11 @@ class Settings(BaseSettings):
                 f"{' and '.join(shared)} {verb} no longer read: roles are per platform, "
                 f"set {', '.join(ROLE_VARIABLES[:-1])} and {ROLE_VARIABLES[-1]} instead"
             )
+
+    def key_settings(self) -> dict[str, str | None]:
+        """The configured key secrets by purpose (None: from the key file beside the database)."""
+        configured = {"audit": self.audit_key, "data": self.data_key, "index": self.index_key}
+        return {name: key.get_secret_value() if key else None for name, key in configured.items()}
 
     def slack_missing(self, socket_mode: bool = False) -> list[str]:
         """The Slack variables that are not set, for HTTP or Socket Mode."""

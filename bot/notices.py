@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from typing import Annotated, Literal
+from typing import Annotated, Any, Literal
 
-from pydantic import BaseModel, Field
+from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
 from bot.models import EscalationStatus, EscalationView, Finding, Platform
 
@@ -33,9 +33,9 @@ class NoticeItem(BaseModel):
 class FindingNotice(BaseModel):
     """News of an escalation for the security channel: the first opens the thread.
 
-    `escalation` is the whole escalation as it stood when the notice was last written (every
+    `escalation` is the whole escalation as it stands when the notice is delivered (every
     finding ever raised); `items` is what is new. Notices written while one is waiting to be
-    sent are merged into it, so a burst of changes is one post.
+    sent are merged into it (FindingRef.merged), so a burst of changes is one post.
     """
 
     kind: Literal["finding"] = "finding"
@@ -56,17 +56,6 @@ class FindingNotice(BaseModel):
     def needs_decision(self) -> bool:
         return any(item.needs_decision for item in self.items)
 
-    def merged(self, later: FindingNotice) -> FindingNotice:
-        """This notice, not sent yet, with a later one's news added and its escalation state."""
-        items = [*self.items, *later.items]
-        kept = items[-MAX_NOTICE_ITEMS:]
-        return FindingNotice(
-            escalation=later.escalation,
-            items=kept,
-            first=self.first,
-            left_out=self.left_out + later.left_out + len(items) - len(kept),
-        )
-
 
 class DecisionNotice(BaseModel):
     """The security team's decision, for the hiring manager who asked for the verification."""
@@ -84,6 +73,74 @@ class DecisionNotice(BaseModel):
 
 
 Notice = Annotated[FindingNotice | DecisionNotice, Field(discriminator="kind")]
+
+
+class ItemRef(BaseModel):
+    """A NoticeItem by reference: the answer, the one it lowered, and if it reopened."""
+
+    answer_id: int
+    previous_id: int | None = None
+    reopened: bool = False
+
+
+class FindingRef(BaseModel):
+    """What the outbox keeps of a FindingNotice: ids only, rendered when it is delivered.
+
+    So a notice carries no personal data in the database, and one about a candidate erased
+    meanwhile is delivered without any.
+    """
+
+    kind: Literal["finding"] = "finding"
+    escalation_id: int
+    items: list[ItemRef] = []
+    first: bool = False
+    left_out: int = 0
+
+    def merged(self, later: FindingRef) -> FindingRef:
+        """This notice, not sent yet, with a later one's news added."""
+        items = [*self.items, *later.items]
+        kept = items[-MAX_NOTICE_ITEMS:]
+        return FindingRef(
+            escalation_id=self.escalation_id,
+            items=kept,
+            first=self.first,
+            left_out=self.left_out + later.left_out + len(items) - len(kept),
+        )
+
+
+class DecisionRef(BaseModel):
+    """What the outbox keeps of a DecisionNotice; the reason is read when it is delivered."""
+
+    kind: Literal["decision"] = "decision"
+    escalation_id: int
+    status: EscalationStatus
+    decided_by: str
+    decided_platform: Platform
+    recipient: str
+    recipient_platform: Platform
+
+
+NoticeRef = Annotated[FindingRef | DecisionRef, Field(discriminator="kind")]
+NOTICE_REF: TypeAdapter[FindingRef | DecisionRef] = TypeAdapter(NoticeRef)
+
+
+def notice_ref(payload: dict[str, Any]) -> FindingRef | DecisionRef:
+    """An outbox row's reference; a row an earlier version wrote in full becomes one too."""
+    try:
+        return NOTICE_REF.validate_python(payload)
+    except ValidationError:
+        pass
+    escalation_id = payload.get("escalation_id") or payload.get("escalation", {}).get("id")
+    if payload.get("kind") == "decision":
+        return DecisionRef(
+            escalation_id=escalation_id,
+            status=payload["status"],
+            decided_by=payload["decided_by"],
+            decided_platform=payload["decided_platform"],
+            recipient=payload["recipient"],
+            recipient_platform=payload["recipient_platform"],
+        )
+    return FindingRef(escalation_id=escalation_id, first=bool(payload.get("first")))
 
 
 DECISION_WORDS: dict[EscalationStatus, str] = {

@@ -6,19 +6,18 @@ import asyncio
 import contextlib
 import json
 import random
-from collections.abc import Sequence
+from collections.abc import Callable, Sequence
 from datetime import datetime, timedelta
-from typing import Protocol
+from typing import Any, Protocol
 
 import structlog
-from pydantic import TypeAdapter
 
 from bot import metrics
 from bot.notices import FindingNotice, Notice
 from bot.store import Store
 
 log = structlog.get_logger("verifybot.outbox")
-NOTICE = TypeAdapter(Notice)
+Render = Callable[[dict[str, Any]], Notice | None]
 
 
 class DeliveryError(Exception):
@@ -57,9 +56,14 @@ class OutboxWorker:
     """Runs in the background of a front end; `kick()` wakes it when new rows are written."""
 
     def __init__(
-        self, store: Store, notifiers: Sequence[Notifier], backoff: Backoff | None = None
+        self,
+        store: Store,
+        notifiers: Sequence[Notifier],
+        backoff: Backoff | None = None,
+        render: Render | None = None,
     ) -> None:
         self.store = store
+        self.render = render
         self.notifiers = {notifier.target: notifier for notifier in notifiers}
         self.backoff = backoff or Backoff()
         self._wake = asyncio.Event()
@@ -97,7 +101,14 @@ class OutboxWorker:
             self.next_due = due
 
     async def _deliver(self, row: dict, notifier: Notifier) -> bool:
-        notice = NOTICE.validate_python(json.loads(row["payload"]))
+        if self.render is None:
+            raise RuntimeError("the outbox worker needs the service's render_notice")
+        notice = self.render(json.loads(row["payload"]))
+        if notice is None:
+            with self.store.transaction():
+                self.store.mark_dropped(row["id"])
+            log.warning("outbox.dropped", outbox_id=row["id"], target=row["target"])
+            return True
         thread_ref = (
             self.store.message_ref(row["escalation_id"], row["target"])
             if isinstance(notice, FindingNotice)

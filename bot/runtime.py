@@ -89,7 +89,7 @@ def build_core(
     """
     roles = Roles.from_settings(settings, clock=clock)
     playbooks = playbooks or load_playbooks(settings)
-    store = Store(settings.db, clock=clock, create=create_db)
+    store = Store(settings.db, clock=clock, create=create_db, key_settings=settings.key_settings())
     worker = OutboxWorker(store, [], backoff=backoff)
     service = VerificationService(
         store,
@@ -99,6 +99,7 @@ def build_core(
         on_outbox=worker.kick,
         notice_interval=settings.notice_interval,
     )
+    worker.render = service.render_notice
     try:
         service.versions.check_installed()
         service.versions.record_unrecorded()

@@ -152,6 +152,59 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER playbook_versions_append_only_delete BEFORE DELETE ON playbook_versions
         BEGIN SELECT RAISE(ABORT, 'playbook versions are append-only'); END;
     """,
+    # 4: personal data sealed per candidate (bot/crypto.py), compared through blind indexes;
+    # erasure, retention runs and daily tasks. The candidates table is rebuilt so that an
+    # erased candidate's columns can be emptied.
+    """
+    CREATE TABLE candidates_sealed (
+        id INTEGER PRIMARY KEY,
+        name TEXT,
+        email TEXT,
+        phone TEXT,
+        role TEXT,
+        home_address TEXT,
+        shipping_address TEXT,
+        home_normalized TEXT,
+        shipping_normalized TEXT,
+        name_index TEXT,
+        email_index TEXT,
+        home_index TEXT,
+        shipping_index TEXT,
+        erased_at TEXT,
+        created_at TEXT NOT NULL
+    );
+    INSERT INTO candidates_sealed (id, name, email, phone, role, home_address, shipping_address,
+        home_normalized, shipping_normalized, created_at)
+        SELECT id, name, email, phone, role, home_address, shipping_address,
+        home_normalized, shipping_normalized, created_at FROM candidates;
+    DROP TABLE candidates;
+    ALTER TABLE candidates_sealed RENAME TO candidates;
+    CREATE INDEX idx_candidates_name_index ON candidates(name_index);
+    CREATE INDEX idx_candidates_email_index ON candidates(email_index);
+    CREATE INDEX idx_candidates_home_index ON candidates(home_index);
+    CREATE INDEX idx_candidates_shipping_index ON candidates(shipping_index);
+
+    CREATE TABLE candidate_keys (
+        candidate_id INTEGER PRIMARY KEY REFERENCES candidates(id),
+        wrapped TEXT NOT NULL
+    );
+    CREATE TABLE erasures (
+        id INTEGER PRIMARY KEY,
+        candidate_id INTEGER NOT NULL REFERENCES candidates(id),
+        reason TEXT,
+        erased_by TEXT NOT NULL,
+        erased_at TEXT NOT NULL
+    );
+    CREATE TABLE schedules (
+        name TEXT PRIMARY KEY,
+        next_run_at TEXT NOT NULL
+    );
+    CREATE TABLE meta (
+        key TEXT PRIMARY KEY,
+        value TEXT NOT NULL
+    );
+    CREATE INDEX idx_verifications_finished ON verifications(status, updated_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

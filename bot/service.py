@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 import secrets
 from collections.abc import Callable, Iterable, Sequence
@@ -32,7 +33,16 @@ from bot.models import (
     Result,
     VerificationView,
 )
-from bot.notices import DecisionNotice, FindingNotice, NoticeItem
+from bot.notices import (
+    DecisionNotice,
+    DecisionRef,
+    FindingNotice,
+    FindingRef,
+    ItemRef,
+    Notice,
+    NoticeItem,
+    notice_ref,
+)
 from bot.playbook import Playbook, PlaybookError, PlaybookRegistry, Step
 from bot.playbook_versions import PlaybookVersions
 from bot.roles import Roles
@@ -41,6 +51,7 @@ from bot.store import Row, Store
 from bot.validation import clean_note
 
 VERIFICATION_ID = re.compile(r"^VB-[0-9A-F]{8}$")
+VERIFICATION_IDS = re.compile(r"\bVB-[0-9A-F]{8}\b")
 SYSTEM_ACTOR = "verifybot"
 MAX_REASON_LENGTH = 1000
 NOTICE_INTERVAL = 5.0
@@ -375,9 +386,9 @@ class VerificationService:
                 verification_id,
                 {"escalation": escalation_id, "step": answer["step_id"], "result": result.value},
             )
-        item = NoticeItem(
-            finding=self._finding(playbook, answer, security=True),
-            previous=self._finding(playbook, previous, security=True) if lowered else None,
+        item = ItemRef(
+            answer_id=answer_id,
+            previous_id=previous["id"] if lowered and previous else None,
             reopened=reopened,
         )
         if result is not Result.PASS:
@@ -399,20 +410,21 @@ class VerificationService:
         )
         return True
 
-    def _notify_security(self, escalation_id: int, item: NoticeItem, first: bool) -> None:
+    def _notify_security(self, escalation_id: int, item: ItemRef, first: bool) -> None:
         """Queue the news for every security channel, merged into a notice not sent yet.
 
         A verification gets at most one new post per `notice_interval` and channel: news that
         arrives sooner waits, and what arrives while it waits joins the same post.
         """
-        escalation = self._escalation_view(self.store.escalation(escalation_id))
-        notice = FindingNotice(escalation=escalation, items=[item], first=first)
+        notice = FindingRef(escalation_id=escalation_id, items=[item], first=first)
         for target in self.security_targets:
             waiting = self.store.pending_notice(escalation_id, target, notice.kind)
             if waiting is not None:
-                merged = FindingNotice.model_validate_json(waiting["payload"]).merged(notice)
-                self.store.replace_payload(waiting["id"], merged.model_dump(mode="json"))
-                continue
+                merged = notice_ref(json.loads(waiting["payload"]))
+                if isinstance(merged, FindingRef):
+                    merged = merged.merged(notice)
+                    self.store.replace_payload(waiting["id"], merged.model_dump(mode="json"))
+                    continue
             last = self.store.last_delivery(escalation_id, target)
             not_before = last + self.notice_interval if last else None
             self.store.enqueue(
@@ -568,15 +580,11 @@ class VerificationService:
             self._refresh_status(row["verification_id"], self._playbook_of(verification))
             notified = verification["platform"] in self.direct_targets
             if notified:
-                candidate = self.store.candidate(verification["candidate_id"])
-                notice = DecisionNotice(
+                notice = DecisionRef(
                     escalation_id=escalation_id,
-                    verification_id=row["verification_id"],
-                    candidate_name=candidate["name"],
                     status=status,
                     decided_by=actor.user_id,
                     decided_platform=actor.platform,
-                    reason=reason,
                     recipient=verification["requested_by"],
                     recipient_platform=Platform(verification["platform"]),
                 )
@@ -694,7 +702,59 @@ class VerificationService:
             answered_by=answer["answered_by"],
             platform=Platform(answer["platform"]),
             answered_at=datetime.fromisoformat(answer["answered_at"]),
-            security_detail=answer.get("security_detail") if security else None,
+            security_detail=self._linked(answer.get("security_detail")) if security else None,
+        )
+
+    def _linked(self, detail: str | None) -> str | None:
+        """A finding's security detail with the candidates of the verifications it names."""
+        if not detail:
+            return detail
+        names = self.store.candidate_names(VERIFICATION_IDS.findall(detail))
+        by_person: dict[str, list[str]] = {}
+        for verification_id, name in names.items():
+            by_person.setdefault(name, []).append(verification_id)
+        linked = "; ".join(f"{name}: {', '.join(ids)}" for name, ids in by_person.items())
+        return f"{detail} ({linked})" if linked else detail
+
+    # what the outbox delivers, rendered from the database when it is delivered
+
+    def render_notice(self, payload: Row) -> Notice | None:
+        """The notice an outbox row refers to, as things stand now; None if it is gone."""
+        ref = notice_ref(payload)
+        row = self.store.escalation(ref.escalation_id)
+        if row is None:
+            return None
+        if isinstance(ref, DecisionRef):
+            verification = self._verification_row(row["verification_id"])
+            candidate = self.store.candidate(verification["candidate_id"])
+            return DecisionNotice(
+                escalation_id=ref.escalation_id,
+                verification_id=row["verification_id"],
+                candidate_name=candidate["name"] if candidate else "",
+                status=ref.status,
+                decided_by=ref.decided_by,
+                decided_platform=ref.decided_platform,
+                reason=row["decision_reason"] if row["status"] == ref.status else None,
+                recipient=ref.recipient,
+                recipient_platform=ref.recipient_platform,
+            )
+        escalation = self._escalation_view(row)
+        playbook = self._playbook_of(self._verification_row(row["verification_id"]))
+        items = []
+        for item in ref.items:
+            answer = self.store.answer(item.answer_id)
+            previous = self.store.answer(item.previous_id) if item.previous_id else None
+            if answer is None:
+                continue
+            items.append(
+                NoticeItem(
+                    finding=self._finding(playbook, answer, security=True),
+                    previous=self._finding(playbook, previous, security=True) if previous else None,
+                    reopened=item.reopened,
+                )
+            )
+        return FindingNotice(
+            escalation=escalation, items=items, first=ref.first, left_out=ref.left_out
         )
 
     def _view(

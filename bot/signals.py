@@ -18,14 +18,6 @@ class ComputedAnswer:
     security_detail: str | None = None
 
 
-def _grouped_by_candidate(rows: list[dict]) -> str:
-    """`Jane Doe: VB-1, VB-2; John Roe: VB-3`: each other person named once."""
-    by_person: dict[str, list[str]] = {}
-    for row in rows:
-        by_person.setdefault(row["candidate_name"], []).append(row["verification_id"])
-    return "; ".join(f"{name}: {', '.join(ids)}" for name, ids in by_person.items())
-
-
 def address_match(store: Store, candidate: dict) -> ComputedAnswer:
     """match / mismatch of home and shipping address, or shared with another candidate.
 
@@ -46,7 +38,7 @@ def address_match(store: Store, candidate: dict) -> ComputedAnswer:
             related_verifications=tuple(row["verification_id"] for row in others),
             security_detail=(
                 f"Shipping address {candidate['shipping_address']!r} is also given in: "
-                f"{_grouped_by_candidate(others)}."
+                f"{', '.join(row['verification_id'] for row in others)}."
             ),
         )
     if candidate["shipping_normalized"] == candidate["home_normalized"]:

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-import hashlib
+import contextlib
 import json
 import os
 import sqlite3
@@ -15,12 +15,27 @@ from typing import Any
 
 import sqlite_utils
 
+from bot.crypto import Unreadable, Vault, is_sealed
 from bot.errors import StoreError
+from bot.keys import Keys, load_keys
 from bot.schema import migrate
+from bot.sealing import (
+    ANSWER_COLUMNS,
+    CANDIDATE_COLUMNS,
+    ERASED,
+    ESCALATION_COLUMNS,
+    blind_indexes,
+    email_key,
+    name_key,
+    open_columns,
+    seal_columns,
+)
 
 Row = dict[str, Any]
 Clock = Callable[[], datetime]
 GENESIS_HASH = "0" * 64
+PRIVATE_FILE = 0o600
+AUDIT_SCHEME = "hmac-sha256-v1"
 
 
 def utc_now() -> datetime:
@@ -34,30 +49,51 @@ def iso(moment: datetime) -> str:
 class Store:
     """The verifybot database: WAL mode, foreign keys on, schema migrated on open."""
 
-    def __init__(self, path: str | Path, clock: Clock = utc_now, *, create: bool = True) -> None:
+    def __init__(
+        self,
+        path: str | Path,
+        clock: Clock = utc_now,
+        *,
+        create: bool = True,
+        keys: Keys | None = None,
+        key_settings: dict[str, str | None] | None = None,
+    ) -> None:
         """Open (and migrate) the database; `create=False` refuses a file that does not exist.
 
+        The keys are `keys`, else those of `key_settings` and the key file beside the
+        database (bot/keys.py). The database, its WAL and SHM files are private (0600).
         StoreError, with nothing written, when the path cannot hold a database.
         """
         self.path = str(path)
         self.clock = clock
         if self.path != ":memory:":
             _check_path(Path(self.path), create)
+            _make_private(Path(self.path))
         try:
             connection = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
         except sqlite3.DatabaseError as error:
             raise StoreError(_open_problem(self.path, error)) from None
         self.db = sqlite_utils.Database(connection)
         try:
-            self.db.execute("PRAGMA foreign_keys = ON")
             self.db.execute("PRAGMA busy_timeout = 10000")
+            self.db.execute("PRAGMA secure_delete = ON")
             if self.path != ":memory:":
                 self.db.enable_wal()
                 self.db.execute("PRAGMA synchronous = NORMAL")
+            self.db.execute("PRAGMA foreign_keys = OFF")
             self.schema_version = migrate(self.db)
+            self.db.execute("PRAGMA foreign_keys = ON")
         except (sqlite3.DatabaseError, RuntimeError) as error:
             connection.close()
             raise StoreError(_open_problem(self.path, error)) from None
+        try:
+            self.vault = Vault(keys or load_keys(self.path, key_settings or {}, create))
+        except StoreError:
+            connection.close()
+            raise
+        self._candidate_keys: dict[int, bytes | None] = {}
+        self._candidate_of: dict[str, int] = {}
+        self._upgrade_data()
 
     def close(self) -> None:
         self.db.close()
@@ -152,8 +188,52 @@ class Store:
     # candidates and verifications
 
     def insert_candidate(self, fields: Row) -> int:
-        row = {**fields, "created_at": self.now()}
-        return self._insert("candidates", row)
+        """A new candidate with a data key of their own; personal fields sealed with it."""
+        candidate_id = self._insert(
+            "candidates", {**blind_indexes(self.vault, fields), "created_at": self.now()}
+        )
+        key = self.vault.new_data_key()
+        wrapped = self.vault.wrap(key, candidate_id)
+        self._insert("candidate_keys", {"candidate_id": candidate_id, "wrapped": wrapped})
+        self._candidate_keys[candidate_id] = key
+        self._write_sealed_candidate(candidate_id, key, fields)
+        return candidate_id
+
+    def _write_sealed_candidate(self, candidate_id: int, key: bytes, fields: Row) -> None:
+        personal = {name: fields.get(name) for name in CANDIDATE_COLUMNS}
+        sealed = seal_columns(key, "candidates", candidate_id, personal, CANDIDATE_COLUMNS)
+        assignments = ", ".join(f"{name} = ?" for name in sealed)
+        self.db.execute(
+            f"UPDATE candidates SET {assignments} WHERE id = ?", [*sealed.values(), candidate_id]
+        )
+
+    def candidate_key(self, candidate_id: int) -> bytes | None:
+        """The candidate's data key; None once the candidate is erased."""
+        if candidate_id not in self._candidate_keys:
+            row = self._row(
+                "SELECT wrapped FROM candidate_keys WHERE candidate_id = ?", [candidate_id]
+            )
+            key = self.vault.unwrap(row["wrapped"], candidate_id) if row else None
+            self._candidate_keys[candidate_id] = key
+        return self._candidate_keys[candidate_id]
+
+    def _key_of_verification(self, verification_id: str) -> bytes | None:
+        if verification_id not in self._candidate_of:
+            row = self._row(
+                "SELECT candidate_id FROM verifications WHERE id = ?", [verification_id]
+            )
+            if row is None:
+                return None
+            self._candidate_of[verification_id] = int(row["candidate_id"])
+        return self.candidate_key(self._candidate_of[verification_id])
+
+    def _open_candidate(self, row: Row) -> Row:
+        key = self.candidate_key(row["id"])
+        opened = open_columns(key, "candidates", row["id"], row, CANDIDATE_COLUMNS)
+        if key is None:
+            opened.update({name: ERASED for name in CANDIDATE_COLUMNS if opened.get(name)})
+            opened.update({"name": ERASED, "email": ERASED})
+        return opened
 
     def insert_verification(self, fields: Row) -> None:
         now = self.now()
@@ -179,13 +259,24 @@ class Store:
         return self._row("SELECT * FROM verifications WHERE id = ?", [verification_id])
 
     def candidate(self, candidate_id: int) -> Row | None:
-        return self._row("SELECT * FROM candidates WHERE id = ?", [candidate_id])
+        """The candidate with their fields opened (`(erased)` once erased)."""
+        row = self._row("SELECT * FROM candidates WHERE id = ?", [candidate_id])
+        return self._open_candidate(row) if row else None
 
     def verifications_by_candidate_name(self, name: str) -> list[Row]:
+        index = self.vault.blind_index("name_index", name_key(name))
         return self._rows(
             "SELECT v.* FROM verifications v JOIN candidates c ON c.id = v.candidate_id "
-            "WHERE c.name = ? COLLATE NOCASE ORDER BY v.created_at DESC",
-            [name],
+            "WHERE c.name_index = ? ORDER BY v.created_at DESC",
+            [index],
+        )
+
+    def verifications_by_candidate_email(self, email: str) -> list[Row]:
+        index = self.vault.blind_index("email_index", email_key(email))
+        return self._rows(
+            "SELECT v.* FROM verifications v JOIN candidates c ON c.id = v.candidate_id "
+            "WHERE c.email_index = ? ORDER BY v.created_at DESC",
+            [index],
         )
 
     def list_verifications(
@@ -216,12 +307,32 @@ class Store:
     def others_shipping_to(self, normalized: str, candidate_id: int, email: str) -> list[Row]:
         """Verifications of other people (another email) shipping to the same address."""
         return self._rows(
-            "SELECT v.id AS verification_id, c.name AS candidate_name "
-            "FROM candidates c JOIN verifications v ON v.candidate_id = c.id "
-            "WHERE c.shipping_normalized = ? AND c.id != ? AND c.email != ? COLLATE NOCASE "
+            "SELECT v.id AS verification_id FROM candidates c "
+            "JOIN verifications v ON v.candidate_id = c.id "
+            "WHERE c.shipping_index = ? AND c.id != ? AND c.email_index != ? "
             "ORDER BY v.created_at",
-            [normalized, candidate_id, email],
+            [
+                self.vault.blind_index("shipping_index", normalized),
+                candidate_id,
+                self.vault.blind_index("email_index", email_key(email)),
+            ],
         )
+
+    def candidate_names(self, verification_ids: Iterable[str]) -> dict[str, str]:
+        """Each verification's candidate name (`(erased)` once erased)."""
+        wanted = list(dict.fromkeys(verification_ids))
+        if not wanted:
+            return {}
+        rows = self._rows(
+            f"SELECT id, candidate_id FROM verifications WHERE id IN "
+            f"({', '.join('?' for _ in wanted)})",
+            wanted,
+        )
+        names = {}
+        for row in rows:
+            candidate = self.candidate(row["candidate_id"])
+            names[row["id"]] = candidate["name"] if candidate else ERASED
+        return names
 
     # answers
 
@@ -233,23 +344,42 @@ class Store:
             if existing:
                 return int(existing["id"]), False
         row = {**fields, "answered_at": self.now()}
+        key = self._key_of_verification(row["verification_id"])
+        if key is not None:
+            row = seal_columns(key, "answers", _answer_key(row), row, ANSWER_COLUMNS)
         return self._insert("answers", row), True
 
+    def _open_answer(self, row: Row) -> Row:
+        key = self._key_of_verification(row["verification_id"])
+        return open_columns(key, "answers", _answer_key(row), row, ANSWER_COLUMNS)
+
     def answers(self, verification_id: str) -> list[Row]:
-        return self._rows(
+        rows = self._rows(
             "SELECT * FROM answers WHERE verification_id = ? ORDER BY id", [verification_id]
         )
+        return [self._open_answer(row) for row in rows]
 
     def answer(self, answer_id: int) -> Row | None:
-        return self._row("SELECT * FROM answers WHERE id = ?", [answer_id])
+        row = self._row("SELECT * FROM answers WHERE id = ?", [answer_id])
+        return self._open_answer(row) if row else None
 
     # escalations
 
+    def _open_escalation(self, row: Row | None) -> Row | None:
+        if row is None:
+            return None
+        key = self._key_of_verification(row["verification_id"])
+        return open_columns(key, "escalations", row["id"], row, ESCALATION_COLUMNS)
+
     def escalation_for(self, verification_id: str) -> Row | None:
-        return self._row("SELECT * FROM escalations WHERE verification_id = ?", [verification_id])
+        return self._open_escalation(
+            self._row("SELECT * FROM escalations WHERE verification_id = ?", [verification_id])
+        )
 
     def escalation(self, escalation_id: int) -> Row | None:
-        return self._row("SELECT * FROM escalations WHERE id = ?", [escalation_id])
+        return self._open_escalation(
+            self._row("SELECT * FROM escalations WHERE id = ?", [escalation_id])
+        )
 
     def open_escalation(self, verification_id: str) -> tuple[int, bool]:
         """The verification's escalation id, creating it; True when it was created now."""
@@ -269,6 +399,15 @@ class Store:
         resolved_through: int | None = None,
     ) -> None:
         """Record a decision; `resolved_through` (a Clear) resolves findings up to that answer."""
+        if reason is not None:
+            verification = self._row(
+                "SELECT verification_id FROM escalations WHERE id = ?", [escalation_id]
+            )
+            key = verification and self._key_of_verification(verification["verification_id"])
+            if key is not None:
+                fields = {"decision_reason": reason}
+                sealed = seal_columns(key, "escalations", escalation_id, fields, ESCALATION_COLUMNS)
+                reason = sealed["decision_reason"]
         self.db.execute(
             "UPDATE escalations SET status = ?, decided_by = ?, decided_platform = ?, "
             "decided_at = ?, decision_reason = ?, "
@@ -285,11 +424,12 @@ class Store:
 
     def escalations(self, statuses: Iterable[str], limit: int = 50) -> list[Row]:
         wanted = list(statuses)
-        return self._rows(
+        rows = self._rows(
             f"SELECT * FROM escalations WHERE status IN ({', '.join('?' for _ in wanted)}) "
             "ORDER BY created_at DESC LIMIT ?",
             [*wanted, limit],
         )
+        return [row for row in map(self._open_escalation, rows) if row is not None]
 
     # outbox
 
@@ -338,6 +478,10 @@ class Store:
     def mark_sending(self, item_id: int) -> None:
         """Taken by the worker: later notices no longer merge into it."""
         self.db.execute("UPDATE outbox SET status = 'sending' WHERE id = ?", [item_id])
+
+    def mark_dropped(self, item_id: int) -> None:
+        """A row whose escalation is gone: never delivered, kept for the record."""
+        self.db.execute("UPDATE outbox SET status = 'dropped' WHERE id = ?", [item_id])
 
     def release_sending(self) -> int:
         """Rows a stopped process was sending go back to pending; how many."""
@@ -426,20 +570,25 @@ class Store:
         verification_id: str | None = None,
         detail: Row | None = None,
     ) -> int:
-        """Append an event to the hash-chained audit log."""
-        last = self._row("SELECT hash FROM events ORDER BY id DESC LIMIT 1")
-        prev_hash = last["hash"] if last else GENESIS_HASH
+        """Append an event to the audit log, chained by a MAC under the audit key."""
+        last = self._row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
         row = {
+            "id": (last["id"] + 1) if last else 1,
             "at": self.now(),
             "actor": actor,
-            "platform": platform,
+            "platform": str(platform),
             "action": action,
             "verification_id": verification_id,
             "detail": json.dumps(detail or {}, sort_keys=True, default=str),
-            "prev_hash": prev_hash,
+            "prev_hash": last["hash"] if last else GENESIS_HASH,
         }
-        row["hash"] = _event_hash(row)
+        row["hash"] = self.event_mac(row)
         return self._insert("events", row)
+
+    def event_mac(self, row: Row) -> str:
+        """The MAC an event must carry: its content and the previous MAC, under the audit key."""
+        content = [row[name] for name in EVENT_FIELDS]
+        return self.vault.event_mac(row["prev_hash"], content)
 
     def events(self, verification_id: str | None = None) -> list[Row]:
         if verification_id is None:
@@ -450,11 +599,204 @@ class Store:
 
     def audit_chain_intact(self) -> bool:
         prev_hash = GENESIS_HASH
-        for row in self.db.query("SELECT * FROM events ORDER BY id"):
-            if row["prev_hash"] != prev_hash or _event_hash(row) != row["hash"]:
+        for row in self._rows("SELECT * FROM events ORDER BY id"):
+            if row["prev_hash"] != prev_hash or self.event_mac(row) != row["hash"]:
                 return False
             prev_hash = row["hash"]
         return True
+
+    def audit_head(self) -> tuple[int, str]:
+        """(the number of events, the last MAC)."""
+        last = self._row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
+        return (int(last["id"]), last["hash"]) if last else (0, GENESIS_HASH)
+
+    # erasure and retention
+
+    def erase_candidate(self, candidate_id: int, erased_by: str, reason: str | None) -> int:
+        """Destroy the candidate's data key and blind indexes and empty their columns.
+
+        The verification's skeleton (ids, steps, results, decisions, times) stays. Returns the
+        erasure's id; its reason is sealed with the master key. Call `scrub()` after the commit.
+        """
+        self.db.execute("DELETE FROM candidate_keys WHERE candidate_id = ?", [candidate_id])
+        cleared = ", ".join(f"{name} = NULL" for name in (*CANDIDATE_COLUMNS, *BLIND_COLUMNS))
+        self.db.execute(
+            f"UPDATE candidates SET {cleared}, erased_at = ? WHERE id = ?",
+            [self.now(), candidate_id],
+        )
+        self._candidate_keys[candidate_id] = None
+        erasure_id = self._insert(
+            "erasures",
+            {
+                "candidate_id": candidate_id,
+                "reason": None,
+                "erased_by": erased_by,
+                "erased_at": self.now(),
+            },
+        )
+        if reason:
+            sealed = self.vault.seal_master(reason, f"erasures:{erasure_id}:reason")
+            self.db.execute("UPDATE erasures SET reason = ? WHERE id = ?", [sealed, erasure_id])
+        return erasure_id
+
+    def scrub(self) -> None:
+        """Freed pages are zeroed (secure_delete); the WAL is checkpointed and truncated."""
+        if self.path != ":memory:":
+            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+
+    def candidates_of(self, verification_ids: Iterable[str]) -> list[int]:
+        wanted = list(verification_ids)
+        rows = self._rows(
+            f"SELECT DISTINCT candidate_id FROM verifications WHERE id IN "
+            f"({', '.join('?' for _ in wanted)})",
+            wanted,
+        )
+        return [int(row["candidate_id"]) for row in rows]
+
+    def verifications_of_candidate(self, candidate_id: int) -> list[Row]:
+        return self._rows(
+            "SELECT * FROM verifications WHERE candidate_id = ? ORDER BY created_at",
+            [candidate_id],
+        )
+
+    def candidate_erased(self, candidate_id: int) -> bool:
+        row = self._row("SELECT erased_at FROM candidates WHERE id = ?", [candidate_id])
+        return bool(row and row["erased_at"])
+
+    def expired_candidates(self, finished_before: datetime, limit: int = 1000) -> list[int]:
+        """Candidates not erased yet whose verifications all finished (cleared or cancelled)
+        before `finished_before`."""
+        rows = self._rows(
+            "SELECT c.id FROM candidates c WHERE c.erased_at IS NULL "
+            "AND EXISTS (SELECT 1 FROM verifications v WHERE v.candidate_id = c.id) "
+            "AND NOT EXISTS (SELECT 1 FROM verifications v WHERE v.candidate_id = c.id "
+            "AND NOT (v.status IN ('cleared', 'cancelled') AND v.updated_at < ?)) "
+            "ORDER BY c.id LIMIT ?",
+            [iso(finished_before), limit],
+        )
+        return [int(row["id"]) for row in rows]
+
+    # tasks that run once a day, whichever process gets there first
+
+    def claim_schedule(self, name: str, now: datetime, next_run: datetime) -> bool:
+        """True (and the next run set) if `name` was due at `now` and no one claimed it."""
+        row = self._row("SELECT next_run_at FROM schedules WHERE name = ?", [name])
+        if row is None:
+            self.db.execute(
+                "INSERT OR IGNORE INTO schedules (name, next_run_at) VALUES (?, ?)",
+                [name, iso(now)],
+            )
+            row = {"next_run_at": iso(now)}
+        if datetime.fromisoformat(row["next_run_at"]) > now:
+            return False
+        cursor = self.db.execute(
+            "UPDATE schedules SET next_run_at = ? WHERE name = ? AND next_run_at = ?",
+            [iso(next_run), name, row["next_run_at"]],
+        )
+        return cursor.rowcount == 1
+
+    # data written by earlier versions
+
+    def _upgrade_data(self) -> None:
+        """Seal what earlier versions kept in clear and key the audit chain; once, at open."""
+        if self._meta("audit_scheme") == AUDIT_SCHEME:
+            return
+        with self.transaction():
+            for row in self._rows(
+                "SELECT * FROM candidates c WHERE c.erased_at IS NULL AND NOT EXISTS "
+                "(SELECT 1 FROM candidate_keys k WHERE k.candidate_id = c.id)"
+            ):
+                self._seal_old_candidate(row)
+            self._seal_old_free_text()
+            self._rekey_audit_chain()
+            self.db.execute(
+                "INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_scheme', ?)",
+                [AUDIT_SCHEME],
+            )
+        self.scrub()
+
+    def _meta(self, key: str) -> str | None:
+        row = self._row("SELECT value FROM meta WHERE key = ?", [key])
+        return row["value"] if row else None
+
+    def _seal_old_candidate(self, row: Row) -> None:
+        """A candidate an earlier version stored in clear: a data key, sealed fields, indexes;
+        their answers' and decisions' free text is left as it was written (append-only)."""
+        if row["erased_at"]:
+            return
+        key = self.vault.new_data_key()
+        wrapped = self.vault.wrap(key, row["id"])
+        self._insert("candidate_keys", {"candidate_id": row["id"], "wrapped": wrapped})
+        self._candidate_keys[row["id"]] = key
+        indexes = blind_indexes(self.vault, row)
+        assignments = ", ".join(f"{name} = ?" for name in indexes)
+        self.db.execute(
+            f"UPDATE candidates SET {assignments} WHERE id = ?", [*indexes.values(), row["id"]]
+        )
+        self._write_sealed_candidate(row["id"], key, row)
+
+    def _seal_old_free_text(self) -> None:
+        """Notes, reasons and chat sessions an earlier version kept in clear, sealed."""
+        for trigger in ("answers_append_only_update",):
+            self.db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+        for row in self._rows("SELECT * FROM answers"):
+            key = self._key_of_verification(row["verification_id"])
+            sealed = (
+                seal_columns(key, "answers", _answer_key(row), row, ANSWER_COLUMNS) if key else row
+            )
+            changed = {name: sealed[name] for name in ANSWER_COLUMNS if sealed[name] != row[name]}
+            if changed:
+                assignments = ", ".join(f"{name} = ?" for name in changed)
+                self.db.execute(
+                    f"UPDATE answers SET {assignments} WHERE id = ?", [*changed.values(), row["id"]]
+                )
+        self.db.execute(ANSWERS_APPEND_ONLY_UPDATE)
+        for row in self._rows("SELECT * FROM escalations WHERE decision_reason IS NOT NULL"):
+            key = self._key_of_verification(row["verification_id"])
+            if key is not None and not is_sealed(row["decision_reason"]):
+                sealed = seal_columns(key, "escalations", row["id"], row, ESCALATION_COLUMNS)
+                self.db.execute(
+                    "UPDATE escalations SET decision_reason = ? WHERE id = ?",
+                    [sealed["decision_reason"], row["id"]],
+                )
+        for row in self._rows("SELECT key, etag, data FROM bot_state"):
+            if not is_sealed(row["data"]):
+                self.state_write(row["key"], json.loads(row["data"]), row["etag"])
+
+    def _rekey_audit_chain(self) -> None:
+        """Re-chain the events an earlier version wrote (plain SHA-256) under the audit key.
+
+        Their details lose what named a person (a candidate's name, a decision's reason);
+        the old head is recorded in an `audit.rekeyed` event, the point from which the keyed
+        chain holds.
+        """
+        old = self._rows("SELECT * FROM events ORDER BY id")
+        if not old:
+            return
+        for trigger in ("events_append_only_update", "events_append_only_delete"):
+            self.db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
+        prev = GENESIS_HASH
+        for row in old:
+            detail = json.loads(row["detail"] or "{}")
+            for personal in ("candidate", "reason"):
+                if personal in detail:
+                    detail[personal] = bool(detail[personal])
+            row = {**row, "detail": json.dumps(detail, sort_keys=True), "prev_hash": prev}
+            row["hash"] = self.event_mac(row)
+            self.db.execute(
+                "UPDATE events SET detail = ?, prev_hash = ?, hash = ? WHERE id = ?",
+                [row["detail"], row["prev_hash"], row["hash"], row["id"]],
+            )
+            prev = row["hash"]
+        for statement in EVENTS_APPEND_ONLY:
+            self.db.execute(statement)
+        self.audit(
+            "verifybot",
+            "system",
+            "audit.rekeyed",
+            None,
+            {"events": len(old), "old_head": old[-1]["hash"]},
+        )
 
     # chat platforms' own state (Teams conversation state, conversation references)
 
@@ -465,11 +807,22 @@ class Store:
         rows = self._rows(
             f"SELECT * FROM bot_state WHERE key IN ({', '.join('?' for _ in wanted)})", wanted
         )
-        return {row["key"]: {"etag": row["etag"], "data": json.loads(row["data"])} for row in rows}
+        return {row["key"]: {"etag": row["etag"], "data": self._open_state(row)} for row in rows}
+
+    def _open_state(self, row: Row) -> Row:
+        """A chat session, sealed with the master key: it may hold a form half filled in."""
+        data = row["data"]
+        if is_sealed(data):
+            try:
+                data = self.vault.unseal_master(data, f"bot_state:{row['key']}")
+            except Unreadable:
+                return {}
+        return json.loads(data)
 
     def state_write(self, key: str, data: Row, etag: str) -> None:
+        sealed = self.vault.seal_master(json.dumps(data), f"bot_state:{key}")
         self.db["bot_state"].upsert(
-            {"key": key, "etag": etag, "data": json.dumps(data), "updated_at": self.now()},
+            {"key": key, "etag": etag, "data": sealed, "updated_at": self.now()},
             pk="key",
         )
 
@@ -527,7 +880,37 @@ def _open_problem(path: str, error: Exception) -> str:
     return f"{path}: cannot open the database ({error}); check the file and its permissions"
 
 
-def _event_hash(row: Row) -> str:
-    fields = ("at", "actor", "platform", "action", "verification_id", "detail", "prev_hash")
-    material = json.dumps([row[name] for name in fields], default=str)
-    return hashlib.sha256(material.encode()).hexdigest()
+ANSWERS_APPEND_ONLY_UPDATE = (
+    "CREATE TRIGGER answers_append_only_update BEFORE UPDATE ON answers "
+    "BEGIN SELECT RAISE(ABORT, 'answers are append-only'); END"
+)
+BLIND_COLUMNS = ("name_index", "email_index", "home_index", "shipping_index")
+EVENTS_APPEND_ONLY = (
+    "CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+    "CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events "
+    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
+)
+EVENT_FIELDS = ("id", "at", "actor", "platform", "action", "verification_id", "detail")
+
+
+def _answer_key(row: Row) -> str:
+    """What an answer's sealed values are bound to (its id is not known before it is written)."""
+    return f"{row['verification_id']}:{row['step_id']}:{row['answered_at']}"
+
+
+def _make_private(path: Path) -> None:
+    """The database file created 0600 (SQLite gives its WAL and SHM files the same mode);
+    existing files made 0600."""
+    if not path.exists():
+        try:
+            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
+        except FileExistsError:
+            pass
+        except OSError as error:
+            problem = f"{path}: cannot create the database file ({error.strerror})"
+            raise StoreError(problem) from None
+    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
+        with contextlib.suppress(OSError):
+            if candidate.exists() and candidate.stat().st_mode & 0o077:
+                os.chmod(candidate, PRIVATE_FILE)

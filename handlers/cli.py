@@ -419,16 +419,19 @@ def backup(path: Path, db: str | None) -> None:
 
     settings = _settings(db=db)
     try:
-        store = Store(settings.db, create=False)
+        store = Store(settings.db, create=False, key_settings=settings.key_settings())
     except StoreError as error:
         _fail(error.message)
     try:
         written = store.backup(path)
+        sources = sorted(set(store.vault.keys.sources.values()))
     except StoreError as error:
         _fail(error.message)
     finally:
         store.close()
     click.echo(f"backed up {settings.db} to {written}")
+    kept = ", ".join("the VERIFYBOT_*_KEY settings" if s == "setting" else s for s in sources)
+    click.echo(f"The backup holds no keys: keep a copy of {kept} apart from it.")
 
 
 if __name__ == "__main__":

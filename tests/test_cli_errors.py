@@ -5,6 +5,7 @@ by side, once per module, to keep the suite fast."""
 from __future__ import annotations
 
 import json
+import shutil
 import socket
 import sqlite3
 import subprocess
@@ -408,7 +409,11 @@ def test_backup_copies_a_live_wal_database_into_one_file(tmp_path: Path, cli_env
     finally:
         writer.close()
     assert result.returncode == 0, result.stderr
-    assert result.stdout == f"backed up {db} to copy.db\n"
+    assert result.stdout.splitlines() == [
+        f"backed up {db} to copy.db",
+        f"The backup holds no keys: keep a copy of {db}.key apart from it.",
+    ]
+    shutil.copy(f"{db}.key", tmp_path / "copy.db.key")
     assert not (tmp_path / "copy.db-wal").exists()
     restored = run_cli("status", verification_id, "--db", "copy.db", env=cli_env, cwd=tmp_path)
     assert restored.returncode == 0, restored.stderr

@@ -14,6 +14,8 @@ from pathlib import Path
 import pytest
 import yaml
 
+from bot.store import Store
+
 EXAMPLES = Path(__file__).resolve().parents[1] / "examples"
 
 
@@ -153,14 +155,21 @@ def test_interactive_demo_asks_again_for_invalid_input(tmp_path: Path, db: Path,
     assert "Result: [REVIEW] Laptop shipping address: Differs from the verified home" in out
     assert "] verifybot escalation: Ann Lee\n" in out
     assert "Outcome: Blocked: do not make the offer" in out
-    connection = sqlite3.connect(db)
+    store = Store(db, create=False)
     try:
-        emails = connection.execute("SELECT email FROM candidates").fetchall()
-        notes = connection.execute("SELECT note FROM answers WHERE note IS NOT NULL").fetchall()
+        [verification] = store.list_verifications()
+        candidate = store.candidate(verification["candidate_id"])
+        notes = [a["note"] for a in store.answers(verification["id"]) if a["note"]]
     finally:
-        connection.close()
-    assert emails == [("ann@example.com",)]
-    assert notes == [("Notary Jo Smith, commission 4411, IL",)]
+        store.close()
+    assert candidate["email"] == "ann@example.com"
+    assert notes == ["Notary Jo Smith, commission 4411, IL"]
+    raw = (
+        db.read_bytes() + Path(f"{db}-wal").read_bytes()
+        if Path(f"{db}-wal").exists()
+        else db.read_bytes()
+    )
+    assert b"ann@example.com" not in raw and b"Notary Jo Smith" not in raw
 
 
 def test_interactive_demo_that_ends_early_exits_1(db: Path, cli_runner) -> None:

@@ -77,15 +77,13 @@ async def test_a_red_flag_writes_its_outbox_row_with_the_answer(
         0,
     )
     payload = json.loads(row["payload"])
-    assert payload["escalation"]["verification_id"] == started.verification.id
-    [item] = payload["items"]
-    assert (item["finding"]["step"], item["finding"]["answer"], item["finding"]["result"]) == (
-        "camera_interview",
-        "camera_refused",
-        "block",
-    )
-    assert payload["escalation"]["outcome"] == "blocked"
-    assert payload["first"] is True
+    assert payload == {
+        "kind": "finding",
+        "escalation_id": row["escalation_id"],
+        "items": [{"answer_id": answer["id"], "previous_id": None, "reopened": False}],
+        "first": True,
+        "left_out": 0,
+    }, "ids only: the notice is rendered from the database when it is delivered"
     assert row["escalation_id"] == store.escalation_for(started.verification.id)["id"]
 
 
@@ -169,14 +167,14 @@ async def test_a_failing_decision_notice_rolls_back_the_decision(
 
 
 async def test_later_findings_join_the_verifications_one_escalation_and_its_unsent_notice(
-    store, flag, security_notifier
+    service, store, flag, security_notifier
 ) -> None:
     verification_id = await flag(PENDING, REFUSED, AI_PHOTO)
 
     assert count(store, "escalations") == 1
     escalation_id = store.escalation_for(verification_id)["id"]
     [row] = outbox(store)
-    notice = FindingNotice.model_validate_json(row["payload"])
+    notice = service.render_notice(json.loads(row["payload"]))
     assert notice.first and notice.escalation_id == escalation_id
     assert [item.finding.step for item in notice.items] == [
         "background_check",
@@ -383,7 +381,7 @@ async def test_a_failed_escalation_does_not_hold_back_another(
     assert await core.worker.run_once() == 1
     assert [notice.verification_id for notice in notifier.notices] == [other]
     [pending] = store.pending_outbox()
-    assert json.loads(pending["payload"])["escalation"]["verification_id"] == stuck
+    assert pending["escalation_id"] == store.escalation_for(stuck)["id"]
 
 
 async def test_a_crashing_notifier_does_not_stop_other_deliveries(
