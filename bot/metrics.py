@@ -21,3 +21,6 @@ OUTBOX_FAILURES = Counter(
 )
 OUTBOX_PENDING = Gauge("verifybot_outbox_pending", "Outbox notices waiting for delivery")
 REFUSALS = Counter("verifybot_refusals_total", "Actions refused for lack of a role", ["action"])
+CANDIDATES_ERASED = Counter(
+    "verifybot_candidates_erased_total", "Candidate records whose personal data was erased"
+)

@@ -203,6 +203,7 @@ class VerificationView(BaseModel):
     platform: Platform
     outcome: Outcome
     cancelled: bool = False
+    erased: bool = Field(False, description="the candidate's personal data was erased")
     created_at: datetime
     updated_at: datetime
     answered: int

@@ -72,7 +72,18 @@ class DecisionNotice(BaseModel):
     recipient_platform: Platform
 
 
-Notice = Annotated[FindingNotice | DecisionNotice, Field(discriminator="kind")]
+class TextNotice(BaseModel):
+    """A message for the security channels outside any escalation: the audit head, a digest.
+
+    It holds no personal data, so the outbox keeps it whole.
+    """
+
+    kind: Literal["text"] = "text"
+    title: str
+    lines: list[str] = []
+
+
+Notice = Annotated[FindingNotice | DecisionNotice | TextNotice, Field(discriminator="kind")]
 
 
 class ItemRef(BaseModel):
@@ -120,11 +131,11 @@ class DecisionRef(BaseModel):
     recipient_platform: Platform
 
 
-NoticeRef = Annotated[FindingRef | DecisionRef, Field(discriminator="kind")]
-NOTICE_REF: TypeAdapter[FindingRef | DecisionRef] = TypeAdapter(NoticeRef)
+NoticeRef = Annotated[FindingRef | DecisionRef | TextNotice, Field(discriminator="kind")]
+NOTICE_REF: TypeAdapter[FindingRef | DecisionRef | TextNotice] = TypeAdapter(NoticeRef)
 
 
-def notice_ref(payload: dict[str, Any]) -> FindingRef | DecisionRef:
+def notice_ref(payload: dict[str, Any]) -> FindingRef | DecisionRef | TextNotice:
     """An outbox row's reference; a row an earlier version wrote in full becomes one too."""
     try:
         return NOTICE_REF.validate_python(payload)

@@ -89,6 +89,7 @@ AWAITING_SECURITY = (
     "it; until they decide, a changed answer does not lower the outcome."
 )
 FINAL = "Final: security confirmed fraud; no answer can be changed and it cannot be cancelled."
+ERASED_LINE = "The candidate's personal data was erased; the record of the checks is kept."
 MAX_RAISED_LINES = 60
 
 
@@ -105,6 +106,8 @@ def summary_lines(view: VerificationView) -> list[str]:
         lines.append(AWAITING_SECURITY)
     if view.final:
         lines.append(FINAL)
+    if view.erased:
+        lines.append(ERASED_LINE)
     for finding in view.findings:
         lines.append(finding_line(finding))
         if finding.security_detail:

@@ -7,6 +7,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import Settings
+from bot.daily import DailyTasks
+from bot.erasure import Erasure
 from bot.models import Platform
 from bot.outbox import Backoff, Notifier, OutboxWorker
 from bot.playbook import PlaybookRegistry
@@ -43,7 +45,12 @@ class Core:
     store: Store
     service: VerificationService
     worker: OutboxWorker
+    erasure: Erasure
     notifiers: list[Notifier] = field(default_factory=list)
+
+    @property
+    def daily(self) -> DailyTasks:
+        return DailyTasks(self.service, self.erasure)
 
     def add_notifier(self, notifier: Notifier, security: bool = True, direct: bool = True) -> None:
         """Deliver escalations (security) and decisions (direct) through `notifier` too.
@@ -106,7 +113,8 @@ def build_core(
     except BaseException:
         store.close()
         raise
-    core = Core(settings=settings, store=store, service=service, worker=worker)
+    erasure = Erasure(store, roles, settings.retention_days)
+    core = Core(settings=settings, store=store, service=service, worker=worker, erasure=erasure)
     for notifier in notifiers:
         core.add_notifier(notifier)
     return core

@@ -204,6 +204,27 @@ MIGRATIONS: list[str] = [
         value TEXT NOT NULL
     );
     CREATE INDEX idx_verifications_finished ON verifications(status, updated_at);
+
+    CREATE TABLE outbox_any (
+        id INTEGER PRIMARY KEY,
+        escalation_id INTEGER REFERENCES escalations(id),
+        kind TEXT NOT NULL,
+        target TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        message_ref TEXT,
+        created_at TEXT NOT NULL,
+        delivered_at TEXT
+    );
+    INSERT INTO outbox_any SELECT id, escalation_id, kind, target, payload, status, attempts,
+        next_attempt_at, last_error, message_ref, created_at, delivered_at FROM outbox;
+    DROP TABLE outbox;
+    ALTER TABLE outbox_any RENAME TO outbox;
+    CREATE INDEX idx_outbox_due ON outbox(status, target, next_attempt_at);
+    CREATE INDEX idx_outbox_escalation ON outbox(escalation_id, target, status);
     """,
 ]
 

@@ -3,8 +3,6 @@
 from __future__ import annotations
 
 import json
-import re
-import secrets
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
@@ -15,6 +13,13 @@ from bot.address import AddressError, normalize_address
 from bot.errors import InvalidInput, NoteRequired, NotFound, PermissionDenied
 from bot.evaluator import held_results, lowers
 from bot.evaluator import outcome as evaluate_outcome
+from bot.ids import (
+    VERIFICATION_ID,
+    VERIFICATION_IDS,
+    new_verification_id,
+    parse_escalation_id,
+    parse_verification_id,
+)
 from bot.models import (
     AVAILABLE_DECISIONS,
     DECISION_STATUS,
@@ -41,6 +46,7 @@ from bot.notices import (
     ItemRef,
     Notice,
     NoticeItem,
+    TextNotice,
     notice_ref,
 )
 from bot.playbook import Playbook, PlaybookError, PlaybookRegistry, Step
@@ -50,32 +56,10 @@ from bot.signals import COMPUTED_CHECKS
 from bot.store import Row, Store
 from bot.validation import clean_note
 
-VERIFICATION_ID = re.compile(r"^VB-[0-9A-F]{8}$")
-VERIFICATION_IDS = re.compile(r"\bVB-[0-9A-F]{8}\b")
 SYSTEM_ACTOR = "verifybot"
 MAX_REASON_LENGTH = 1000
 NOTICE_INTERVAL = 5.0
 FINAL = "fraud was confirmed by security; the verification is final and nothing was changed"
-
-
-def new_verification_id() -> str:
-    return f"VB-{secrets.token_hex(4).upper()}"
-
-
-def parse_verification_id(value: object) -> str:
-    """A verification id from untrusted input, or InvalidInput."""
-    text = str(value).strip().upper() if isinstance(value, str | int) else ""
-    if not VERIFICATION_ID.match(text):
-        raise InvalidInput("not a verification id (they look like VB-1A2B3C4D)", "verification")
-    return text
-
-
-def parse_escalation_id(value: object) -> int:
-    """An escalation id from untrusted input, or InvalidInput."""
-    text = str(value).strip() if isinstance(value, str | int) else ""
-    if not text.isdecimal() or len(text) > 18:
-        raise InvalidInput("not an escalation id", "escalation")
-    return int(text)
 
 
 def describe_candidate_error(error: ValidationError) -> dict[str, str]:
@@ -198,7 +182,13 @@ class VerificationService:
                 actor.platform,
                 "verification.started",
                 verification_id,
-                {"playbook": playbook.id, "version": playbook.version, "candidate": details.name},
+                {
+                    "playbook": playbook.id,
+                    "version": playbook.version,
+                    "candidate": candidate_id,
+                    "requested_by": actor.user_id,
+                    "platform": actor.platform.value,
+                },
             )
             computed, escalated = self._run_computed_steps(verification_id, actor)
         metrics.VERIFICATIONS_STARTED.labels(actor.platform.value).inc()
@@ -304,7 +294,13 @@ class VerificationService:
                 actor.platform,
                 "answer.changed" if previous else "answer.recorded",
                 verification_id,
-                {"step": step.id, "answer": option.value, "result": option.result.value},
+                {
+                    "answer_id": answer_id,
+                    "step": step.id,
+                    "answer": option.value,
+                    "result": option.result.value,
+                    "note": bool(cleaned_note),
+                },
             )
             metrics.ANSWERS_RECORDED.labels(actor.platform.value, option.result.value).inc()
             escalated = self._after_answer(verification_id, playbook, answer_id, previous)
@@ -343,6 +339,7 @@ class VerificationService:
                 "answer.computed",
                 verification_id,
                 {
+                    "answer_id": answer_id,
                     "step": step.id,
                     "answer": option.value,
                     "result": option.result.value,
@@ -446,7 +443,10 @@ class VerificationService:
         return status
 
     def _derive_outcome(self, row: Row, playbook: Playbook) -> Outcome:
-        """The outcome of the latest answers, held up by findings that await security."""
+        """The outcome of the latest answers, held up by findings that await security.
+
+        A finding security cleared as a false alarm counts as a pass.
+        """
         answers = self.store.answers(row["id"])
         escalation = self.store.escalation_for(row["id"])
         resolved_through = escalation["resolved_through"] if escalation else 0
@@ -456,7 +456,8 @@ class VerificationService:
             if answer["result"] != Result.PASS and answer["id"] > resolved_through
         ]
         latest = {
-            step_id: Result(answer["result"]) for step_id, answer in latest_by_step(answers).items()
+            step_id: Result.PASS if answer["id"] <= resolved_through else Result(answer["result"])
+            for step_id, answer in latest_by_step(answers).items()
         }
         return evaluate_outcome(
             [step.id for step in playbook.steps],
@@ -575,7 +576,11 @@ class VerificationService:
                 actor.platform,
                 f"escalation.{status.value}",
                 row["verification_id"],
-                {"escalation": escalation_id, "reason": reason},
+                {
+                    "escalation": escalation_id,
+                    "reason": bool(reason),
+                    "resolved_through": resolved_through,
+                },
             )
             self._refresh_status(row["verification_id"], self._playbook_of(verification))
             notified = verification["platform"] in self.direct_targets
@@ -721,6 +726,8 @@ class VerificationService:
     def render_notice(self, payload: Row) -> Notice | None:
         """The notice an outbox row refers to, as things stand now; None if it is gone."""
         ref = notice_ref(payload)
+        if isinstance(ref, TextNotice):
+            return ref
         row = self.store.escalation(ref.escalation_id)
         if row is None:
             return None
@@ -765,11 +772,13 @@ class VerificationService:
         latest = self._latest_answers(row["id"]) if latest is None else latest
         ordered = [latest[step.id] for step in playbook.steps if step.id in latest]
         escalation = self.store.escalation_for(row["id"])
+        candidate = self.store.candidate(row["candidate_id"])
         return VerificationView(
             id=row["id"],
             playbook=playbook.id,
             playbook_title=playbook.title,
-            candidate=stored_candidate(self.store.candidate(row["candidate_id"])),
+            candidate=stored_candidate(candidate),
+            erased=bool(candidate["erased_at"]),
             requested_by=row["requested_by"],
             platform=Platform(row["platform"]),
             outcome=Outcome(row["status"]),
@@ -847,5 +856,10 @@ class VerificationService:
         )
 
     def _outbox_written(self, written: bool) -> None:
-        if written and self.on_outbox is not None:
+        if written:
+            self.outbox_written()
+
+    def outbox_written(self) -> None:
+        """Wake the outbox worker: rows were written for it."""
+        if self.on_outbox is not None:
             self.on_outbox()

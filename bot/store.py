@@ -87,7 +87,8 @@ class Store:
             connection.close()
             raise StoreError(_open_problem(self.path, error)) from None
         try:
-            self.vault = Vault(keys or load_keys(self.path, key_settings or {}, create))
+            first_use = self._meta("audit_scheme") is None
+            self.vault = Vault(keys or load_keys(self.path, key_settings or {}, first_use))
         except StoreError:
             connection.close()
             raise
@@ -435,7 +436,7 @@ class Store:
 
     def enqueue(
         self,
-        escalation_id: int,
+        escalation_id: int | None,
         kind: str,
         target: str,
         payload: Row,
@@ -605,6 +606,11 @@ class Store:
             prev_hash = row["hash"]
         return True
 
+    def state_rows(self, table: str) -> list[Row]:
+        """A state table's rows as stored (sealed values left sealed), for the audit replay."""
+        order = STATE_TABLES[table]
+        return self._rows(f"SELECT * FROM {table} ORDER BY {order}")
+
     def audit_head(self) -> tuple[int, str]:
         """(the number of events, the last MAC)."""
         last = self._row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
@@ -658,6 +664,21 @@ class Store:
             "SELECT * FROM verifications WHERE candidate_id = ? ORDER BY created_at",
             [candidate_id],
         )
+
+    def same_person(self, candidate_id: int) -> list[int]:
+        """The candidate records with this one's email (itself included), not erased."""
+        row = self._row("SELECT email_index FROM candidates WHERE id = ?", [candidate_id])
+        if row is None or row["email_index"] is None:
+            return []
+        return self._candidate_ids("email_index = ?", [row["email_index"]])
+
+    def candidates_by_email(self, email: str) -> list[int]:
+        index = self.vault.blind_index("email_index", email_key(email))
+        return self._candidate_ids("email_index = ?", [index])
+
+    def _candidate_ids(self, where: str, params: list[Any]) -> list[int]:
+        rows = self._rows(f"SELECT id FROM candidates WHERE {where} ORDER BY id", params)
+        return [int(row["id"]) for row in rows]
 
     def candidate_erased(self, candidate_id: int) -> bool:
         row = self._row("SELECT erased_at FROM candidates WHERE id = ?", [candidate_id])
@@ -891,6 +912,12 @@ EVENTS_APPEND_ONLY = (
     "CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events "
     "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
 )
+STATE_TABLES = {
+    "verifications": "created_at, id",
+    "answers": "id",
+    "escalations": "id",
+    "candidates": "id",
+}
 EVENT_FIELDS = ("id", "at", "actor", "platform", "action", "verification_id", "detail")
 
 

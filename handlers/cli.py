@@ -9,73 +9,24 @@ import sys
 from collections.abc import Callable, Coroutine, Iterator
 from datetime import timedelta
 from pathlib import Path
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, Any
 
 import click
 
-if TYPE_CHECKING:
-    from bot.case import CheckedCase
-    from bot.config import Settings
-    from bot.playbook import PlaybookRegistry
-    from bot.runtime import Core
-
-EXIT_BAD_INPUT = 2
-DB_OPTION = click.option(
-    "--db",
-    envvar="VERIFYBOT_DB",
-    default=None,
-    help="SQLite database file [env VERIFYBOT_DB; default ./verifybot.db]",
+from handlers import cli_records
+from handlers.cli_support import (
+    DB_OPTION,
+    EXIT_BAD_INPUT,
+    fail,
+    load_playbooks_or_exit,
+    load_settings,
+    open_core,
 )
 
-
-def _fail(*lines: str) -> NoReturn:
-    """Each line on stderr as `error: ...`, then exit 2."""
-    for line in lines:
-        click.echo(f"error: {line}", err=True)
-    sys.exit(EXIT_BAD_INPUT)
-
-
-def _settings(**overrides: Any) -> Settings:
-    """Settings with the command line's overrides; exit 2 with one line per bad setting."""
-    from pydantic import ValidationError
-
-    from bot.config import Settings
-    from handlers.settings_check import validation_problems
-
-    try:
-        return Settings(**{key: value for key, value in overrides.items() if value is not None})
-    except ValidationError as error:
-        _fail(*validation_problems(error))
-
-
-def _playbooks(settings: Settings) -> PlaybookRegistry:
-    from bot.playbook import PlaybookError
-    from bot.runtime import load_playbooks
-
-    try:
-        return load_playbooks(settings)
-    except PlaybookError as error:
-        _fail(*str(error).splitlines())
-
-
-def _core(
-    settings: Settings, playbooks: PlaybookRegistry | None = None, create_db: bool = True
-) -> Core:
-    """The wired core; exit 2 naming the path when the playbooks or the database are unusable."""
-    from bot.config import SettingsError
-    from bot.errors import StoreError
-    from bot.playbook import PlaybookError
-    from bot.runtime import build_core
-
-    playbooks = playbooks or _playbooks(settings)
-    try:
-        return build_core(settings, playbooks=playbooks, create_db=create_db)
-    except StoreError as error:
-        _fail(error.message)
-    except SettingsError as error:
-        _fail(str(error))
-    except PlaybookError as error:
-        _fail(*str(error).splitlines())
+if TYPE_CHECKING:
+    from bot.case import CheckedCase
+    from bot.playbook import PlaybookRegistry
+    from bot.runtime import Core
 
 
 def _run_in_foreground(coroutine: Coroutine[Any, Any, Any]) -> Any:
@@ -98,14 +49,14 @@ def _checked_case(path: Path, playbooks: PlaybookRegistry, playbook: str | None)
         case = read_case(path)
         if playbook is not None:
             if case.playbook and canonical_id(case.playbook) != canonical_id(playbook):
-                _fail(
+                fail(
                     f"{path}: playbook: the case is for {case.playbook!r} but --playbook "
                     f"says {playbook!r}; drop one of them"
                 )
             case = case.model_copy(update={"playbook": playbook})
         return check_case(case, playbooks, str(path))
     except CaseError as error:
-        _fail(str(error))
+        fail(str(error))
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -133,8 +84,8 @@ def demo(db: str | None, script: Path | None, playbook: str | None) -> None:
         script_values,
     )
 
-    settings = _settings(db=db)
-    playbooks = _playbooks(settings)
+    settings = load_settings(db=db)
+    playbooks = load_playbooks_or_exit(settings)
     answers: Any = Keyboard()
     if script is not None:
         case = _checked_case(script, playbooks, playbook)
@@ -144,8 +95,8 @@ def demo(db: str | None, script: Path | None, playbook: str | None) -> None:
     try:
         playbooks.get(playbook)
     except PlaybookError as error:
-        _fail(str(error))
-    core = _core(settings, playbooks)
+        fail(str(error))
+    core = open_core(settings, playbooks)
     try:
         core.add_notifier(ConsoleNotifier(click.echo), direct=True)
         core.service.notice_interval = timedelta(0)
@@ -168,10 +119,10 @@ def check(case_file: Path, as_json: bool, db: str | None) -> None:
     from bot.case import result_json, run_case
     from handlers.console import NOT_SENT, QUEUED, ConsoleNotifier
 
-    settings = _settings(db=db)
-    playbooks = _playbooks(settings)
+    settings = load_settings(db=db)
+    playbooks = load_playbooks_or_exit(settings)
     checked = _checked_case(case_file, playbooks, None)
-    core = _core(settings, playbooks)
+    core = open_core(settings, playbooks)
     try:
         chats = [target for target in core.service.security_targets if target != "console"]
         heading = QUEUED if chats else NOT_SENT
@@ -214,7 +165,7 @@ def playbook_validate(files: tuple[Path, ...], db: str | None) -> None:
     try:
         paths = list(files) or installed_playbook_files(default_playbook_dir())
     except PlaybookError as error:
-        _fail(str(error))
+        fail(str(error))
     loaded = []
     failed = False
     with _recorded_versions(db) as conflict:
@@ -249,14 +200,14 @@ def _recorded_versions(db: str | None) -> Iterator[Callable[[Any, str], str | No
     from bot.playbook_versions import version_conflict
     from bot.store import Store
 
-    path = _settings(db=db).db
+    path = load_settings(db=db).db
     if path == ":memory:" or not Path(path).is_file():
         yield lambda playbook, source: None
         return
     try:
         store = Store(path, create=False)
     except StoreError as error:
-        _fail(error.message)
+        fail(error.message)
     try:
         yield lambda playbook, source: version_conflict(store, playbook, source)
     finally:
@@ -272,7 +223,7 @@ def playbook_show(playbook_id: str) -> None:
     try:
         shown = PlaybookRegistry.from_directory().get(playbook_id)
     except PlaybookError as error:
-        _fail(str(error))
+        fail(str(error))
     click.echo(f"{shown.title} ({shown.id} v{shown.version})\n{shown.description}\n")
     for number, step in enumerate(shown.steps, start=1):
         kind = f" [computed: {step.check.value}]" if step.check else ""
@@ -292,13 +243,13 @@ def status(reference: str, as_json: bool, db: str | None) -> None:
     from bot.errors import VerifybotError
     from bot.models import Actor, Platform
 
-    core = _core(_settings(db=db), create_db=False)
+    core = open_core(load_settings(db=db), create_db=False)
     try:
         actor = Actor(user_id="cli", platform=Platform.CLI)
         try:
             view = asyncio.run(core.service.status(actor, reference))
         except VerifybotError as error:
-            _fail(error.message)
+            fail(error.message)
     finally:
         core.close()
     if as_json:
@@ -316,7 +267,7 @@ def list_command(show_all: bool, db: str | None) -> None:
     from bot import presenter
     from bot.models import Actor, Platform
 
-    core = _core(_settings(db=db), create_db=False)
+    core = open_core(load_settings(db=db), create_db=False)
     try:
         actor = Actor(user_id="cli", platform=Platform.CLI)
         views = asyncio.run(core.service.list(actor, open_only=not show_all))
@@ -353,18 +304,18 @@ def serve(host: str | None, port: int | None, socket_mode: bool, db: str | None)
         socket_mode, **{key: value for key, value in overrides.items() if value is not None}
     )
     if settings is None:
-        _fail(*problems)
+        fail(*problems)
     configure_logging(default="INFO")
     try:
         settings.check_roles()
     except SettingsError as error:
-        _fail(str(error))
+        fail(str(error))
     try:
         asyncio.run(run_server(settings, socket_mode=socket_mode))
     except (ConfigError, PlaybookError) as error:
-        _fail(*str(error).splitlines())
+        fail(*str(error).splitlines())
     except StoreError as error:
-        _fail(error.message)
+        fail(error.message)
     except KeyboardInterrupt:
         click.echo("verifybot stopped.", err=True)
 
@@ -379,14 +330,14 @@ def manifest(url: str) -> None:
 
     parts = urlsplit(url.strip())
     if parts.username is not None or parts.password is not None:
-        _fail(
+        fail(
             "--url must not carry a user name or password: Slack calls the URL as it is, "
             "so give https://HOST[/PREFIX] and keep credentials out of the manifest"
         )
     try:
         click.echo(render_manifest(url), nl=False)
     except ValueError as error:
-        _fail(str(error))
+        fail(str(error))
 
 
 @main.command("teams-package")
@@ -405,7 +356,7 @@ def teams_package(
         developer = developer_urls(website_url, privacy_url, terms_url)
         written = build_package(app_id, out, developer=developer)
     except ValueError as error:
-        _fail(str(error))
+        fail(str(error))
     click.echo(f"wrote {written}")
 
 
@@ -417,22 +368,25 @@ def backup(path: Path, db: str | None) -> None:
     from bot.errors import StoreError
     from bot.store import Store
 
-    settings = _settings(db=db)
+    settings = load_settings(db=db)
     try:
         store = Store(settings.db, create=False, key_settings=settings.key_settings())
     except StoreError as error:
-        _fail(error.message)
+        fail(error.message)
     try:
         written = store.backup(path)
         sources = sorted(set(store.vault.keys.sources.values()))
     except StoreError as error:
-        _fail(error.message)
+        fail(error.message)
     finally:
         store.close()
     click.echo(f"backed up {settings.db} to {written}")
     kept = ", ".join("the VERIFYBOT_*_KEY settings" if s == "setting" else s for s in sources)
     click.echo(f"The backup holds no keys: keep a copy of {kept} apart from it.")
 
+
+for command in (cli_records.audit, cli_records.erase, cli_records.purge):
+    main.add_command(command)
 
 if __name__ == "__main__":
     main()

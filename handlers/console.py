@@ -10,7 +10,7 @@ from bot import presenter
 from bot.candidate_form import CANDIDATE_FIELDS, field_problem
 from bot.errors import InvalidInput, NoteRequired
 from bot.models import Actor, AnswerOutcome, Finding, Platform, Prompt, VerificationView
-from bot.notices import DecisionNotice, FindingNotice, Notice
+from bot.notices import DecisionNotice, FindingNotice, Notice, TextNotice
 from bot.runtime import Core
 from bot.validation import clean_note
 
@@ -91,6 +91,11 @@ class ConsoleNotifier:
         self.posted += 1
         if isinstance(notice, DecisionNotice):
             self.say(f"\n  >> to {notice.recipient}: {presenter.decision_text(notice)}\n")
+            return None
+        if isinstance(notice, TextNotice):
+            self.say(f"\n  >> to the security channel: {notice.title}")
+            for line in notice.lines:
+                self.say(_wrap(line, "    "))
             return None
         self._finding(notice, thread_ref)
         return thread_ref or f"console-{notice.escalation_id}"

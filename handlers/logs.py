@@ -33,14 +33,22 @@ def _redact_secrets(_: object, __: str, event: dict) -> dict:
 
 
 def configure_logging(default: str = "INFO") -> None:
-    """Log at $VERIFYBOT_LOG_LEVEL, else at `default`."""
+    """Log at $VERIFYBOT_LOG_LEVEL, else at `default`.
+
+    Only verifybot's own logs (structlog) go below INFO. The standard-library loggers are the
+    libraries', and their DEBUG records carry request bodies (a note, a name): whatever their
+    name (bolt names some after the app), the root handler lets nothing below INFO through.
+    """
     level_name = os.environ.get("VERIFYBOT_LOG_LEVEL", default).upper()
     numeric = logging.getLevelName(level_name)
     if not isinstance(numeric, int):
         numeric = logging.INFO
-    logging.basicConfig(stream=sys.stderr, level=numeric, format="%(message)s", force=True)
-    for library in CHATTY_LIBRARIES:  # their DEBUG logs carry request bodies and URLs
-        logging.getLogger(library).setLevel(max(numeric, logging.INFO))
+    libraries = max(numeric, logging.INFO)
+    logging.basicConfig(stream=sys.stderr, level=libraries, format="%(message)s", force=True)
+    for handler in logging.getLogger().handlers:
+        handler.setLevel(libraries)
+    for library in CHATTY_LIBRARIES:
+        logging.getLogger(library).setLevel(libraries)
     renderers: list = (
         [structlog.dev.ConsoleRenderer(colors=False)]
         if sys.stderr.isatty()

@@ -169,6 +169,7 @@ async def serve(settings: Settings, socket_mode: bool = False) -> None:
                 "with --port (VERIFYBOT_PORT)"
             ) from None
         log.info(f"verifybot listening on http://{settings.host}:{settings.port}")
+        daily = asyncio.create_task(core.daily.run(), name="verifybot-daily")
         try:
             if socket_mode:
                 slack = next((f for f in app[FRONTENDS] if f.name == "slack"), None)
@@ -178,6 +179,9 @@ async def serve(settings: Settings, socket_mode: bool = False) -> None:
             else:
                 await _until_stopped(asyncio.Event().wait())
         finally:
+            daily.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await daily
             await runner.cleanup()
     finally:
         core.close()

@@ -17,7 +17,7 @@ from bot.models import (
     Prompt,
     VerificationView,
 )
-from bot.notices import FindingNotice
+from bot.notices import FindingNotice, TextNotice
 from bot.service import SYSTEM_ACTOR
 from handlers.slack.payloads import AnswerRef, StepRef
 
@@ -257,3 +257,9 @@ def thread_message(notice: FindingNotice) -> Message:
         escalation = notice.escalation
         blocks += decision_buttons(escalation.id, escalation.status, escalation.candidate_name)
     return message(title, blocks)
+
+
+def text_message(notice: TextNotice) -> Message:
+    """A message for the security channel outside any escalation: the audit head, a digest."""
+    blocks = [header(notice.title), *line_sections([escape(line) for line in notice.lines])]
+    return message(notice.title, blocks)

@@ -9,9 +9,9 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import presenter
-from bot.notices import DecisionNotice, FindingNotice, Notice
+from bot.notices import DecisionNotice, FindingNotice, Notice, TextNotice
 from bot.outbox import DeliveryError
-from handlers.slack.blocks import escalation_message, escape, thread_message
+from handlers.slack.blocks import escalation_message, escape, text_message, thread_message
 from handlers.slack.errors import WEB_API_ERRORS
 
 log = structlog.get_logger("verifybot.slack")
@@ -62,6 +62,8 @@ class SlackNotifier:
             )
             await self._redraw(thread_ref, notice)
             return posted
+        if isinstance(notice, TextNotice):
+            return await self._post(channel=self.security_channel, **text_message(notice))
         return await self._post(channel=notice.recipient, text=decision_message(notice))
 
     async def _redraw(self, ts: str, notice: FindingNotice) -> None:

@@ -20,7 +20,7 @@ from bot.models import (
     Result,
     VerificationView,
 )
-from bot.notices import FindingNotice
+from bot.notices import FindingNotice, TextNotice
 from bot.service import MAX_REASON_LENGTH
 from bot.validation import MAX_NOTE_LENGTH
 from handlers.teams.markdown import (
@@ -210,3 +210,8 @@ def thread_card(notice: FindingNotice) -> Card:
         *inputs,
     ]
     return card(body, buttons)
+
+
+def text_card(notice: TextNotice) -> Card:
+    """A message for the security channel outside any escalation: the audit head, a digest."""
+    return card([title(escape(notice.title)), *[text(escape(line)) for line in notice.lines]])

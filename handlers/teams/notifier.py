@@ -14,11 +14,11 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from bot import presenter
 from bot.config import Settings
-from bot.notices import DecisionNotice, FindingNotice, Notice
+from bot.notices import DecisionNotice, FindingNotice, Notice, TextNotice
 from bot.outbox import DeliveryError
 from bot.store import Store
 from handlers.teams import references
-from handlers.teams.cards import escalation_card, thread_card
+from handlers.teams.cards import escalation_card, text_card, thread_card
 from handlers.teams.markdown import safe_decision_notice
 
 log = structlog.get_logger("verifybot.teams.notifier")
@@ -87,6 +87,11 @@ class TeamsNotifier:
             posted = await self.post(reference, card_activity(thread_card(notice)), thread_ref)
             await self._redraw(reference, thread_ref, notice)
             return posted
+        if isinstance(notice, TextNotice):
+            reference = references.security_reference(self.store, self.settings)
+            if reference is None:
+                raise DeliveryError("no Teams security channel registered yet")
+            return await self.post(reference, card_activity(text_card(notice)))
         if isinstance(notice, DecisionNotice):
             reference = references.user_reference(self.store, notice.recipient)
             if reference is None:
