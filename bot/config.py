@@ -64,6 +64,9 @@ class Settings(BaseSettings):
         None, validation_alias=_env("VERIFYBOT_TEAMS_SERVICE_URL")
     )
     teams_enabled: bool = Field(True, validation_alias=_env("VERIFYBOT_TEAMS_ENABLED"))
+    job_lease_seconds: float = Field(
+        30.0, gt=0, le=3600, validation_alias=_env("VERIFYBOT_JOB_LEASE_SECONDS")
+    )
 
     @field_validator("hiring_managers", "security_users", mode="before")
     @classmethod

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import Settings
+from bot.jobs import JobWorker
 from bot.outbox import Backoff, Notifier, OutboxWorker
 from bot.playbook import PlaybookRegistry
 from bot.roles import Roles
@@ -42,6 +43,7 @@ class Core:
     store: Store
     service: VerificationService
     worker: OutboxWorker
+    jobs: JobWorker
     notifiers: list[Notifier] = field(default_factory=list)
 
     def add_notifier(self, notifier: Notifier, security: bool = True, direct: bool = True) -> None:
@@ -76,7 +78,8 @@ def build_core(
         security_targets=configured_security_targets(settings, store),
         on_outbox=worker.kick,
     )
-    core = Core(settings=settings, store=store, service=service, worker=worker)
+    jobs = JobWorker(store, backoff=backoff, lease_seconds=settings.job_lease_seconds)
+    core = Core(settings=settings, store=store, service=service, worker=worker, jobs=jobs)
     for notifier in notifiers:
         core.add_notifier(notifier)
     return core

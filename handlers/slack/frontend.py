@@ -23,6 +23,7 @@ from slack_sdk.web.async_client import AsyncWebClient
 from bot.runtime import Core
 from handlers.slack.background import BackgroundTasks
 from handlers.slack.context import SlackContext
+from handlers.slack.jobs import register_jobs
 from handlers.slack.listeners import register_all
 from handlers.slack.notifier import SlackNotifier
 from handlers.slack.payloads import ENVELOPE, UnsupportedPayload, envelope
@@ -127,6 +128,7 @@ class SlackFrontend:
             service=core.service,
             client=self.client,
             background=self.background,
+            jobs=core.jobs,
             security_group=self.security_group,
         )
         self.app = AsyncApp(
@@ -139,6 +141,7 @@ class SlackFrontend:
         self.app.use(EnvelopeMiddleware())
         self.app.error(listener_failed)
         register_all(self.app, self.context)
+        register_jobs(core.jobs, self.context)
 
     def attach(self, app: web.Application) -> None:
         """The route (with a signing secret), the notifier, and start-up and clean-up."""
