@@ -206,19 +206,21 @@ class JobWorker:
                 log.exception("jobs.run_failed")
                 wait = 1.0
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                async with asyncio.timeout(wait):  # unlike wait_for, never swallows a cancel
+                    await self._wake.wait()
 
-    def _due_now(self) -> bool:
+    def _due_within(self, seconds: float) -> bool:
         due = self.store.next_job_due(self.handlers)
-        return due is not None and due <= self.store.clock()
+        return due is not None and due <= self.store.clock() + timedelta(seconds=seconds)
 
-    async def drain(self, timeout: float = 10.0) -> bool:
-        """Run jobs until none is running or due; False if that took longer than `timeout`."""
+    async def drain(self, timeout: float = 10.0, horizon: float = 0.0) -> bool:
+        """Run jobs until none is running or due within `horizon` seconds (a retry soon);
+        False if that took longer than `timeout`."""
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
             self._fill()
-            if not self._running and not self._due_now():
+            if not self._running and not self._due_within(horizon):
                 return True
             remaining = deadline - loop.time()
             if remaining <= 0:

@@ -124,8 +124,9 @@ async def show_outcome(
 async def record_answer(ctx: SlackContext, click: Click) -> None:
     """An option button: record it, or ask for the note it needs.
 
-    A press on a step that this message already shows answered (a double click, a retry)
-    does nothing more: the service would record nothing and the message is up to date.
+    A press on a step that this message already shows answered (a double click) does nothing
+    more: the service would record nothing and the message is up to date. A press this job
+    recorded in an earlier run (it was stopped, or the Web API failed) finishes its follow-up.
     """
     actor = slack_actor(click.user_id)
     try:
@@ -133,11 +134,11 @@ async def record_answer(ctx: SlackContext, click: Click) -> None:
     except InvalidInput as error:
         await ctx.tell(click.user_id, click.channel_id, error.message)
         return
-    key = shown_key(click.user_id, click.where, ref.verification_id, ref.step_id)
-    if not ref.change and key in ctx.shown_answers:
-        return
     dedupe_key = click.dedupe_key(ref)
     mine = ctx.service.store.answer_by_dedupe_key(dedupe_key) if dedupe_key else None
+    key = shown_key(click.user_id, click.where, ref.verification_id, ref.step_id)
+    if mine is None and not ref.change and key in ctx.shown_answers:
+        return
     try:
         if mine is not None:
             outcome = await recorded_outcome(ctx, actor, mine)
