@@ -102,6 +102,9 @@ class Settings(BaseSettings):
     trusted_proxy: IPvAnyAddress | None = Field(
         None, validation_alias=_env("VERIFYBOT_TRUSTED_PROXY")
     )
+    job_lease_seconds: float = Field(
+        30.0, gt=0, le=3600, validation_alias=_env("VERIFYBOT_JOB_LEASE_SECONDS")
+    )
 
     @field_validator(
         "slack_security_users",

@@ -168,4 +168,5 @@ class OutboxWorker:
                 until_due = (self.next_due - self.store.clock()).total_seconds()
                 wait = max(0.05, min(idle_seconds, until_due))
             with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(self._wake.wait(), timeout=wait)
+                async with asyncio.timeout(wait):  # unlike wait_for, never swallows a cancel
+                    await self._wake.wait()

@@ -9,6 +9,7 @@ from pathlib import Path
 from bot.config import Settings
 from bot.daily import DailyTasks
 from bot.erasure import Erasure
+from bot.jobs import JobWorker
 from bot.models import Platform
 from bot.outbox import Backoff, Notifier, OutboxWorker
 from bot.playbook import PlaybookRegistry
@@ -46,6 +47,7 @@ class Core:
     service: VerificationService
     worker: OutboxWorker
     erasure: Erasure
+    jobs: JobWorker
     notifiers: list[Notifier] = field(default_factory=list)
 
     @property
@@ -114,7 +116,15 @@ def build_core(
         store.close()
         raise
     erasure = Erasure(store, roles, settings.retention_days)
-    core = Core(settings=settings, store=store, service=service, worker=worker, erasure=erasure)
+    jobs = JobWorker(store, backoff=backoff, lease_seconds=settings.job_lease_seconds)
+    core = Core(
+        settings=settings,
+        store=store,
+        service=service,
+        worker=worker,
+        erasure=erasure,
+        jobs=jobs,
+    )
     for notifier in notifiers:
         core.add_notifier(notifier)
     return core

@@ -226,6 +226,27 @@ MIGRATIONS: list[str] = [
     CREATE INDEX idx_outbox_due ON outbox(status, target, next_attempt_at);
     CREATE INDEX idx_outbox_escalation ON outbox(escalation_id, target, status);
     """,
+    # 5: jobs: the work a front end promised in an ack, done after it, across restarts.
+    """
+    CREATE TABLE jobs (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        payload TEXT NOT NULL,
+        dedupe_key TEXT NOT NULL UNIQUE,
+        status TEXT NOT NULL DEFAULT 'pending'
+            CHECK (status IN ('pending', 'running', 'done', 'failed')),
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        locked_by TEXT,
+        locked_until TEXT,
+        progress TEXT NOT NULL DEFAULT '[]',
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        updated_at TEXT NOT NULL,
+        finished_at TEXT
+    );
+    CREATE INDEX idx_jobs_due ON jobs(status, kind, next_attempt_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -36,6 +36,7 @@ Clock = Callable[[], datetime]
 GENESIS_HASH = "0" * 64
 PRIVATE_FILE = 0o600
 AUDIT_SCHEME = "hmac-sha256-v1"
+BUSY_TIMEOUT_MS = 10_000
 
 
 def utc_now() -> datetime:
@@ -75,7 +76,7 @@ class Store:
             raise StoreError(_open_problem(self.path, error)) from None
         self.db = sqlite_utils.Database(connection)
         try:
-            self.db.execute("PRAGMA busy_timeout = 10000")
+            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
             self.db.execute("PRAGMA secure_delete = ON")
             if self.path != ":memory:":
                 self.db.enable_wal()
@@ -560,6 +561,144 @@ class Store:
             row = self._row(pairs + "playbook_id = ? AND playbook_version > ?" + order, later)
             row = row or self._row(pairs + "playbook_id > ?" + order, later[:1])
         return unrecorded
+
+    # jobs (bot/jobs.py): work promised in an ack, claimed under a lease, done once
+
+    @contextmanager
+    def busy_timeout(self, seconds: float) -> Iterator[None]:
+        """Wait at most `seconds` for another connection's write lock inside the block."""
+        self.db.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        try:
+            yield
+        finally:
+            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+
+    def insert_job(self, kind: str, payload: Row, dedupe_key: str) -> tuple[int, bool]:
+        """Queue a job: (its id, True); a repeated dedupe key gives (the first's id, False)."""
+        now = self.now()
+        with self.transaction():
+            cursor = self.db.execute(
+                "INSERT INTO jobs (kind, payload, dedupe_key, next_attempt_at, created_at, "
+                "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
+                [kind, json.dumps(payload, sort_keys=True), dedupe_key, now, now, now],
+            )
+            if cursor.rowcount:
+                return int(cursor.lastrowid), True
+            existing = self._row("SELECT id FROM jobs WHERE dedupe_key = ?", [dedupe_key])
+            return int(existing["id"]), False
+
+    def claim_job(self, kinds: Iterable[str], owner: str, lease_until: datetime) -> Row | None:
+        """The oldest due job of these kinds, now running under `owner`'s lease; None if none.
+
+        Due: pending and past its next attempt time, or running under a lease that expired
+        (its process died mid-job). Each claim counts as an attempt.
+        """
+        wanted = list(kinds)
+        if not wanted:
+            return None
+        now = self.now()
+        marks = ", ".join("?" for _ in wanted)
+        with self.transaction():
+            return self._row(
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = ?, "
+                "locked_until = ?, updated_at = ? WHERE id = ("
+                f"SELECT id FROM jobs WHERE kind IN ({marks}) AND ("
+                "(status = 'pending' AND next_attempt_at <= ?) "
+                "OR (status = 'running' AND locked_until <= ?)) ORDER BY id LIMIT 1) "
+                "RETURNING *",
+                [owner, iso(lease_until), now, *wanted, now, now],
+            )
+
+    def renew_job_leases(self, job_ids: Iterable[int], owner: str, lease_until: datetime) -> int:
+        """Extend the leases `owner` still holds; how many it still holds."""
+        ids = list(job_ids)
+        if not ids:
+            return 0
+        cursor = self.db.execute(
+            "UPDATE jobs SET locked_until = ? WHERE status = 'running' AND locked_by = ? "
+            f"AND id IN ({', '.join('?' for _ in ids)})",
+            [iso(lease_until), owner, *ids],
+        )
+        return cursor.rowcount
+
+    def _settle_job(self, job_id: int, owner: str, assignments: str, params: list[Any]) -> bool:
+        """Update a job `owner` still holds; False when its lease went to another worker."""
+        cursor = self.db.execute(
+            f"UPDATE jobs SET {assignments}, locked_by = NULL, locked_until = NULL, "
+            "updated_at = ? WHERE id = ? AND status = 'running' AND locked_by = ?",
+            [*params, self.now(), job_id, owner],
+        )
+        return cursor.rowcount == 1
+
+    def finish_job(self, job_id: int, owner: str) -> bool:
+        now = self.now()
+        return self._settle_job(
+            job_id, owner, "status = 'done', finished_at = ?, last_error = NULL", [now]
+        )
+
+    def retry_job(self, job_id: int, owner: str, error: str, next_attempt_at: datetime) -> bool:
+        return self._settle_job(
+            job_id,
+            owner,
+            "status = 'pending', next_attempt_at = ?, last_error = ?",
+            [iso(next_attempt_at), error[:500]],
+        )
+
+    def fail_job(self, job_id: int, owner: str, error: str) -> bool:
+        now = self.now()
+        return self._settle_job(
+            job_id, owner, "status = 'failed', finished_at = ?, last_error = ?", [now, error[:500]]
+        )
+
+    def release_job(self, job_id: int, owner: str) -> bool:
+        """Give an unfinished job back (a shutdown): due at once, the attempt not counted."""
+        return self._settle_job(
+            job_id,
+            owner,
+            "status = 'pending', attempts = max(attempts - 1, 0), next_attempt_at = ?",
+            [self.now()],
+        )
+
+    def add_job_progress(self, job_id: int, mark: str) -> None:
+        """Note that the job did `mark` (a message sent), so a rerun does not do it again."""
+        self.db.execute(
+            "UPDATE jobs SET progress = json_insert(progress, '$[#]', ?) WHERE id = ?",
+            [mark, job_id],
+        )
+
+    def job(self, job_id: int) -> Row | None:
+        return self._row("SELECT * FROM jobs WHERE id = ?", [job_id])
+
+    def jobs(self, statuses: Iterable[str] | None = None) -> list[Row]:
+        if statuses is None:
+            return self._rows("SELECT * FROM jobs ORDER BY id")
+        wanted = list(statuses)
+        return self._rows(
+            f"SELECT * FROM jobs WHERE status IN ({', '.join('?' for _ in wanted)}) ORDER BY id",
+            wanted,
+        )
+
+    def next_job_due(self, kinds: Iterable[str]) -> datetime | None:
+        """When the next job of these kinds falls due (a retry, or an expiring lease)."""
+        wanted = list(kinds)
+        if not wanted:
+            return None
+        row = self._row(
+            "SELECT min(CASE status WHEN 'pending' THEN next_attempt_at ELSE locked_until END) "
+            f"AS due FROM jobs WHERE kind IN ({', '.join('?' for _ in wanted)}) "
+            "AND status IN ('pending', 'running')",
+            wanted,
+        )
+        return datetime.fromisoformat(row["due"]) if row and row["due"] else None
+
+    def unfinished_jobs(self) -> int:
+        return self.db.execute(
+            "SELECT count(*) FROM jobs WHERE status IN ('pending', 'running')"
+        ).fetchone()[0]
+
+    def answer_by_dedupe_key(self, dedupe_key: str) -> Row | None:
+        row = self._row("SELECT * FROM answers WHERE dedupe_key = ?", [dedupe_key])
+        return self._open_answer(row) if row else None
 
     # audit
 

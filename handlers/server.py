@@ -21,6 +21,7 @@ log = structlog.get_logger("verifybot.server")
 CORE: web.AppKey[Core] = web.AppKey("core", Core)
 FRONTENDS: web.AppKey[list] = web.AppKey("frontends", list)
 MAX_BODY_BYTES = 1024 * 1024
+JOBS_DRAIN_SECONDS = 5.0
 
 
 class ConfigError(Exception):
@@ -71,6 +72,18 @@ async def _outbox_worker(app: web.Application) -> AsyncIterator[None]:
     task.cancel()
     with contextlib.suppress(asyncio.CancelledError):
         await task
+
+
+async def _job_worker(app: web.Application) -> AsyncIterator[None]:
+    """Jobs left by a previous process run now; at shutdown, running ones get
+    JOBS_DRAIN_SECONDS to finish and the rest stay in the database for the next start."""
+    jobs = app[CORE].jobs
+    task = asyncio.create_task(jobs.run(), name="verifybot-jobs")
+    yield
+    task.cancel()
+    with contextlib.suppress(asyncio.CancelledError):
+        await task
+    await jobs.stop(JOBS_DRAIN_SECONDS)
 
 
 def slack_frontend(core: Core, socket_mode: bool = False) -> Frontend | None:
@@ -128,6 +141,7 @@ def build_app(
     for frontend in frontends:
         frontend.attach(app)
     app.cleanup_ctx.append(_outbox_worker)
+    app.cleanup_ctx.append(_job_worker)
     return app
 
 

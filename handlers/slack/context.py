@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import hashlib
+import json
 from collections import OrderedDict
-from collections.abc import Awaitable
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from typing import Any
 
 import structlog
+from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.jobs import Job, JobWorker, RetryLater
 from bot.models import Actor, Platform
 from bot.service import VerificationService
 from handlers.slack.background import BackgroundTasks
@@ -47,25 +52,73 @@ class RecentKeys:
         self._keys.pop(key, None)
 
 
+def retryable(error: BaseException) -> bool:
+    """A failure that may pass: no answer, a rate limit, or Slack's own server error."""
+    if isinstance(error, SlackApiError):
+        status = error.response.status_code
+        return status == 429 or status >= 500
+    return True
+
+
+def retry_after(error: BaseException) -> float | None:
+    if not isinstance(error, SlackApiError):
+        return None
+    value = error.response.headers.get("retry-after") or error.response.headers.get("Retry-After")
+    try:
+        return float(value) if value is not None else None
+    except (TypeError, ValueError):
+        return None
+
+
 @dataclass
 class SlackContext:
-    """Shared by the listeners; `shown_answers` skips repeated work."""
+    """Shared by the listeners; `shown_answers` skips repeated work.
+
+    `for_job(job)` is the context a job runs with: a Web API call that may pass later makes
+    the job retry (RetryLater), and a message the job already sent is not sent again.
+    """
 
     service: VerificationService
     client: AsyncWebClient
     background: BackgroundTasks
+    jobs: JobWorker
     security_group: SecurityGroup | None = None
     security_channel: str = ""
     shown_answers: RecentKeys = field(default_factory=RecentKeys)
+    job: Job | None = None
+
+    def for_job(self, job: Job) -> SlackContext:
+        return dataclasses.replace(self, job=job)
+
     security_target = "slack"
 
     async def safely(self, call: Awaitable[Any], method: str) -> Any | None:
-        """The Web API response, or None after logging why the call failed."""
+        """The Web API response, or None after logging why the call failed.
+
+        In a job, a failure that may pass (no answer, 429, 5xx) raises RetryLater instead.
+        """
         try:
             return await call
         except WEB_API_ERRORS as error:
+            if self.job is not None and retryable(error):
+                raise RetryLater(f"{method}: {error}", retry_after(error)) from None
             log.warning("slack.api_call_failed", method=method, error=str(error))
             return None
+
+    async def once(
+        self, method: str, args: dict[str, Any], call: Callable[..., Awaitable[Any]]
+    ) -> Any | None:
+        """`call(**args)`; in a job, skipped when an earlier run of the job made it already."""
+        if self.job is None:
+            return await self.safely(call(**args), method)
+        material = json.dumps([method, args], sort_keys=True, default=str)
+        mark = f"{method}:{hashlib.sha256(material.encode()).hexdigest()[:24]}"
+        if self.job.done(mark):
+            return {"ok": True, "replayed": True}
+        response = await self.safely(call(**args), method)
+        if response is not None:
+            self.job.mark(mark)
+        return response
 
     async def tell(self, user_id: str, channel_id: str | None, text: str) -> None:
         """An ephemeral message where the person is, or a DM when there is no channel."""
@@ -78,12 +131,12 @@ class SlackContext:
 
     async def post(self, channel: str, message: dict[str, Any]) -> Any | None:
         """chat.postMessage; a user id as channel posts to the app's DM with that person."""
-        call = self.client.chat_postMessage(channel=channel, **message)
-        return await self.safely(call, "chat.postMessage")
+        args = {"channel": channel, **message}
+        return await self.once("chat.postMessage", args, self.client.chat_postMessage)
 
     async def update(self, channel: str, ts: str, message: dict[str, Any]) -> Any | None:
-        call = self.client.chat_update(channel=channel, ts=ts, **message)
-        return await self.safely(call, "chat.update")
+        args = {"channel": channel, "ts": ts, **message}
+        return await self.once("chat.update", args, self.client.chat_update)
 
     async def open_modal(
         self, trigger_id: str, view: dict[str, Any], user_id: str, channel_id: str | None

@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
-from dataclasses import dataclass
+import hashlib
+from collections.abc import Iterable
+from dataclasses import asdict, dataclass
+from typing import Any
 
 from bot.errors import InvalidInput, NoteRequired, VerifybotError
-from bot.models import AnswerOutcome, Decision, EscalationView
+from bot.models import Actor, AnswerOutcome, Decision, EscalationView
 from bot.playbook import PlaybookError
-from bot.service import FINAL
+from bot.service import FINAL, SYSTEM_ACTOR
+from bot.store import Row
 from handlers.slack.blocks import (
     answered_message,
     computed_message,
@@ -62,6 +66,21 @@ class Click:
             message_ts=ts if isinstance(ts, str) else None,
         )
 
+    @classmethod
+    def of_job(cls, payload: dict[str, Any]) -> Click:
+        return cls(**{name: payload.get(name) for name in cls.__dataclass_fields__})
+
+    def job_payload(self) -> dict[str, Any]:
+        """Ids and Slack references only: the press, not anything typed."""
+        return asdict(self)
+
+    def job_key(self) -> str | None:
+        """The press's key in the job queue: a Slack retry of it is the same job."""
+        if not self.action_ts:
+            return None
+        material = "|".join((self.user_id, self.action_id, self.value or "", self.action_ts))
+        return f"slack:click:{hashlib.sha256(material.encode()).hexdigest()}"
+
     @property
     def where(self) -> MessageRef:
         return MessageRef(channel=self.channel_id, ts=self.message_ts)
@@ -105,8 +124,9 @@ async def show_outcome(
 async def record_answer(ctx: SlackContext, click: Click) -> None:
     """An option button: record it, or ask for the note it needs.
 
-    A press on a step that this message already shows answered (a double click, a retry)
-    does nothing more: the service would record nothing and the message is up to date.
+    A press on a step that this message already shows answered (a double click) does nothing
+    more: the service would record nothing and the message is up to date. A press this job
+    recorded in an earlier run (it was stopped, or the Web API failed) finishes its follow-up.
     """
     actor = slack_actor(click.user_id)
     try:
@@ -114,18 +134,23 @@ async def record_answer(ctx: SlackContext, click: Click) -> None:
     except InvalidInput as error:
         await ctx.tell(click.user_id, click.channel_id, error.message)
         return
+    dedupe_key = click.dedupe_key(ref)
+    mine = ctx.service.store.answer_by_dedupe_key(dedupe_key) if dedupe_key else None
     key = shown_key(click.user_id, click.where, ref.verification_id, ref.step_id)
-    if not ref.change and key in ctx.shown_answers:
+    if mine is None and not ref.change and key in ctx.shown_answers:
         return
     try:
-        outcome = await ctx.service.answer(
-            actor,
-            ref.verification_id,
-            ref.step_id,
-            ref.option,
-            change=ref.change,
-            dedupe_key=click.dedupe_key(ref),
-        )
+        if mine is not None:
+            outcome = await recorded_outcome(ctx, actor, mine)
+        else:
+            outcome = await ctx.service.answer(
+                actor,
+                ref.verification_id,
+                ref.step_id,
+                ref.option,
+                change=ref.change,
+                dedupe_key=dedupe_key,
+            )
     except NoteRequired as required:
         await ask_for_note(ctx, click, ref, required.note_label)
         return
@@ -133,6 +158,39 @@ async def record_answer(ctx: SlackContext, click: Click) -> None:
         await ctx.tell(click.user_id, click.channel_id, error.message)
         return
     await show_outcome(ctx, click.user_id, click.where, outcome, ref.change)
+
+
+def computed_after(answers: Iterable[Row], answer_id: int) -> list[int]:
+    """The computed answers the service recorded right after (because of) `answer_id`."""
+    found: list[int] = []
+    for answer in answers:
+        if answer["id"] <= answer_id:
+            continue
+        if answer["answered_by"] != SYSTEM_ACTOR:
+            break
+        found.append(answer["id"])
+    return found
+
+
+async def recorded_outcome(
+    ctx: SlackContext,
+    actor: Actor,
+    answer: Row,
+    computed_ids: list[int] | None = None,
+    duplicate: bool = False,
+) -> AnswerOutcome:
+    """What recording `answer` did, read back: for a job that recorded it in an earlier run."""
+    verification_id = answer["verification_id"]
+    view = await ctx.service.view(actor, verification_id)
+    if computed_ids is None:
+        computed_ids = computed_after(ctx.service.store.answers(verification_id), answer["id"])
+    return AnswerOutcome(
+        recorded=next((f for f in view.findings if f.step == answer["step_id"]), None),
+        duplicate=duplicate,
+        computed=[f for f in view.findings if f.answer_id in computed_ids],
+        verification=view,
+        next_prompt=await ctx.service.next_prompt(actor, verification_id),
+    )
 
 
 async def ask_for_note(ctx: SlackContext, click: Click, ref: AnswerRef, label: str) -> None:

@@ -24,6 +24,7 @@ from bot.json_depth import too_deep
 from bot.runtime import Core
 from handlers.slack.background import BackgroundTasks
 from handlers.slack.context import SlackContext
+from handlers.slack.jobs import register_jobs
 from handlers.slack.listeners import register_all
 from handlers.slack.notifier import SlackNotifier
 from handlers.slack.payloads import ENVELOPE, UnsupportedPayload, envelope
@@ -138,6 +139,7 @@ class SlackFrontend:
             service=core.service,
             client=self.client,
             background=self.background,
+            jobs=core.jobs,
             security_group=self.security_group,
             security_channel=settings.slack_security_channel,
         )
@@ -151,6 +153,7 @@ class SlackFrontend:
         self.app.use(EnvelopeMiddleware())
         self.app.error(listener_failed)
         register_all(self.app, self.context)
+        register_jobs(core.jobs, self.context)
 
     def attach(self, app: web.Application) -> None:
         """The route (with a signing secret), the notifier, and start-up and clean-up."""

@@ -143,6 +143,9 @@ class FakeConnector:
         failure = Failure(status, retry_after, conversation_id)
         self._failures.extend(failure for _ in range(times))
 
+    def clear_failures(self) -> None:
+        self._failures.clear()
+
     def drop_next(self, times: int = 1, conversation_id: str | None = None) -> None:
         """Close the next connections without an answer (a network error, not a status)."""
         self.fail_next(DROP, times, conversation_id=conversation_id)

@@ -20,14 +20,15 @@ SESSION_METHODS: set[str] = set()
 
 @dataclass
 class Call:
-    """One request to the fake: arguments (form, JSON or query), headers, and what it answered."""
+    """One request to the fake: arguments (form, JSON or query), headers, and what it answered
+    (status 0 and not ok while it is still waiting for its answer)."""
 
     method: str
     args: dict[str, Any]
     headers: dict[str, str]
     at: float
-    status: int = 200
-    ok: bool = True
+    status: int = 0
+    ok: bool = False
 
 
 @dataclass

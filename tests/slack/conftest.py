@@ -310,9 +310,11 @@ class SlackDriver:
     # waiting for the work done after the ack
 
     async def settle(self) -> None:
-        """Wait for the front end's background work and deliver the outbox."""
+        """Wait for the jobs and background work after the acks, and deliver the outbox."""
+        await self.app.core.jobs.drain(timeout=10, horizon=1.0)
         await self.app.frontend.background.drain(timeout=10)
         await self.app.core.worker.run_once()
+        await self.app.core.jobs.drain(timeout=10, horizon=1.0)
         await self.app.frontend.background.drain(timeout=10)
 
     # whole steps

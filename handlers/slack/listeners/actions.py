@@ -1,39 +1,52 @@
-"""Button presses: acked at once, handled in the background."""
+"""Button presses: queued as a job in the database, then acked, then run by the job worker."""
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Callable, Coroutine
 from typing import Any
 
+import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
+from slack_bolt.response import BoltResponse
 
+from bot.jobs import QueueBusy
 from bot.models import Decision
+from handlers.slack import jobs
 from handlers.slack.blocks import ANSWER_ACTION, CHANGE_ACTION, DECIDE_ACTION, RESUME_ACTION
 from handlers.slack.context import SlackContext
-from handlers.slack.flows import Click, decide, record_answer, resume, show_change
+from handlers.slack.flows import Click
 from handlers.slack.payloads import ENVELOPE
+
+log = structlog.get_logger("verifybot.slack")
 
 ANSWER = re.compile(rf"^{ANSWER_ACTION}:\d{{1,2}}$")
 DECIDE = re.compile(rf"^{DECIDE_ACTION}:({'|'.join(d.value for d in Decision)})$")
+BUSY = json.dumps({"ok": False, "error": "busy, try again"})
 
-Flow = Callable[[SlackContext, Click], Coroutine[Any, Any, None]]
 
-
-async def decide_pressed(ctx: SlackContext, click: Click) -> None:
-    await decide(ctx, click, Decision(click.action_id.partition(":")[2]))
+def not_queued(kind: str) -> BoltResponse:
+    """No ack: Slack shows the person that the click failed, so nothing acked is lost."""
+    log.error("slack.click_not_queued", kind=kind, reason="the database stayed locked")
+    return BoltResponse(status=503, body=BUSY)
 
 
 def register(app: AsyncApp, ctx: SlackContext) -> None:
-    def listener(flow: Flow, name: str) -> Callable[..., Coroutine[Any, Any, None]]:
-        async def pressed(ack: AsyncAck, context: AsyncBoltContext) -> None:
+    def listener(kind: str) -> Callable[..., Coroutine[Any, Any, BoltResponse | None]]:
+        async def pressed(ack: AsyncAck, context: AsyncBoltContext) -> BoltResponse | None:
+            click = Click.of(context[ENVELOPE])
+            try:
+                ctx.jobs.enqueue(kind, click.job_payload(), click.job_key())
+            except QueueBusy:
+                return not_queued(kind)
             await ack()
-            ctx.background.spawn(flow(ctx, Click.of(context[ENVELOPE])), name)
+            return None
 
-        pressed.__name__ = name.replace(".", "_")
+        pressed.__name__ = kind.replace(".", "_")
         return pressed
 
-    app.action(ANSWER)(listener(record_answer, "slack.answer"))
-    app.action(CHANGE_ACTION)(listener(show_change, "slack.change"))
-    app.action(RESUME_ACTION)(listener(resume, "slack.resume"))
-    app.action(DECIDE)(listener(decide_pressed, "slack.decide"))
+    app.action(ANSWER)(listener(jobs.ANSWER))
+    app.action(CHANGE_ACTION)(listener(jobs.CHANGE))
+    app.action(RESUME_ACTION)(listener(jobs.RESUME))
+    app.action(DECIDE)(listener(jobs.DECIDE))

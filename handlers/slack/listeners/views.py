@@ -1,14 +1,15 @@
-"""Modal submissions: validated and recorded before the ack, so errors show inline."""
+"""Modal submissions: validated and recorded, and their follow-up queued, before the ack."""
 
 from __future__ import annotations
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
 from bot.errors import InvalidInput, PermissionDenied, VerifybotError
+from bot.jobs import QueueBusy
 from bot.models import Decision
 from bot.service import InvalidCandidate
+from handlers.slack import jobs
 from handlers.slack.context import ROLE_REFRESH_WAIT, SlackContext, slack_actor
-from handlers.slack.flows import post_next, show_decision, show_outcome
 from handlers.slack.payloads import (
     ENVELOPE,
     AnswerRef,
@@ -31,6 +32,20 @@ from handlers.slack.surfaces import (
 )
 
 FIELD_BLOCKS = frozenset(field.block_id for field in CANDIDATE_INPUTS)
+BUSY = "verifybot is busy: submit again (nothing is recorded twice)."
+
+
+def queued(ctx: SlackContext, kind: str, payload: dict, view_id: str) -> bool:
+    """Queue the work after a submission's ack, keyed by the modal; False when it timed out.
+
+    A resubmitted modal (Slack retried, or the person submitted again after a timeout) is
+    the same job: its follow-up runs once.
+    """
+    try:
+        ctx.jobs.enqueue(kind, payload, f"slack:view:{view_id}")
+    except QueueBusy:
+        return False
+    return True
 
 
 def register(app: AsyncApp, ctx: SlackContext) -> None:
@@ -78,16 +93,22 @@ async def submit_start(ctx: SlackContext, ack: AsyncAck, submission: ViewSubmiss
     except PermissionDenied as error:
         await ack(response_action="update", view=message_modal("Not allowed", error.message))
         return
-    await ack()
-    if outcome.duplicate:
+    payload = jobs.FirstStep(
+        user_id=actor.user_id,
+        verification_id=outcome.verification.id,
+        computed=[finding.answer_id for finding in outcome.computed],
+    )
+    if not queued(ctx, jobs.FIRST_STEP, payload.model_dump(), view.id):
+        await ack(response_action="errors", errors={"name": BUSY})
         return
-    ctx.background.spawn(post_next(ctx, actor.user_id, outcome), "slack.first_step")
+    await ack()
 
 
 async def submit_note(ctx: SlackContext, ack: AsyncAck, submission: ViewSubmission) -> None:
     """Record the answer with its note; the dedupe key is the modal's id."""
     view = submission.view
     actor = slack_actor(submission.user.id)
+    dedupe_key = f"slack:view:{view.id}"
     try:
         metadata = decode_metadata(NoteMetadata, view.private_metadata)
         ref = AnswerRef.decode(metadata.answer)
@@ -98,7 +119,7 @@ async def submit_note(ctx: SlackContext, ack: AsyncAck, submission: ViewSubmissi
             ref.option,
             note=input_value(view, NOTE_BLOCK),
             change=ref.change,
-            dedupe_key=f"slack:view:{view.id}",
+            dedupe_key=dedupe_key,
         )
     except InvalidInput as error:
         await ack(response_action="errors", errors={NOTE_BLOCK: error.reason})
@@ -106,9 +127,23 @@ async def submit_note(ctx: SlackContext, ack: AsyncAck, submission: ViewSubmissi
     except VerifybotError as error:
         await ack(response_action="errors", errors={NOTE_BLOCK: error.message})
         return
+    if outcome.recorded is None:
+        await ack()
+        return
+    mine = ctx.service.store.answer_by_dedupe_key(dedupe_key)
+    payload = jobs.NoteRecorded(
+        user_id=actor.user_id,
+        answer_id=mine["id"] if mine else outcome.recorded.answer_id,
+        computed=[finding.answer_id for finding in outcome.computed],
+        duplicate=outcome.duplicate and mine is None,
+        change=ref.change,
+        channel=metadata.channel,
+        ts=metadata.ts,
+    )
+    if not queued(ctx, jobs.NOTE_RECORDED, payload.model_dump(), view.id):
+        await ack(response_action="errors", errors={NOTE_BLOCK: BUSY})
+        return
     await ack()
-    flow = show_outcome(ctx, actor.user_id, metadata, outcome, ref.change)
-    ctx.background.spawn(flow, "slack.note_recorded")
 
 
 async def submit_clear(ctx: SlackContext, ack: AsyncAck, submission: ViewSubmission) -> None:
@@ -126,6 +161,13 @@ async def submit_clear(ctx: SlackContext, ack: AsyncAck, submission: ViewSubmiss
     except VerifybotError as error:
         await ack(response_action="errors", errors={REASON_BLOCK: error.message})
         return
+    payload = jobs.Cleared(
+        user_id=actor.user_id,
+        escalation_id=escalation.id,
+        channel=metadata.channel,
+        ts=metadata.ts,
+    )
+    if not queued(ctx, jobs.CLEARED, payload.model_dump(), view.id):
+        await ack(response_action="errors", errors={REASON_BLOCK: BUSY})
+        return
     await ack()
-    flow = show_decision(ctx, actor.user_id, metadata, escalation)
-    ctx.background.spawn(flow, "slack.cleared")

@@ -1,0 +1,252 @@
+"""A durable job queue: work promised in an ack is a row, claimed under a lease, done once."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import secrets
+import sqlite3
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+import structlog
+
+from bot.outbox import Backoff
+from bot.store import Row, Store
+
+log = structlog.get_logger("verifybot.jobs")
+
+ENQUEUE_TIMEOUT = 2.0
+LEASE_SECONDS = 30.0
+MAX_ATTEMPTS = 8
+CONCURRENCY = 4
+
+
+class RetryLater(Exception):
+    """A job that could not finish now (a chat API down) and should run again later."""
+
+    def __init__(self, message: str, retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.retry_after = retry_after
+
+
+class QueueBusy(Exception):
+    """The job could not be written within the enqueue bound (another writer holds the lock)."""
+
+
+@dataclass
+class Job:
+    """One claimed job, as its handler sees it; `progress` is what earlier runs already did."""
+
+    id: int
+    kind: str
+    payload: dict[str, Any]
+    attempts: int
+    progress: set[str] = field(default_factory=set)
+    _store: Store | None = field(default=None, repr=False)
+
+    @classmethod
+    def of(cls, row: Row, store: Store) -> Job:
+        return cls(
+            id=row["id"],
+            kind=row["kind"],
+            payload=json.loads(row["payload"]),
+            attempts=row["attempts"],
+            progress=set(json.loads(row["progress"])),
+            _store=store,
+        )
+
+    def done(self, mark: str) -> bool:
+        return mark in self.progress
+
+    def mark(self, mark: str) -> None:
+        """Remember that `mark` is done, in the database, for a rerun after a crash."""
+        if mark not in self.progress:
+            self.progress.add(mark)
+            if self._store is not None:
+                self._store.add_job_progress(self.id, mark)
+
+
+Handler = Callable[[Job], Awaitable[None]]
+
+
+class JobWorker:
+    """Runs the jobs of the kinds registered with it, at most `concurrency` at once.
+
+    `enqueue()` writes a job and wakes the worker; `run()` also picks up jobs a previous
+    process left, and jobs whose lease expired because their process died mid-job. A
+    running job's lease is renewed while it runs; a failing job is retried with backoff up
+    to `max_attempts`, then marked failed.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        backoff: Backoff | None = None,
+        concurrency: int = CONCURRENCY,
+        lease_seconds: float = LEASE_SECONDS,
+        max_attempts: int = MAX_ATTEMPTS,
+        enqueue_timeout: float = ENQUEUE_TIMEOUT,
+    ) -> None:
+        self.store = store
+        self.backoff = backoff or Backoff()
+        self.concurrency = concurrency
+        self.lease = timedelta(seconds=lease_seconds)
+        self.max_attempts = max_attempts
+        self.enqueue_timeout = enqueue_timeout
+        self.owner = secrets.token_hex(8)
+        self.handlers: dict[str, Handler] = {}
+        self.done = 0
+        self.failed = 0
+        self._running: dict[int, asyncio.Task[None]] = {}
+        self._wake = asyncio.Event()
+        self._stopping = False
+
+    def register(self, kind: str, handler: Handler) -> None:
+        self.handlers[kind] = handler
+
+    def kick(self) -> None:
+        self._wake.set()
+
+    def enqueue(self, kind: str, payload: dict[str, Any], dedupe_key: str | None = None) -> bool:
+        """Write a job (ids and references only, never personal data); True if it is new.
+
+        Waits at most `enqueue_timeout` for the database; QueueBusy past it.
+        """
+        key = dedupe_key or f"job:{secrets.token_hex(16)}"
+        try:
+            with self.store.busy_timeout(self.enqueue_timeout):
+                job_id, created = self.store.insert_job(kind, payload, key)
+        except sqlite3.OperationalError as error:
+            raise QueueBusy(str(error)) from None
+        if created:
+            log.debug("jobs.enqueued", job_id=job_id, kind=kind)
+            self.kick()
+        return created
+
+    @property
+    def running(self) -> int:
+        return len(self._running)
+
+    def _fill(self) -> None:
+        """Claim due jobs until `concurrency` run."""
+        while not self._stopping and len(self._running) < self.concurrency:
+            row = self.store.claim_job(self.handlers, self.owner, self.store.clock() + self.lease)
+            if row is None:
+                return
+            job = Job.of(row, self.store)
+            task = asyncio.get_running_loop().create_task(self._run(job), name=f"job-{job.id}")
+            self._running[job.id] = task
+            task.add_done_callback(lambda _, job_id=job.id: self._finished(job_id))
+
+    def _finished(self, job_id: int) -> None:
+        self._running.pop(job_id, None)
+        self.kick()
+
+    async def _run(self, job: Job) -> None:
+        try:
+            await self.handlers[job.kind](job)
+        except asyncio.CancelledError:
+            raise
+        except RetryLater as error:
+            self._retry_or_fail(job, str(error), error.retry_after)
+            return
+        except Exception as error:  # a handler's bug must not stop the other jobs
+            log.exception("jobs.handler_crashed", job_id=job.id, kind=job.kind)
+            self._retry_or_fail(job, f"{type(error).__name__}: {error}", None)
+            return
+        if self.store.finish_job(job.id, self.owner):
+            self.done += 1
+        else:
+            log.warning("jobs.lease_lost", job_id=job.id, kind=job.kind)
+
+    def _retry_or_fail(self, job: Job, error: str, retry_after: float | None) -> None:
+        if job.attempts >= self.max_attempts:
+            self.store.fail_job(job.id, self.owner, error)
+            self.failed += 1
+            log.error(
+                "jobs.failed", job_id=job.id, kind=job.kind, attempts=job.attempts, error=error
+            )
+            return
+        delay = self.backoff.delay(job.attempts, retry_after)
+        self.store.retry_job(
+            job.id, self.owner, error, self.store.clock() + timedelta(seconds=delay)
+        )
+        log.warning(
+            "jobs.retry_scheduled",
+            job_id=job.id,
+            kind=job.kind,
+            attempts=job.attempts,
+            retry_in=round(delay, 2),
+            error=error,
+        )
+
+    def _renew_leases(self) -> None:
+        self.store.renew_job_leases(self._running, self.owner, self.store.clock() + self.lease)
+
+    def _wait_seconds(self, idle_seconds: float) -> float:
+        wait = min(idle_seconds, self.lease.total_seconds() / 3)
+        due = self.store.next_job_due(self.handlers)
+        if due is not None:
+            wait = min(wait, max(0.02, (due - self.store.clock()).total_seconds()))
+        return wait
+
+    async def run(self, idle_seconds: float = 30.0) -> None:
+        """Run jobs until cancelled: now, when kicked, and when a retry or lease falls due."""
+        while True:
+            self._wake.clear()
+            try:
+                self._renew_leases()
+                self._fill()
+                wait = self._wait_seconds(idle_seconds)
+            except Exception:
+                log.exception("jobs.run_failed")
+                wait = 1.0
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(wait):  # unlike wait_for, never swallows a cancel
+                    await self._wake.wait()
+
+    def _due_within(self, seconds: float) -> bool:
+        due = self.store.next_job_due(self.handlers)
+        return due is not None and due <= self.store.clock() + timedelta(seconds=seconds)
+
+    async def drain(self, timeout: float = 10.0, horizon: float = 0.0) -> bool:
+        """Run jobs until none is running or due within `horizon` seconds (a retry soon);
+        False if that took longer than `timeout`."""
+        loop = asyncio.get_running_loop()
+        deadline = loop.time() + timeout
+        while True:
+            self._fill()
+            if not self._running and not self._due_within(horizon):
+                return True
+            remaining = deadline - loop.time()
+            if remaining <= 0:
+                return False
+            if self._running:
+                await asyncio.wait(set(self._running.values()), timeout=min(remaining, 0.05))
+            else:
+                await asyncio.sleep(min(remaining, 0.01))
+
+    async def stop(self, timeout: float) -> None:
+        """Claim nothing more; let running jobs finish for `timeout` seconds, then hand the rest
+        back to the database, where the next start finds them."""
+        self._stopping = True
+        if self._running:
+            await asyncio.wait(set(self._running.values()), timeout=timeout)
+        unfinished = dict(self._running)
+        for task in unfinished.values():
+            task.cancel()
+        if unfinished:
+            await asyncio.gather(*unfinished.values(), return_exceptions=True)
+        for job_id in unfinished:
+            self.store.release_job(job_id, self.owner)
+        left = self.store.unfinished_jobs()
+        if left:
+            log.warning(
+                f"jobs: {left} unfinished job(s) stay in the database and run at the next start",
+                interrupted=len(unfinished),
+                unfinished=left,
+            )

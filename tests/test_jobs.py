@@ -1,0 +1,317 @@
+"""The durable job queue on a real SQLite file: dedupe, claim, lease, retry, exactly once."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import sqlite3
+from collections.abc import Iterator
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+import structlog
+
+from bot.jobs import Job, JobWorker, QueueBusy, RetryLater
+from bot.outbox import Backoff
+from bot.schema import SCHEMA_VERSION
+from bot.store import Store
+from tests.conftest import FakeClock
+
+KIND = "test.work"
+
+
+@pytest.fixture
+def stores(db_path: Path, clock: FakeClock) -> Iterator[list[Store]]:
+    """Stores (connections) on the test's one database file; closed at the end."""
+    opened: list[Store] = []
+    yield opened
+    for store in opened:
+        store.close()
+
+
+def open_store(stores: list[Store], db_path: Path, clock: FakeClock) -> Store:
+    store = Store(db_path, clock=clock)
+    stores.append(store)
+    return store
+
+
+def worker_on(store: Store, **options: object) -> JobWorker:
+    return JobWorker(store, backoff=Backoff(base=1.0, cap=4.0, seed=3), **options)
+
+
+def job_row(store: Store, job_id: int = 1) -> dict:
+    row = store.job(job_id)
+    assert row is not None
+    return row
+
+
+async def test_a_repeated_dedupe_key_is_one_job(stores, db_path, clock) -> None:
+    store = open_store(stores, db_path, clock)
+    worker = worker_on(store)
+    assert worker.enqueue(KIND, {"n": 1}, "click-1") is True
+    assert worker.enqueue(KIND, {"n": 2}, "click-1") is False
+    assert worker.enqueue(KIND, {"n": 3}) is True
+    rows = store.jobs()
+    assert [(row["dedupe_key"], json.loads(row["payload"])) for row in rows[:1]] == [
+        ("click-1", {"n": 1})
+    ]
+    assert len(rows) == 2
+    assert store.schema_version == SCHEMA_VERSION
+
+
+async def test_a_job_runs_once_and_is_marked_done(stores, db_path, clock) -> None:
+    store = open_store(stores, db_path, clock)
+    worker = worker_on(store)
+    seen: list[dict] = []
+
+    async def handle(job: Job) -> None:
+        seen.append(job.payload)
+
+    worker.register(KIND, handle)
+    worker.enqueue(KIND, {"n": 1}, "k")
+    assert await worker.drain(timeout=5)
+    assert await worker.drain(timeout=5)
+    assert seen == [{"n": 1}]
+    row = job_row(store)
+    assert (row["status"], row["attempts"], row["locked_by"]) == ("done", 1, None)
+    assert row["finished_at"] is not None
+
+
+async def test_kinds_without_a_handler_are_left_for_a_process_that_has_one(
+    stores, db_path, clock
+) -> None:
+    store = open_store(stores, db_path, clock)
+    worker = worker_on(store)
+    worker.enqueue("slack.answer", {"n": 1}, "k")
+    assert await worker.drain(timeout=1)
+    assert job_row(store)["status"] == "pending"
+
+
+async def test_a_failing_job_is_retried_with_backoff_then_marked_failed(
+    stores, db_path, clock
+) -> None:
+    store = open_store(stores, db_path, clock)
+    worker = worker_on(store, max_attempts=3)
+    attempts: list[int] = []
+
+    async def handle(job: Job) -> None:
+        attempts.append(job.attempts)
+        raise RetryLater("the chat API is down")
+
+    worker.register(KIND, handle)
+    worker.enqueue(KIND, {}, "k")
+    await worker.drain(timeout=1)
+    row = job_row(store)
+    assert (row["status"], row["attempts"], row["last_error"]) == (
+        "pending",
+        1,
+        "the chat API is down",
+    )
+    assert store.next_job_due([KIND]) > clock.now, "not due again before its backoff"
+    assert await worker.drain(timeout=1)
+    assert attempts == [1], "nothing runs before the backoff"
+
+    clock.advance(10)
+    await worker.drain(timeout=1)
+    assert job_row(store)["attempts"] == 2
+    clock.advance(10)
+    with structlog.testing.capture_logs() as logs:
+        await worker.drain(timeout=1)
+    assert attempts == [1, 2, 3]
+    assert job_row(store)["status"] == "failed"
+    [failed] = [entry for entry in logs if entry["event"] == "jobs.failed"]
+    assert failed["log_level"] == "error"
+    clock.advance(60)
+    await worker.drain(timeout=1)
+    assert attempts == [1, 2, 3]
+
+
+async def test_retry_after_wins_over_a_shorter_backoff(stores, db_path, clock) -> None:
+    store = open_store(stores, db_path, clock)
+    worker = worker_on(store)
+
+    async def handle(job: Job) -> None:
+        raise RetryLater("rate limited", retry_after=120)
+
+    worker.register(KIND, handle)
+    worker.enqueue(KIND, {}, "k")
+    await worker.drain(timeout=1)
+    assert (store.next_job_due([KIND]) - clock.now).total_seconds() == pytest.approx(120)
+
+
+async def test_a_crashing_handler_is_logged_and_retried(stores, db_path, clock) -> None:
+    store = open_store(stores, db_path, clock)
+    worker = worker_on(store)
+    calls = 0
+
+    async def handle(job: Job) -> None:
+        nonlocal calls
+        calls += 1
+        if calls == 1:
+            raise KeyError("bug")
+
+    worker.register(KIND, handle)
+    worker.enqueue(KIND, {}, "k")
+    with structlog.testing.capture_logs() as logs:
+        await worker.drain(timeout=1)
+    assert any(entry["event"] == "jobs.handler_crashed" for entry in logs)
+    clock.advance(10)
+    await worker.drain(timeout=1)
+    assert calls == 2
+    assert job_row(store)["status"] == "done"
+
+
+async def test_a_job_of_a_dead_worker_is_taken_over_when_its_lease_expires(
+    stores, db_path, clock
+) -> None:
+    dead = open_store(stores, db_path, clock)
+    assert dead.claim_job([KIND], "dead-worker", clock.now) is None
+    worker_on(dead).enqueue(KIND, {"n": 1}, "k")
+    claimed = dead.claim_job([KIND], "dead-worker", clock.now + timedelta(seconds=30))
+    assert claimed is not None and claimed["status"] == "running"
+
+    alive = open_store(stores, db_path, clock)
+    worker = worker_on(alive, lease_seconds=30)
+    seen: list[int] = []
+
+    async def handle(job: Job) -> None:
+        seen.append(job.attempts)
+
+    worker.register(KIND, handle)
+    assert await worker.drain(timeout=1)
+    assert seen == [], "the lease still holds"
+    clock.advance(31)
+    assert await worker.drain(timeout=1)
+    assert seen == [2]
+    assert job_row(alive)["status"] == "done"
+    assert not dead.finish_job(1, "dead-worker"), "the old owner cannot settle it any more"
+
+
+async def test_a_running_job_keeps_its_lease_while_it_runs(stores, db_path, clock) -> None:
+    store = open_store(stores, db_path, clock)
+    worker = worker_on(store, lease_seconds=30)
+    release = asyncio.Event()
+
+    async def handle(job: Job) -> None:
+        await release.wait()
+
+    worker.register(KIND, handle)
+    worker.enqueue(KIND, {}, "k")
+    runner = asyncio.create_task(worker.run(idle_seconds=0.01))
+    try:
+        while worker.running == 0:
+            await asyncio.sleep(0.005)
+        clock.advance(25)
+        await asyncio.sleep(0.05)
+        clock.advance(25)
+        other = open_store(stores, db_path, clock)
+        assert other.claim_job([KIND], "thief", clock.now) is None
+        release.set()
+        while job_row(store)["status"] != "done":
+            await asyncio.sleep(0.005)
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
+async def test_two_workers_on_one_file_run_every_job_exactly_once(stores, db_path, clock) -> None:
+    first = worker_on(open_store(stores, db_path, clock))
+    second = worker_on(open_store(stores, db_path, clock))
+    runs: list[tuple[str, int]] = []
+
+    def handler(name: str):
+        async def handle(job: Job) -> None:
+            await asyncio.sleep(0.001)
+            runs.append((name, job.payload["n"]))
+
+        return handle
+
+    first.register(KIND, handler("first"))
+    second.register(KIND, handler("second"))
+    for number in range(40):
+        (first if number % 2 else second).enqueue(KIND, {"n": number}, f"k{number}")
+    results = await asyncio.gather(first.drain(timeout=10), second.drain(timeout=10))
+    assert results == [True, True]
+    assert sorted(number for _, number in runs) == list(range(40))
+    assert {name for name, _ in runs} == {"first", "second"}
+    assert {row["status"] for row in first.store.jobs()} == {"done"}
+
+
+async def test_stop_hands_unfinished_jobs_back_for_the_next_start(stores, db_path, clock) -> None:
+    store = open_store(stores, db_path, clock)
+    worker = worker_on(store, concurrency=2)
+    started = 0
+
+    async def slow(job: Job) -> None:
+        nonlocal started
+        started += 1
+        await asyncio.sleep(30)
+
+    worker.register(KIND, slow)
+    for number in range(5):
+        worker.enqueue(KIND, {"n": number}, f"k{number}")
+    runner = asyncio.create_task(worker.run())
+    while started < 2:
+        await asyncio.sleep(0.005)
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+    with structlog.testing.capture_logs() as logs:
+        await worker.stop(timeout=0.05)
+    assert started == 2, "at most `concurrency` jobs at once, none claimed while stopping"
+    rows = store.jobs()
+    assert [(row["status"], row["attempts"], row["locked_by"]) for row in rows] == [
+        ("pending", 0, None)
+    ] * 5
+    [left] = [entry for entry in logs if "unfinished" in entry]
+    assert left["unfinished"] == 5 and left["interrupted"] == 2
+
+    again = worker_on(open_store(stores, db_path, clock))
+    done: list[int] = []
+
+    async def quick(job: Job) -> None:
+        done.append(job.payload["n"])
+
+    again.register(KIND, quick)
+    assert await again.drain(timeout=5)
+    assert sorted(done) == [0, 1, 2, 3, 4]
+
+
+async def test_progress_survives_a_rerun(stores, db_path, clock) -> None:
+    store = open_store(stores, db_path, clock)
+    worker = worker_on(store)
+    sent: list[str] = []
+
+    async def handle(job: Job) -> None:
+        for message in ("first", "second"):
+            if job.done(message):
+                continue
+            if message == "second" and job.attempts == 1:
+                raise RetryLater("down")
+            sent.append(message)
+            job.mark(message)
+
+    worker.register(KIND, handle)
+    worker.enqueue(KIND, {}, "k")
+    await worker.drain(timeout=1)
+    clock.advance(10)
+    await worker.drain(timeout=1)
+    assert sent == ["first", "second"]
+    assert json.loads(job_row(store)["progress"]) == ["first", "second"]
+
+
+async def test_enqueue_waits_a_bounded_time_for_a_locked_database(stores, db_path, clock) -> None:
+    store = open_store(stores, db_path, clock)
+    worker = worker_on(store, enqueue_timeout=0.05)
+    blocker = sqlite3.connect(db_path, isolation_level=None)
+    try:
+        blocker.execute("BEGIN IMMEDIATE")
+        with pytest.raises(QueueBusy):
+            worker.enqueue(KIND, {}, "k")
+        blocker.execute("ROLLBACK")
+    finally:
+        blocker.close()
+    assert store.jobs() == []
+    assert worker.enqueue(KIND, {}, "k") is True
+    busy = store.db.execute("PRAGMA busy_timeout").fetchone()[0]
+    assert busy == 10_000, "the store's own timeout is back"
