@@ -16,6 +16,8 @@ import sqlite_utils
 from bot.schema import migrate
 
 Row = dict[str, Any]
+NOT_GIVEN = ""
+SHIPPING_COLUMNS = ("shipping_address", "shipping_normalized")
 Clock = Callable[[], datetime]
 GENESIS_HASH = "0" * 64
 
@@ -107,6 +109,8 @@ class Store:
 
     def insert_candidate(self, fields: Row) -> int:
         row = {**fields, "created_at": self.now()}
+        for name in SHIPPING_COLUMNS:
+            row[name] = row.get(name) or NOT_GIVEN
         return self._insert("candidates", row)
 
     def insert_verification(self, fields: Row) -> None:
@@ -133,7 +137,12 @@ class Store:
         return self._row("SELECT * FROM verifications WHERE id = ?", [verification_id])
 
     def candidate(self, candidate_id: int) -> Row | None:
-        return self._row("SELECT * FROM candidates WHERE id = ?", [candidate_id])
+        """A candidate; a shipping address not given yet is None."""
+        row = self._row("SELECT * FROM candidates WHERE id = ?", [candidate_id])
+        if row is not None:
+            for name in SHIPPING_COLUMNS:
+                row[name] = row[name] or None
+        return row
 
     def verifications_by_candidate_name(self, name: str) -> list[Row]:
         return self._rows(
@@ -172,7 +181,8 @@ class Store:
         return self._rows(
             "SELECT v.id AS verification_id, c.name AS candidate_name "
             "FROM candidates c JOIN verifications v ON v.candidate_id = c.id "
-            "WHERE c.shipping_normalized = ? AND c.id != ? AND c.email != ? COLLATE NOCASE "
+            "WHERE c.shipping_normalized = ? AND c.shipping_normalized != '' "
+            "AND c.id != ? AND c.email != ? COLLATE NOCASE "
             "ORDER BY v.created_at",
             [normalized, candidate_id, email],
         )
@@ -413,6 +423,101 @@ class Store:
     def conversation_ref(self, key: str) -> Row | None:
         row = self._row("SELECT data FROM conversation_refs WHERE key = ?", [key])
         return json.loads(row["data"]) if row else None
+
+    # intake: verifications started by Greenhouse, the API or Workflow Builder (issue 9)
+
+    def set_shipping_address(self, candidate_id: int, address: str, normalized: str) -> None:
+        """The laptop shipping address given after the verification started."""
+        self.db.execute(
+            "UPDATE candidates SET shipping_address = ?, shipping_normalized = ? WHERE id = ?",
+            [address, normalized, candidate_id],
+        )
+
+    def assign_verification(self, verification_id: str, user_id: str, platform: str) -> None:
+        """The person who answers a verification an integration started."""
+        self.db.execute(
+            "UPDATE verifications SET requested_by = ?, platform = ?, updated_at = ? WHERE id = ?",
+            [user_id, platform, self.now(), verification_id],
+        )
+
+    def insert_intake(
+        self, verification_id: str, source: str, external_id: str, requested_by: str
+    ) -> None:
+        self._insert(
+            "intakes",
+            {
+                "verification_id": verification_id,
+                "source": source,
+                "external_id": external_id,
+                "requested_by": requested_by,
+                "created_at": self.now(),
+            },
+        )
+
+    def intake(self, verification_id: str) -> Row | None:
+        return self._row("SELECT * FROM intakes WHERE verification_id = ?", [verification_id])
+
+    def latest_verification_by_email(self, email: str, playbook_id: str) -> Row | None:
+        """The newest verification of `playbook_id` for a candidate with this email."""
+        return self._row(
+            "SELECT v.* FROM verifications v JOIN candidates c ON c.id = v.candidate_id "
+            "WHERE c.email = ? COLLATE NOCASE AND v.playbook_id = ? "
+            "ORDER BY v.created_at DESC, v.rowid DESC LIMIT 1",
+            [email, playbook_id],
+        )
+
+    # deferred work: what must happen later, exactly once (until bot/jobs.py replaces it)
+
+    def enqueue_work(
+        self, kind: str, key: str, payload: Row, not_before: datetime | None = None
+    ) -> bool:
+        """Queue work under a unique key; False (nothing queued) when the key was seen."""
+        now = self.now()
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO deferred_work (kind, key, payload, next_attempt_at, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [
+                kind,
+                key,
+                json.dumps(payload, sort_keys=True),
+                iso(not_before) if not_before else now,
+                now,
+            ],
+        )
+        return cursor.rowcount == 1
+
+    def due_work(self, now: datetime) -> list[Row]:
+        return self._rows(
+            "SELECT * FROM deferred_work WHERE status = 'pending' AND next_attempt_at <= ? "
+            "ORDER BY next_attempt_at, id",
+            [iso(now)],
+        )
+
+    def next_work_due(self) -> datetime | None:
+        row = self._row(
+            "SELECT min(next_attempt_at) AS at FROM deferred_work WHERE status = 'pending'"
+        )
+        return datetime.fromisoformat(row["at"]) if row and row["at"] else None
+
+    def work_item(self, key: str) -> Row | None:
+        return self._row("SELECT * FROM deferred_work WHERE key = ?", [key])
+
+    def work_done(self, item_id: int) -> None:
+        self.db.execute(
+            "UPDATE deferred_work SET status = 'done', done_at = ?, last_error = NULL, "
+            "attempts = attempts + 1 WHERE id = ?",
+            [self.now(), item_id],
+        )
+
+    def work_later(
+        self, item_id: int, next_attempt_at: datetime, error: str | None, failed: bool
+    ) -> None:
+        """Try again at `next_attempt_at`; `failed` counts an attempt (a wait does not)."""
+        self.db.execute(
+            "UPDATE deferred_work SET next_attempt_at = ?, last_error = ?, "
+            "attempts = attempts + ? WHERE id = ?",
+            [iso(next_attempt_at), (error or "")[:500] or None, int(failed), item_id],
+        )
 
 
 def _event_hash(row: Row) -> str:
