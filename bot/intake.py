@@ -107,3 +107,29 @@ class Intake:
                 {"email": address, "cleared": answer.cleared},
             )
         return answer
+
+
+def verification_json(view: VerificationView) -> dict:
+    """A verification as `verifybot status --json` and the API show it."""
+    return {
+        **view.model_dump(mode="json"),
+        "progress": view.progress,
+        "waiting_for": view.waiting_for,
+        "awaiting_security": view.awaiting_security,
+    }
+
+
+def handover_payload(
+    actor: Actor, verification_id: str, emails: list[str], intro: str
+) -> dict[str, object]:
+    """What the chat front end needs to find the hiring manager and send the first step."""
+    return {
+        "verification_id": verification_id,
+        "emails": emails,
+        "intro": intro,
+        "actor": actor.user_id,
+        "platform": actor.platform.value,
+    }
+
+
+HANDOVER = "slack.handover"

@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import Settings
+from bot.deferred import Deferred
 from bot.models import Platform
 from bot.outbox import Backoff, Notifier, OutboxWorker
 from bot.playbook import PlaybookRegistry
@@ -44,6 +45,7 @@ class Core:
     service: VerificationService
     worker: OutboxWorker
     notifiers: list[Notifier] = field(default_factory=list)
+    deferred: Deferred | None = None
 
     def add_notifier(self, notifier: Notifier, security: bool = True, direct: bool = True) -> None:
         """Deliver escalations (security) and decisions (direct) through `notifier` too.
@@ -84,7 +86,13 @@ def build_core(
         on_outbox=worker.kick,
         notice_interval=settings.notice_interval,
     )
-    core = Core(settings=settings, store=store, service=service, worker=worker)
+    core = Core(
+        settings=settings,
+        store=store,
+        service=service,
+        worker=worker,
+        deferred=Deferred(store, backoff=backoff),
+    )
     for notifier in notifiers:
         core.add_notifier(notifier)
     return core

@@ -568,25 +568,40 @@ class VerificationService:
         self._outbox_written(escalated)
         return self._outcome_of(verification_id, None, computed, escalated, actor=actor)
 
-    async def take(self, actor: Actor, verification_id: str) -> AnswerOutcome:
-        """A person takes over a verification an integration started with nobody to answer it."""
+    async def assign(
+        self, actor: Actor, verification_id: str, owner: Actor | None = None
+    ) -> AnswerOutcome:
+        """Who answers a verification an integration started with nobody to answer it yet.
+
+        A person takes it for themselves (`owner` left out); the integration that started it
+        hands it to the hiring manager it found.
+        """
         verification_id = parse_verification_id(verification_id)
+        owner = owner or actor
         row = self._verification_row(verification_id)
-        owner = owner_of(row)
-        if same_person(actor, owner):
-            return self._outcome_of(verification_id, None, [], False, duplicate=True, actor=actor)
-        if not self.roles.can_take(actor, owner):
-            self._refuse(actor, "verification.take", verification_id, "already taken")
+        current = owner_of(row)
+        if same_person(owner, current):
+            return self._outcome_of(verification_id, None, [], False, duplicate=True, actor=owner)
+        allowed = (
+            self.roles.is_integration(actor) and self.roles.is_integration(current)
+            if not same_person(actor, owner)
+            else self.roles.can_take(actor, current)
+        )
+        if not allowed:
+            self._refuse(actor, "verification.assign", verification_id, "already assigned")
         with self.store.transaction():
-            self.store.assign_verification(verification_id, actor.user_id, actor.platform.value)
+            self.store.assign_verification(verification_id, owner.user_id, owner.platform.value)
             self.store.audit(
                 actor.user_id,
                 actor.platform,
-                "verification.taken",
+                "verification.assigned",
                 verification_id,
-                {"from": f"{owner.platform}:{owner.user_id}"},
+                {
+                    "from": f"{current.platform}:{current.user_id}",
+                    "to": f"{owner.platform}:{owner.user_id}",
+                },
             )
-        return self._outcome_of(verification_id, None, [], False, actor=actor)
+        return self._outcome_of(verification_id, None, [], False, actor=owner)
 
     # the security team
 
