@@ -72,6 +72,17 @@ class Intake:
                 )
         return Started(outcome=outcome, created=not outcome.duplicate)
 
+    def refused(self, actor: Actor, source: str, external_id: str, why: str) -> None:
+        """A delivery that could not start a verification, audited."""
+        with self.store.transaction():
+            self.store.audit(
+                actor.user_id,
+                actor.platform,
+                "intake.refused",
+                None,
+                {"source": source, "external_id": external_id, "why": why[:500]},
+            )
+
     def existing(self, source: str, external_id: str) -> str | None:
         """The verification already started for this external id, if any."""
         row = self.store.verification_by_start_key(external_key(source, external_id))
@@ -133,3 +144,4 @@ def handover_payload(
 
 
 HANDOVER = "slack.handover"
+HIRING_NOTICE = "slack.hiring_notice"

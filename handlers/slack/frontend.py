@@ -24,7 +24,7 @@ from bot.json_depth import too_deep
 from bot.runtime import Core
 from handlers.slack.background import BackgroundTasks
 from handlers.slack.context import SlackContext
-from handlers.slack.handover import HANDOVER, SlackHandover
+from handlers.slack.handover import HANDOVER, HIRING_NOTICE, SlackHandover
 from handlers.slack.listeners import register_all
 from handlers.slack.notifier import SlackNotifier
 from handlers.slack.payloads import ENVELOPE, UnsupportedPayload, envelope
@@ -155,6 +155,7 @@ class SlackFrontend:
         self.handover = SlackHandover(self.context, settings.slack_hiring_channel)
         if core.deferred is not None:
             core.deferred.register(HANDOVER, self.handover)
+            core.deferred.register(HIRING_NOTICE, self.handover.notice)
 
     def attach(self, app: web.Application) -> None:
         """The route (with a signing secret), the notifier, and start-up and clean-up."""

@@ -9,7 +9,7 @@ import structlog
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import InvalidInput, VerifybotError
-from bot.intake import HANDOVER
+from bot.intake import HANDOVER, HIRING_NOTICE
 from bot.models import Actor, AnswerOutcome, Platform
 from bot.outbox import DeliveryError
 from handlers.slack.blocks import (
@@ -37,7 +37,7 @@ from handlers.slack.payloads import (
 from handlers.slack.surfaces import TextField, modal, text_input
 
 log = structlog.get_logger("verifybot.slack.handover")
-__all__ = ["HANDOVER", "SlackHandover"]
+__all__ = ["HANDOVER", "HIRING_NOTICE", "SlackHandover"]
 
 SHIP_CALLBACK = "vb_ship"
 SHIP_BLOCK = "shipping_address"
@@ -117,10 +117,10 @@ class SlackHandover:
         except SlackApiError as error:
             raise DeliveryError(f"chat.postMessage: {error.response.get('error')}") from None
 
-    async def notify_channel(self, text: str) -> None:
-        """A plain line in the hiring channel (a delivery that could not be used)."""
+    async def notice(self, payload: dict[str, Any]) -> None:
+        """The deferred work `slack.hiring_notice`: a line for the hiring channel."""
         if self.hiring_channel:
-            await self._post(self.hiring_channel, {"text": escape(text)})
+            await self._post(self.hiring_channel, {"text": escape(str(payload["text"]))})
 
 
 async def take(ctx: SlackContext, click: Click) -> None:
