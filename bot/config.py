@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, IPvAnyAddress, SecretStr, field_validator
@@ -9,6 +10,9 @@ from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
+DEFAULT_GREENHOUSE_API_URL = "https://harvest.greenhouse.io/v1/"
+API_TOKEN_NAME = re.compile(r"^[A-Za-z0-9_.-]{1,64}$")
+MIN_API_TOKEN_LENGTH = 16
 
 UserIds = Annotated[frozenset[str], NoDecode]
 ROLE_VARIABLES = (
@@ -106,6 +110,25 @@ class Settings(BaseSettings):
         30.0, gt=0, le=3600, validation_alias=_env("VERIFYBOT_JOB_LEASE_SECONDS")
     )
 
+    greenhouse_secret: SecretStr | None = Field(
+        None, validation_alias=_env("VERIFYBOT_GREENHOUSE_SECRET")
+    )
+    greenhouse_stage: str = Field(
+        "Offer", min_length=1, max_length=200, validation_alias=_env("VERIFYBOT_GREENHOUSE_STAGE")
+    )
+    greenhouse_api_key: SecretStr | None = Field(
+        None, validation_alias=_env("VERIFYBOT_GREENHOUSE_API_KEY")
+    )
+    greenhouse_api_url: str = Field(
+        DEFAULT_GREENHOUSE_API_URL, validation_alias=_env("VERIFYBOT_GREENHOUSE_API_URL")
+    )
+    slack_hiring_channel: str | None = Field(
+        None, validation_alias=_env("VERIFYBOT_SLACK_HIRING_CHANNEL")
+    )
+    api_tokens: Annotated[dict[str, SecretStr], NoDecode] = Field(
+        {}, validation_alias=_env("VERIFYBOT_API_TOKENS")
+    )
+
     @field_validator(
         "slack_security_users",
         "slack_hiring_managers",
@@ -127,10 +150,46 @@ class Settings(BaseSettings):
             raise ValueError(f"must be one of {', '.join(LOG_LEVELS)}")
         return level
 
-    @field_validator("slack_api_url")
+    @field_validator("slack_api_url", "greenhouse_api_url")
     @classmethod
     def _trailing_slash(cls, value: str) -> str:
         return value if value.endswith("/") else value + "/"
+
+    @field_validator("greenhouse_api_url")
+    @classmethod
+    def _http_url(cls, value: str) -> str:
+        if not value.startswith(("https://", "http://")):
+            raise ValueError("must be an http(s) URL")
+        return value
+
+    @field_validator(
+        "greenhouse_secret", "greenhouse_api_key", "slack_hiring_channel", mode="before"
+    )
+    @classmethod
+    def _none_when_blank(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
+
+    @field_validator("api_tokens", mode="before")
+    @classmethod
+    def _split_tokens(cls, value: object) -> object:
+        """`name:token,token2`: a token without a name is called api-1, api-2, ..."""
+        if not isinstance(value, str):
+            return value
+        tokens: dict[str, str] = {}
+        for index, part in enumerate((p.strip() for p in value.split(",")), start=1):
+            if not part:
+                continue
+            name, colon, token = part.partition(":")
+            if not colon:
+                name, token = f"api-{index}", part
+            if not API_TOKEN_NAME.match(name):
+                raise ValueError(f"token {index}: the name must be letters, digits, _ . or -")
+            if len(token) < MIN_API_TOKEN_LENGTH:
+                raise ValueError(f"token {name}: shorter than {MIN_API_TOKEN_LENGTH} characters")
+            if name in tokens:
+                raise ValueError(f"token {name}: named twice")
+            tokens[name] = token
+        return tokens
 
     @field_validator("trusted_proxy", mode="before")
     @classmethod

@@ -33,6 +33,8 @@ class Platform(StrEnum):
     TEAMS = "teams"
     CONSOLE = "console"
     CLI = "cli"
+    API = "api"
+    GREENHOUSE = "greenhouse"
 
 
 class Decision(StrEnum):
@@ -95,12 +97,19 @@ class CandidateIn(BaseModel):
     phone: str | None = None
     role: ShortText | None = None
     home_address: AddressText
-    shipping_address: AddressText
+    shipping_address: AddressText | None = Field(
+        None, description="the laptop shipping address; may be given later"
+    )
 
     @field_validator("name", "role", "home_address", "shipping_address", mode="before")
     @classmethod
     def _clean_text(cls, value: object) -> object:
         return clean_text(value) if isinstance(value, str) else value
+
+    @field_validator("shipping_address", mode="before")
+    @classmethod
+    def _blank_shipping_is_none(cls, value: object) -> object:
+        return None if isinstance(value, str) and not value.strip() else value
 
     @field_validator("email")
     @classmethod
@@ -123,7 +132,7 @@ class Candidate(CandidateIn):
 
     id: int
     home_normalized: str
-    shipping_normalized: str
+    shipping_normalized: str | None = None
 
 
 class PromptOption(BaseModel):
@@ -211,6 +220,18 @@ class VerificationView(BaseModel):
     findings: list[Finding]
     escalation_id: int | None = None
     escalation_status: EscalationStatus | None = None
+    waiting: dict[str, str] = Field(
+        {}, description="computed steps still waiting for a detail: step id -> what they need"
+    )
+
+    @property
+    def waiting_for(self) -> list[str]:
+        """What the verification waits for, e.g. ["the laptop shipping address"]."""
+        return sorted(set(self.waiting.values()))
+
+    @property
+    def awaiting_shipping_address(self) -> bool:
+        return self.candidate.shipping_address is None and bool(self.waiting)
 
     @property
     def awaiting_security(self) -> bool:

@@ -93,6 +93,11 @@ ERASED_LINE = "The candidate's personal data was erased; the record of the check
 MAX_RAISED_LINES = 60
 
 
+def waiting_line(what: str) -> str:
+    """`Waiting for the laptop shipping address`: a computed step that cannot run yet."""
+    return f"Waiting for {what}."
+
+
 def summary_lines(view: VerificationView) -> list[str]:
     """The end-of-playbook or status summary, one line each."""
     lines = [
@@ -100,6 +105,8 @@ def summary_lines(view: VerificationView) -> list[str]:
         f"Outcome: {outcome_label(view.outcome)}",
         f"Progress: {view.progress}",
     ]
+    for what in view.waiting_for:
+        lines.append(waiting_line(what))
     if view.escalation_status is not None:
         lines.append(f"Escalation: {ESCALATION_LABELS[view.escalation_status]}")
     if view.awaiting_security:
@@ -234,4 +241,5 @@ NO_OPEN_VERIFICATIONS = "You have no open verifications."
 def list_line(view: VerificationView) -> str:
     """One line of `list`: `Jane Doe (VB-1A2B3C4D): 2 of 6 steps answered`."""
     pending = ", security decision pending" if view.awaiting_security else ""
-    return f"{verification_title(view)}: {view.progress}{pending}"
+    waiting = "".join(f", waiting for {what}" for what in view.waiting_for)
+    return f"{verification_title(view)}: {view.progress}{waiting}{pending}"

@@ -11,6 +11,7 @@ from bot.models import Actor, Platform
 from bot.store import Clock, utc_now
 
 LOCAL_PLATFORMS = frozenset({Platform.CLI, Platform.CONSOLE})
+INTEGRATIONS = frozenset({Platform.API, Platform.GREENHOUSE})
 NOT_SECURITY = "not a security user"
 
 
@@ -127,13 +128,39 @@ class Roles:
             f"{since.astimezone(UTC):%H:%M} UTC; ask an admin"
         )
 
+    @staticmethod
+    def is_integration(actor: Actor) -> bool:
+        """An API token or the Greenhouse web hook: configured by a secret, never a person."""
+        return actor.platform in INTEGRATIONS
+
     def can_start(self, actor: Actor) -> bool:
-        """Listed hiring managers of the actor's platform; anyone there when none are listed."""
+        """Listed hiring managers of the actor's platform; anyone there when none are listed.
+
+        An integration (an API token, the Greenhouse web hook) may start verifications.
+        """
+        if self.is_integration(actor):
+            return True
         listed = self.hiring_managers.get(actor.platform, frozenset())
         return not listed or actor.user_id in listed or self.is_security(actor)
 
     def can_view(self, actor: Actor, owner: Actor) -> bool:
-        return same_person(actor, owner) or self.is_security(actor)
+        """The owner, security, and the integrations (an offer system reads every outcome)."""
+        return same_person(actor, owner) or self.is_security(actor) or self.is_integration(actor)
 
     def can_answer(self, actor: Actor, owner: Actor) -> bool:
+        """Only people answer steps; an integration never does."""
+        if self.is_integration(actor):
+            return False
         return self.can_start(actor) and (same_person(actor, owner) or self.is_local(actor))
+
+    def can_give_shipping_address(self, actor: Actor, owner: Actor) -> bool:
+        """Whoever may answer, and an API token (an IT workflow knows the address)."""
+        return self.can_answer(actor, owner) or actor.platform is Platform.API
+
+    def can_take(self, actor: Actor, owner: Actor) -> bool:
+        """A person who may start verifications takes one an integration started for nobody."""
+        return (
+            self.is_integration(owner)
+            and not self.is_integration(actor)
+            and (self.can_start(actor))
+        )

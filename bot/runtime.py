@@ -8,6 +8,7 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.daily import DailyTasks
+from bot.deferred import Deferred
 from bot.erasure import Erasure
 from bot.jobs import JobWorker
 from bot.models import Platform
@@ -49,6 +50,7 @@ class Core:
     erasure: Erasure
     jobs: JobWorker
     notifiers: list[Notifier] = field(default_factory=list)
+    deferred: Deferred | None = None
 
     @property
     def daily(self) -> DailyTasks:
@@ -124,6 +126,7 @@ def build_core(
         worker=worker,
         erasure=erasure,
         jobs=jobs,
+        deferred=Deferred(store, backoff=backoff),
     )
     for notifier in notifiers:
         core.add_notifier(notifier)

@@ -247,6 +247,31 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX idx_jobs_due ON jobs(status, kind, next_attempt_at);
     """,
+    # 6: verifications started by Greenhouse, the API or Workflow Builder; durable deferred work.
+    """
+    CREATE TABLE intakes (
+        verification_id TEXT PRIMARY KEY REFERENCES verifications(id),
+        source TEXT NOT NULL,
+        external_id TEXT NOT NULL,
+        requested_by TEXT NOT NULL,
+        created_at TEXT NOT NULL,
+        UNIQUE (source, external_id)
+    );
+
+    CREATE TABLE deferred_work (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL,
+        key TEXT NOT NULL UNIQUE,
+        payload TEXT NOT NULL,
+        status TEXT NOT NULL DEFAULT 'pending',
+        attempts INTEGER NOT NULL DEFAULT 0,
+        next_attempt_at TEXT NOT NULL,
+        last_error TEXT,
+        created_at TEXT NOT NULL,
+        done_at TEXT
+    );
+    CREATE INDEX idx_deferred_work_due ON deferred_work(status, next_attempt_at);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

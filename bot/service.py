@@ -51,8 +51,8 @@ from bot.notices import (
 )
 from bot.playbook import Playbook, PlaybookError, PlaybookRegistry, Step
 from bot.playbook_versions import PlaybookVersions
-from bot.roles import Roles
-from bot.signals import COMPUTED_CHECKS
+from bot.roles import Roles, same_person
+from bot.signals import COMPUTED_CHECKS, waiting_for
 from bot.store import Row, Store
 from bot.validation import clean_note
 
@@ -102,6 +102,8 @@ def validate_candidate(data: dict) -> CandidateIn:
     except ValidationError as error:
         raise InvalidCandidate(describe_candidate_error(error)) from None
     for field in ("home_address", "shipping_address"):
+        if getattr(candidate, field) is None:
+            continue
         try:
             normalize_address(getattr(candidate, field))
         except AddressError as error:
@@ -144,17 +146,24 @@ class VerificationService:
         candidate: CandidateIn | dict,
         playbook_id: str | None = None,
         dedupe_key: str | None = None,
+        owner: Actor | None = None,
     ) -> AnswerOutcome:
         """Create a verification and return its first prompt.
 
         A repeated `dedupe_key` (a resubmitted form) creates nothing and returns the
-        verification the first submit created, with `duplicate` set.
+        verification the first submit created, with `duplicate` set. `owner` is who answers
+        it when an integration starts it for someone else (default: the actor).
         """
         self.check_can_start(actor)
         details = candidate if isinstance(candidate, CandidateIn) else validate_candidate(candidate)
         playbook = self._playbook(playbook_id)
         home = self._normalized(details.home_address, "home_address")
-        shipping = self._normalized(details.shipping_address, "shipping_address")
+        shipping = (
+            self._normalized(details.shipping_address, "shipping_address")
+            if details.shipping_address
+            else None
+        )
+        requester = owner or actor
         verification_id = new_verification_id()
         with self.store.transaction():
             earlier = self.store.verification_by_start_key(dedupe_key) if dedupe_key else None
@@ -171,8 +180,8 @@ class VerificationService:
                     "candidate_id": candidate_id,
                     "playbook_id": playbook.id,
                     "playbook_version": playbook.version,
-                    "requested_by": actor.user_id,
-                    "platform": actor.platform.value,
+                    "requested_by": requester.user_id,
+                    "platform": requester.platform.value,
                     "status": Outcome.IN_PROGRESS.value,
                     "start_key": dedupe_key,
                 }
@@ -188,6 +197,7 @@ class VerificationService:
                     "candidate": candidate_id,
                     "requested_by": actor.user_id,
                     "platform": actor.platform.value,
+                    **({"owner": f"{owner.platform}:{owner.user_id}"} if owner else {}),
                 },
             )
             computed, escalated = self._run_computed_steps(verification_id, actor)
@@ -526,6 +536,92 @@ class VerificationService:
                 self._refresh_status(verification_id, self._playbook_of(row))
         return self._view(self._verification_row(verification_id))
 
+    async def give_shipping_address(
+        self, actor: Actor, verification_id: str, address: str
+    ) -> AnswerOutcome:
+        """The laptop shipping address, given after the start; the computed check then runs.
+
+        The same address again changes nothing (`duplicate`); another one once it was given
+        is refused: the check already ran on the first.
+        """
+        verification_id = parse_verification_id(verification_id)
+        row = self._verification_row(verification_id)
+        if not self.roles.can_give_shipping_address(actor, owner_of(row)):
+            self._refuse(
+                actor, "shipping_address.give", verification_id, "not this verification's owner"
+            )
+        self._refuse_if_final(actor, "shipping_address.give", row)
+        if row["cancelled_at"]:
+            raise InvalidInput("this verification was cancelled", "verification")
+        try:
+            given = validate_candidate(
+                {
+                    **stored_candidate(self.store.candidate(row["candidate_id"])).model_dump(
+                        include=set(CandidateIn.model_fields)
+                    ),
+                    "shipping_address": address,
+                }
+            )
+        except InvalidCandidate as error:
+            field = "shipping_address"
+            raise InvalidInput(error.problems.get(field, str(error)), field) from None
+        shipping = self._normalized(given.shipping_address, "shipping_address")
+        with self.store.transaction():
+            candidate = self.store.candidate(row["candidate_id"])
+            if candidate["shipping_address"] is not None:
+                if candidate["shipping_normalized"] == shipping:
+                    return self._outcome_of(
+                        verification_id, None, [], False, duplicate=True, actor=actor
+                    )
+                raise InvalidInput(
+                    "the laptop shipping address was already given and checked", "shipping_address"
+                )
+            self.store.set_shipping_address(candidate["id"], given.shipping_address, shipping)
+            self.store.audit(
+                actor.user_id,
+                actor.platform,
+                "candidate.shipping_address_given",
+                verification_id,
+            )
+            computed, escalated = self._run_computed_steps(verification_id, actor)
+        self._outbox_written(escalated)
+        return self._outcome_of(verification_id, None, computed, escalated, actor=actor)
+
+    async def assign(
+        self, actor: Actor, verification_id: str, owner: Actor | None = None
+    ) -> AnswerOutcome:
+        """Who answers a verification an integration started with nobody to answer it yet.
+
+        A person takes it for themselves (`owner` left out); the integration that started it
+        hands it to the hiring manager it found.
+        """
+        verification_id = parse_verification_id(verification_id)
+        owner = owner or actor
+        row = self._verification_row(verification_id)
+        current = owner_of(row)
+        if same_person(owner, current):
+            return self._outcome_of(verification_id, None, [], False, duplicate=True, actor=owner)
+        allowed = (
+            self.roles.is_integration(actor) and self.roles.is_integration(current)
+            if not same_person(actor, owner)
+            else self.roles.can_take(actor, current)
+        )
+        if not allowed:
+            self._refuse(actor, "verification.assign", verification_id, "already assigned")
+        with self.store.transaction():
+            self.store.assign_verification(verification_id, owner.user_id, owner.platform.value)
+            self.store.audit(
+                actor.user_id,
+                actor.platform,
+                "verification.assigned",
+                verification_id,
+                {
+                    "from": f"{current.platform}:{current.user_id}",
+                    "to": f"{owner.platform}:{owner.user_id}",
+                },
+            )
+        return self._outcome_of(verification_id, None, [], False, actor=owner)
+
     # the security team
 
     async def decide(
@@ -675,8 +771,24 @@ class VerificationService:
     def _next_step(
         self, playbook: Playbook, verification_id: str, latest: dict[str, Row] | None = None
     ) -> Step | None:
+        """The first unanswered step, passing over computed ones still waiting for input."""
         answered = self._latest_answers(verification_id) if latest is None else latest
-        return next((step for step in playbook.steps if step.id not in answered), None)
+        waiting = self._waiting_steps(playbook, verification_id, answered)
+        return next(
+            (s for s in playbook.steps if s.id not in answered and s.id not in waiting), None
+        )
+
+    def _waiting_steps(
+        self, playbook: Playbook, verification_id: str, answered: dict[str, Row]
+    ) -> dict[str, str]:
+        """Unanswered computed steps that wait for a detail: step id -> what they wait for."""
+        pending = [s for s in playbook.steps if s.computed and s.id not in answered]
+        if not pending:
+            return {}
+        row = self._verification_row(verification_id)
+        candidate = self.store.candidate(row["candidate_id"])
+        found = {s.id: waiting_for(s.check, candidate) for s in pending}
+        return {step_id: what for step_id, what in found.items() if what}
 
     def _prompt_for(
         self, row: Row, latest: dict[str, Row] | None = None, candidate_name: str | None = None
@@ -790,6 +902,7 @@ class VerificationService:
             findings=[self._finding(playbook, answer, security) for answer in ordered],
             escalation_id=escalation["id"] if escalation else None,
             escalation_status=EscalationStatus(escalation["status"]) if escalation else None,
+            waiting={} if row["cancelled_at"] else self._waiting_steps(playbook, row["id"], latest),
         )
 
     def _outcome_of(

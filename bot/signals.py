@@ -56,3 +56,13 @@ def address_match(store: Store, candidate: dict) -> ComputedAnswer:
 
 
 COMPUTED_CHECKS = {Check.ADDRESS_MATCH: address_match}
+
+COMPUTED_INPUTS: dict[Check, tuple[str, str]] = {
+    Check.ADDRESS_MATCH: ("shipping_address", "the laptop shipping address"),
+}
+
+
+def waiting_for(check: Check, candidate: dict) -> str | None:
+    """What a computed check still needs from the candidate's details, or None when ready."""
+    field, description = COMPUTED_INPUTS.get(check, ("", ""))
+    return description if field and not candidate.get(field) else None

@@ -273,6 +273,10 @@ class Store:
             [index],
         )
 
+    def email_index(self, email: str) -> str:
+        """The keyed hash an email is looked up (and audited) by."""
+        return self.vault.blind_index("email_index", email_key(email))
+
     def verifications_by_candidate_email(self, email: str) -> list[Row]:
         index = self.vault.blind_index("email_index", email_key(email))
         return self._rows(
@@ -1010,6 +1014,112 @@ class Store:
     def conversation_ref(self, key: str) -> Row | None:
         row = self._row("SELECT data FROM conversation_refs WHERE key = ?", [key])
         return json.loads(row["data"]) if row else None
+
+    # intake: verifications started by Greenhouse, the API or Workflow Builder (issue 9)
+
+    def set_shipping_address(self, candidate_id: int, address: str, normalized: str) -> None:
+        """The laptop shipping address given after the verification started, sealed."""
+        key = self.candidate_key(candidate_id)
+        if key is None:
+            raise StoreError(f"candidate {candidate_id} was erased")
+        fields = {"shipping_address": address, "shipping_normalized": normalized}
+        sealed = seal_columns(key, "candidates", candidate_id, fields, CANDIDATE_COLUMNS)
+        index = blind_indexes(self.vault, fields)["shipping_index"]
+        self.db.execute(
+            "UPDATE candidates SET shipping_address = ?, shipping_normalized = ?, "
+            "shipping_index = ? WHERE id = ?",
+            [sealed["shipping_address"], sealed["shipping_normalized"], index, candidate_id],
+        )
+
+    def assign_verification(self, verification_id: str, user_id: str, platform: str) -> None:
+        """The person who answers a verification an integration started."""
+        self.db.execute(
+            "UPDATE verifications SET requested_by = ?, platform = ?, updated_at = ? WHERE id = ?",
+            [user_id, platform, self.now(), verification_id],
+        )
+
+    def insert_intake(
+        self, verification_id: str, source: str, external_id: str, requested_by: str
+    ) -> None:
+        self._insert(
+            "intakes",
+            {
+                "verification_id": verification_id,
+                "source": source,
+                "external_id": external_id,
+                "requested_by": requested_by,
+                "created_at": self.now(),
+            },
+        )
+
+    def intake(self, verification_id: str) -> Row | None:
+        return self._row("SELECT * FROM intakes WHERE verification_id = ?", [verification_id])
+
+    def latest_verification_by_email(self, email: str, playbook_id: str) -> Row | None:
+        """The newest verification of `playbook_id` for a candidate with this email."""
+        return self._row(
+            "SELECT v.* FROM verifications v JOIN candidates c ON c.id = v.candidate_id "
+            "WHERE c.email_index = ? AND v.playbook_id = ? "
+            "ORDER BY v.created_at DESC, v.rowid DESC LIMIT 1",
+            [self.vault.blind_index("email_index", email_key(email)), playbook_id],
+        )
+
+    # deferred work: what must happen later, exactly once (until bot/jobs.py replaces it)
+
+    def enqueue_work(
+        self, kind: str, key: str, payload: Row, not_before: datetime | None = None
+    ) -> bool:
+        """Queue work under a unique key; False (nothing queued) when the key was seen."""
+        now = self.now()
+        cursor = self.db.execute(
+            "INSERT OR IGNORE INTO deferred_work (kind, key, payload, next_attempt_at, created_at) "
+            "VALUES (?, ?, ?, ?, ?)",
+            [
+                kind,
+                key,
+                self.vault.seal_master(json.dumps(payload), f"deferred_work:{key}"),
+                iso(not_before) if not_before else now,
+                now,
+            ],
+        )
+        return cursor.rowcount == 1
+
+    def work_payload(self, row: Row) -> Row:
+        """A deferred item's payload, sealed with the master key (it may name the candidate)."""
+        return json.loads(self.vault.unseal_master(row["payload"], f"deferred_work:{row['key']}"))
+
+    def due_work(self, now: datetime) -> list[Row]:
+        return self._rows(
+            "SELECT * FROM deferred_work WHERE status = 'pending' AND next_attempt_at <= ? "
+            "ORDER BY next_attempt_at, id",
+            [iso(now)],
+        )
+
+    def next_work_due(self) -> datetime | None:
+        row = self._row(
+            "SELECT min(next_attempt_at) AS at FROM deferred_work WHERE status = 'pending'"
+        )
+        return datetime.fromisoformat(row["at"]) if row and row["at"] else None
+
+    def work_item(self, key: str) -> Row | None:
+        return self._row("SELECT * FROM deferred_work WHERE key = ?", [key])
+
+    def work_done(self, item_id: int) -> None:
+        self.db.execute(
+            "UPDATE deferred_work SET status = 'done', done_at = ?, last_error = NULL, "
+            "attempts = attempts + 1 WHERE id = ?",
+            [self.now(), item_id],
+        )
+
+    def work_later(
+        self, item_id: int, next_attempt_at: datetime, error: str | None, failed: bool
+    ) -> None:
+        """Try again at `next_attempt_at`; `failed` counts an attempt (a wait does not)."""
+        self.db.execute(
+            "UPDATE deferred_work SET next_attempt_at = ?, last_error = ?, "
+            "attempts = attempts + ? WHERE id = ?",
+            [iso(next_attempt_at), (error or "")[:500] or None, int(failed), item_id],
+        )
 
 
 def _check_path(path: Path, create: bool) -> None:

@@ -253,7 +253,9 @@ def status(reference: str, as_json: bool, db: str | None) -> None:
     finally:
         core.close()
     if as_json:
-        click.echo(view.model_dump_json(indent=2))
+        from bot.intake import verification_json
+
+        click.echo(json.dumps(verification_json(view), indent=2))
         return
     for line in presenter.summary_lines(view):
         click.echo(line)

@@ -86,6 +86,16 @@ async def _job_worker(app: web.Application) -> AsyncIterator[None]:
     await jobs.stop(JOBS_DRAIN_SECONDS)
 
 
+async def _deferred_worker(app: web.Application) -> AsyncIterator[None]:
+    deferred = app[CORE].deferred
+    task = asyncio.create_task(deferred.run(), name="verifybot-deferred") if deferred else None
+    yield
+    if task is not None:
+        task.cancel()
+        with contextlib.suppress(asyncio.CancelledError):
+            await task
+
+
 def slack_frontend(core: Core, socket_mode: bool = False) -> Frontend | None:
     """The Slack adapter when its variables are set; otherwise None, said in one line."""
     settings = core.settings
@@ -126,6 +136,25 @@ def teams_frontend(core: Core) -> Frontend | None:
     return TeamsFrontend(core)
 
 
+def integration_frontends(core: Core, chat: list[Frontend]) -> list[Frontend]:
+    """The REST API (with VERIFYBOT_API_TOKENS) and the Greenhouse web hook (with its secret)."""
+    found: list[Frontend] = []
+    if core.settings.api_tokens:
+        from handlers.api.frontend import ApiFrontend
+
+        found.append(ApiFrontend(core))
+    if core.settings.greenhouse_secret is not None:
+        if not core.settings.slack_hiring_channel or not any(f.name == "slack" for f in chat):
+            raise ConfigError(
+                "the Greenhouse web hook needs Slack and VERIFYBOT_SLACK_HIRING_CHANNEL: "
+                "set it to the channel id where unassigned verifications go (e.g. C0123456789)"
+            )
+        from handlers.greenhouse.frontend import GreenhouseFrontend
+
+        found.append(GreenhouseFrontend(core))
+    return found
+
+
 def build_app(
     core: Core, frontends: list[Frontend] | None = None, socket_mode: bool = False
 ) -> web.Application:
@@ -135,6 +164,7 @@ def build_app(
     if frontends is None:
         candidates = (slack_frontend(core, socket_mode), teams_frontend(core))
         frontends = [frontend for frontend in candidates if frontend is not None]
+        frontends += integration_frontends(core, frontends)
     app[FRONTENDS] = frontends
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/metrics", metrics_endpoint)
@@ -142,6 +172,7 @@ def build_app(
         frontend.attach(app)
     app.cleanup_ctx.append(_outbox_worker)
     app.cleanup_ctx.append(_job_worker)
+    app.cleanup_ctx.append(_deferred_worker)
     return app
 
 

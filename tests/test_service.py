@@ -81,7 +81,7 @@ async def test_start_records_the_candidate_and_asks_the_first_step(
         ({"name": "   "}, "name"),
         ({"phone": "12"}, "phone"),
         ({"home_address": "!!! ,,, ---"}, "home_address"),
-        ({"shipping_address": None}, "shipping_address"),
+        ({"shipping_address": "!!! ,,, ---"}, "shipping_address"),
         ({"nickname": "JD"}, "nickname"),
     ],
 )

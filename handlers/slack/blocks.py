@@ -28,6 +28,8 @@ ANSWER_ACTION = "vb_answer"
 CHANGE_ACTION = "vb_change"
 RESUME_ACTION = "vb_resume"
 DECIDE_ACTION = "vb_decide"
+SHIP_ACTION = "vb_ship"
+TAKE_ACTION = "vb_take"
 ACTION_SEPARATOR = ":"
 
 DECISION_STYLES: dict[Decision, str] = {Decision.CONFIRM: "danger"}
@@ -163,6 +165,9 @@ def summary_message(view: VerificationView, can_continue: bool = False) -> Messa
     blocks = [header(presenter.verification_title(view)), section("\n".join(lines))]
     if can_continue and view.answered < view.total and not view.cancelled:
         blocks.append(actions("vb_summary", [button("Continue", RESUME_ACTION, view.id)]))
+    if view.awaiting_shipping_address and not view.cancelled and not view.final:
+        ship = button("Give the laptop shipping address", SHIP_ACTION, view.id)
+        blocks.append(actions("vb_ship", [ship]))
     return message(presenter.summary_lines(view)[0], blocks)
 
 

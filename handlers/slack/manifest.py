@@ -22,6 +22,7 @@ METHOD_SCOPES: dict[str, str | None] = {
     "views.open": None,
     "views.publish": None,
     "usergroups.users.list": "usergroups:read",
+    "users.lookupByEmail": "users:read.email",
 }
 
 

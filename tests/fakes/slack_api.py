@@ -372,3 +372,27 @@ class FakeSlackAPI:
             return {"ok": False, "error": "user_not_found"}
         info = self.users.get(user, {"name": user.lower(), "real_name": user})
         return {"ok": True, "user": {"id": user, **info}}
+
+    def _users_lookupByEmail(self, args: dict[str, Any]) -> dict[str, Any]:
+        email = str(args.get("email", "")).casefold()
+        user = next(
+            (
+                uid
+                for uid, info in self.users.items()
+                if str(info.get("email", "")).casefold() == email
+            ),
+            None,
+        )
+        if user is None:
+            return {"ok": False, "error": "users_not_found"}
+        return {"ok": True, "user": {"id": user, **self.users[user]}}
+
+    def _functions_completeSuccess(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("function_execution_id"):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True}
+
+    def _functions_completeError(self, args: dict[str, Any]) -> dict[str, Any]:
+        if not args.get("function_execution_id") or not args.get("error"):
+            return {"ok": False, "error": "invalid_arguments"}
+        return {"ok": True}

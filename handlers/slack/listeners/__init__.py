@@ -5,9 +5,9 @@ from __future__ import annotations
 from slack_bolt.async_app import AsyncApp
 
 from handlers.slack.context import SlackContext
-from handlers.slack.listeners import actions, commands, events, views
+from handlers.slack.listeners import actions, commands, events, intake, views
 
 
 def register_all(app: AsyncApp, ctx: SlackContext) -> None:
-    for module in (commands, actions, views, events):
+    for module in (commands, actions, views, events, intake):
         module.register(app, ctx)

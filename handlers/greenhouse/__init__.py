@@ -1,0 +1,1 @@
+"""The Greenhouse web hook (`POST /hooks/greenhouse`)."""
