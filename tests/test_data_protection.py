@@ -471,3 +471,48 @@ async def test_an_older_database_is_sealed_and_its_chain_rekeyed_at_open(
     assert rekeyed["action"] == "audit.rekeyed"
     assert json.loads(rekeyed["detail"]) == {"events": 2, "old_head": prev}
     assert JOHN["name"] not in core.store.events()[0]["detail"]
+
+
+async def test_the_daily_audit_head_reaches_every_security_channel(
+    make_core, actor, notifier_class
+) -> None:
+    notifier = notifier_class("slack")
+    core = make_core(notifiers=(notifier,))
+    await record(core.service, actor)
+    await core.worker.run_once()
+
+    await core.daily.run_due()
+    await core.worker.run_once()
+
+    count, head = core.store.audit_head()
+    assert core.store.events()[-1]["action"] == "retention.purged", "the purge ran first"
+
+    [posted] = [n for n in notifier.notices if n.kind == "text"]
+    assert posted.title == "verifybot audit head"
+    assert posted.lines[0] == f"{count} events, head {head}"
+    assert f"--anchor {count}:{head[:32]}" in posted.lines[1]
+
+
+async def test_erase_and_purge_from_the_command_line(
+    tmp_path: Path, cli_env, make_core, actor, db_path
+) -> None:
+    core = make_core()
+    vid = await record(core.service, actor)
+    core.close()
+    env = {**cli_env, "VERIFYBOT_DB": str(db_path)}
+
+    nothing = run_cli("purge", "--dry-run", env=env, cwd=tmp_path)
+    erased = run_cli("erase", vid, "--reason", "candidate asked", env=env, cwd=tmp_path)
+    again = run_cli("erase", JOHN["email"], env=env, cwd=tmp_path)
+    status = run_cli("status", vid, env=env, cwd=tmp_path)
+    intact = run_cli("audit", "verify", env=env, cwd=tmp_path)
+
+    assert nothing.stdout.strip().endswith(
+        "0 candidate(s) would erase (finished more than 365 days ago)"
+    )
+    assert erased.returncode == 0 and erased.stdout == f"erased candidate 1: {vid}\n"
+    assert again.returncode == 2
+    assert again.stderr.startswith("error: no candidate data left for")
+    assert "The candidate's personal data was erased" in status.stdout
+    assert intact.returncode == 0, intact.stderr
+    assert in_clear(db_path) == []
