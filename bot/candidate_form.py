@@ -42,6 +42,16 @@ CANDIDATE_FIELDS: tuple[CandidateField, ...] = (
         500,
         multiline=True,
     ),
+    CandidateField(
+        "payout_account",
+        "Payout account",
+        "The bank account, IBAN or payout email their pay would go to?",
+        64,
+        optional=True,
+    ),
+    CandidateField(
+        "referred_by", "Referred by", "Who referred them (their email)?", 254, optional=True
+    ),
 )
 FIELDS_BY_NAME: dict[str, CandidateField] = {field.name: field for field in CANDIDATE_FIELDS}
 

@@ -96,6 +96,7 @@ class Settings(BaseSettings):
     trusted_proxy: IPvAnyAddress | None = Field(
         None, validation_alias=_env("VERIFYBOT_TRUSTED_PROXY")
     )
+    index_key: SecretStr | None = Field(None, validation_alias=_env("VERIFYBOT_INDEX_KEY"))
 
     @field_validator(
         "slack_security_users",

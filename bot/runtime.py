@@ -7,6 +7,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 
 from bot.config import Settings
+from bot.keys import IndexKey
 from bot.models import Platform
 from bot.outbox import Backoff, Notifier, OutboxWorker
 from bot.playbook import PlaybookRegistry
@@ -98,6 +99,7 @@ def build_core(
         security_targets=configured_security_targets(settings, store),
         on_outbox=worker.kick,
         notice_interval=settings.notice_interval,
+        index_key=IndexKey(settings.db, settings.index_key),
     )
     try:
         service.versions.check_installed()

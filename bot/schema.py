@@ -152,6 +152,45 @@ MIGRATIONS: list[str] = [
     CREATE TRIGGER playbook_versions_append_only_delete BEFORE DELETE ON playbook_versions
         BEGIN SELECT RAISE(ABORT, 'playbook versions are append-only'); END;
     """,
+    # 4: identity signals: the normalised keys compared across candidates (the payout account
+    # only as a keyed hash and its last 4 characters), the referrer, and the watchlist.
+    """
+    ALTER TABLE candidates ADD COLUMN email_key TEXT;
+    ALTER TABLE candidates ADD COLUMN name_key TEXT;
+    ALTER TABLE candidates ADD COLUMN referred_by TEXT;
+    ALTER TABLE candidates ADD COLUMN payout_hash TEXT;
+    ALTER TABLE candidates ADD COLUMN payout_last4 TEXT;
+    ALTER TABLE candidates ADD COLUMN home_place TEXT;
+    ALTER TABLE candidates ADD COLUMN home_zip TEXT;
+    ALTER TABLE candidates ADD COLUMN home_building TEXT;
+    ALTER TABLE candidates ADD COLUMN shipping_place TEXT;
+    ALTER TABLE candidates ADD COLUMN shipping_zip TEXT;
+    ALTER TABLE candidates ADD COLUMN shipping_building TEXT;
+    UPDATE candidates SET email_key = lower(email), name_key = lower(trim(name)),
+        home_place = home_normalized, shipping_place = shipping_normalized;
+    CREATE INDEX idx_candidates_email_key ON candidates(email_key);
+    CREATE INDEX idx_candidates_phone ON candidates(phone);
+    CREATE INDEX idx_candidates_payout ON candidates(payout_hash);
+    CREATE INDEX idx_candidates_home_place ON candidates(home_place);
+    CREATE INDEX idx_candidates_shipping_place ON candidates(shipping_place);
+    CREATE INDEX idx_candidates_shipping_building ON candidates(shipping_building);
+
+    CREATE TABLE watchlist (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('address', 'email', 'phone', 'payout_account')),
+        shown TEXT NOT NULL,
+        match_key TEXT NOT NULL,
+        zip TEXT,
+        source TEXT,
+        added_by TEXT NOT NULL,
+        added_platform TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        removed_by TEXT,
+        removed_platform TEXT,
+        removed_at TEXT
+    );
+    CREATE INDEX idx_watchlist_match ON watchlist(kind, match_key);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -10,10 +10,12 @@ from datetime import datetime, timedelta
 from pydantic import ValidationError
 
 from bot import metrics
-from bot.address import AddressError, normalize_address
+from bot.address import AddressError, AddressKeys, address_keys, normalize_address
 from bot.errors import InvalidInput, NoteRequired, NotFound, PermissionDenied
 from bot.evaluator import held_results, lowers
 from bot.evaluator import outcome as evaluate_outcome
+from bot.identity import email_key, name_key, payout_key, payout_last4
+from bot.keys import IndexKey
 from bot.models import (
     AVAILABLE_DECISIONS,
     DECISION_STATUS,
@@ -97,8 +99,13 @@ def latest_by_step(answers: Iterable[Row]) -> dict[str, Row]:
 
 
 def stored_candidate(row: Row) -> Candidate:
-    """A candidate as stored: validated when it was written, so not validated again."""
-    return Candidate.model_construct(**{name: row[name] for name in Candidate.model_fields})
+    """A candidate as stored: validated when it was written, so not validated again.
+
+    The payout account was never stored: it is shown by its last 4 characters.
+    """
+    values = {name: row.get(name) for name in Candidate.model_fields}
+    values["payout_account"] = f"****{row['payout_last4']}" if row.get("payout_last4") else None
+    return Candidate.model_construct(**values)
 
 
 def validate_candidate(data: dict) -> CandidateIn:
@@ -131,8 +138,10 @@ class VerificationService:
         direct_targets: Sequence[str] = (),
         on_outbox: Callable[[], None] | None = None,
         notice_interval: float = NOTICE_INTERVAL,
+        index_key: IndexKey | None = None,
     ) -> None:
         self.store = store
+        self.index_key = index_key or IndexKey(store.path)
         self.playbooks = playbooks
         self.versions = PlaybookVersions(store, playbooks)
         self.roles = roles or Roles()
@@ -158,8 +167,7 @@ class VerificationService:
         self.check_can_start(actor)
         details = candidate if isinstance(candidate, CandidateIn) else validate_candidate(candidate)
         playbook = self._playbook(playbook_id)
-        home = self._normalized(details.home_address, "home_address")
-        shipping = self._normalized(details.shipping_address, "shipping_address")
+        row = self._candidate_row(details)
         verification_id = new_verification_id()
         with self.store.transaction():
             earlier = self.store.verification_by_start_key(dedupe_key) if dedupe_key else None
@@ -167,9 +175,7 @@ class VerificationService:
                 self._check_view(actor, earlier)
                 return self._outcome_of(earlier["id"], None, [], False, duplicate=True, actor=actor)
             self._record_playbook(playbook, actor)
-            candidate_id = self.store.insert_candidate(
-                {**details.model_dump(), "home_normalized": home, "shipping_normalized": shipping}
-            )
+            candidate_id = self.store.insert_candidate(row)
             self.store.insert_verification(
                 {
                     "id": verification_id,
@@ -212,10 +218,34 @@ class VerificationService:
         except PlaybookError as error:
             raise InvalidInput(str(error), "playbook") from None
 
+    def _candidate_row(self, details: CandidateIn) -> Row:
+        """The candidate as stored: with the normalised keys compared across candidates, and
+        the payout account only as a keyed hash and its last 4 characters."""
+        row = details.model_dump(exclude={"payout_account"})
+        for field in ("home", "shipping"):
+            address = getattr(details, f"{field}_address")
+            if address is None:
+                continue
+            keys = self._address_keys(address, f"{field}_address")
+            row |= {
+                f"{field}_normalized": keys.canonical,
+                f"{field}_place": keys.place,
+                f"{field}_zip": keys.zip,
+                f"{field}_building": keys.building,
+            }
+        row |= {"email_key": email_key(details.email), "name_key": name_key(details.name)}
+        if details.payout_account:
+            payout = payout_key(details.payout_account)
+            row |= {
+                "payout_hash": self.index_key.digest(payout),
+                "payout_last4": payout_last4(payout),
+            }
+        return row
+
     @staticmethod
-    def _normalized(address: str, field: str) -> str:
+    def _address_keys(address: str, field: str) -> AddressKeys:
         try:
-            return normalize_address(address)
+            return address_keys(address)
         except AddressError as error:
             raise InvalidCandidate({field: str(error)}) from None
 
@@ -312,7 +342,7 @@ class VerificationService:
         while (step := self._next_step(playbook, verification_id)) and step.computed:
             candidate = self.store.candidate(row["candidate_id"])
             computed = COMPUTED_CHECKS[step.check](self.store, candidate)
-            option = step.option(computed.value)
+            option = step.option(computed.value) or step.option(computed.fallback or "")
             answer_id, _ = self.store.insert_answer(
                 {
                     "verification_id": verification_id,

@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlite_utils
 
@@ -21,6 +21,15 @@ from bot.schema import migrate
 Row = dict[str, Any]
 Clock = Callable[[], datetime]
 GENESIS_HASH = "0" * 64
+
+
+class Person(NamedTuple):
+    """Who a candidate is, for telling other people apart: the same mailbox and the same name
+    is the same person (a re-run); another mailbox, or one mailbox under another name, is not."""
+
+    candidate_id: int
+    email_key: str
+    name_key: str
 
 
 def utc_now() -> datetime:
@@ -211,16 +220,6 @@ class Store:
         return self._rows(
             f"SELECT * FROM verifications {where} ORDER BY created_at DESC, id LIMIT ?",
             [*params, limit],
-        )
-
-    def others_shipping_to(self, normalized: str, candidate_id: int, email: str) -> list[Row]:
-        """Verifications of other people (another email) shipping to the same address."""
-        return self._rows(
-            "SELECT v.id AS verification_id, c.name AS candidate_name "
-            "FROM candidates c JOIN verifications v ON v.candidate_id = c.id "
-            "WHERE c.shipping_normalized = ? AND c.id != ? AND c.email != ? COLLATE NOCASE "
-            "ORDER BY v.created_at",
-            [normalized, candidate_id, email],
         )
 
     # answers
@@ -497,6 +496,101 @@ class Store:
     def conversation_ref(self, key: str) -> Row | None:
         row = self._row("SELECT data FROM conversation_refs WHERE key = ?", [key])
         return json.loads(row["data"]) if row else None
+
+    # cross-candidate look-ups and the watchlist
+    #
+    # Every comparison with other candidates takes values already normalised by bot.address
+    # or bot.identity (or keyed hashes of them), so that these columns can become blind
+    # indexes without changing the callers.
+
+    def _others(self, match: str, params: list[Any], person: Person) -> list[Row]:
+        """Verifications of other people whose candidate row satisfies `match`."""
+        return self._rows(
+            "SELECT v.id AS verification_id, c.name AS candidate_name, c.id AS candidate_id "
+            "FROM candidates c JOIN verifications v ON v.candidate_id = c.id "
+            f"WHERE ({match}) AND c.id != ? AND (c.email_key != ? OR c.name_key != ?) "
+            "ORDER BY v.created_at, v.rowid",
+            [*params, person.candidate_id, person.email_key, person.name_key],
+        )
+
+    def others_shipping_to(
+        self, place: str, zip_code: str | None, canonical: str, person: Person
+    ) -> list[Row]:
+        """Other people shipping to the same place (a missing ZIP matches any ZIP)."""
+        return self._others(
+            "(c.shipping_place = ? AND (c.shipping_zip IS NULL OR ? IS NULL "
+            "OR c.shipping_zip = ?)) OR c.shipping_normalized = ?",
+            [place, zip_code, zip_code, canonical],
+            person,
+        )
+
+    def others_in_building(self, building: str, zip_code: str | None, person: Person) -> list[Row]:
+        """Other people shipping to the same building, whatever the unit."""
+        return self._others(
+            "c.shipping_building = ? AND (c.shipping_zip IS NULL OR ? IS NULL "
+            "OR c.shipping_zip = ?)",
+            [building, zip_code, zip_code],
+            person,
+        )
+
+    def others_home_at(
+        self, place: str, zip_code: str | None, canonical: str, person: Person
+    ) -> list[Row]:
+        """Other people whose claimed home is the same place."""
+        return self._others(
+            "(c.home_place = ? AND (c.home_zip IS NULL OR ? IS NULL OR c.home_zip = ?)) "
+            "OR c.home_normalized = ?",
+            [place, zip_code, zip_code, canonical],
+            person,
+        )
+
+    def others_with_phone(self, e164: str, person: Person) -> list[Row]:
+        return self._others("c.phone = ?", [e164], person)
+
+    def others_with_email(self, email_key: str, person: Person) -> list[Row]:
+        """Other people (another name) using the same mailbox."""
+        return self._others("c.email_key = ?", [email_key], person)
+
+    def others_with_payout(self, payout_hash: str, person: Person) -> list[Row]:
+        return self._others("c.payout_hash = ?", [payout_hash], person)
+
+    def verifications_of_email(self, email_key: str) -> list[Row]:
+        """Every verification of the candidates using a mailbox, with its escalation status."""
+        return self._rows(
+            "SELECT v.id AS verification_id, c.name AS candidate_name, c.id AS candidate_id, "
+            "v.status, e.status AS escalation_status "
+            "FROM candidates c JOIN verifications v ON v.candidate_id = c.id "
+            "LEFT JOIN escalations e ON e.verification_id = v.id "
+            "WHERE c.email_key = ? ORDER BY v.created_at, v.rowid",
+            [email_key],
+        )
+
+    def add_watch(self, fields: Row) -> int:
+        """A watchlist entry; its id."""
+        return self._insert("watchlist", {**fields, "added_at": self.now()})
+
+    def watch(self, watch_id: int) -> Row | None:
+        return self._row("SELECT * FROM watchlist WHERE id = ?", [watch_id])
+
+    def watches(self, include_removed: bool = False) -> list[Row]:
+        where = "" if include_removed else "WHERE removed_at IS NULL "
+        return self._rows(f"SELECT * FROM watchlist {where}ORDER BY id")
+
+    def remove_watch(self, watch_id: int, actor: str, platform: str) -> None:
+        """Retire an entry; it stays in the table for the record."""
+        self.db.execute(
+            "UPDATE watchlist SET removed_at = ?, removed_by = ?, removed_platform = ? "
+            "WHERE id = ? AND removed_at IS NULL",
+            [self.now(), actor, platform, watch_id],
+        )
+
+    def watched(self, kind: str, match_key: str, zip_code: str | None = None) -> list[Row]:
+        """Current entries of `kind` matching a normalised value (addresses: place and ZIP)."""
+        return self._rows(
+            "SELECT * FROM watchlist WHERE kind = ? AND match_key = ? AND removed_at IS NULL "
+            "AND (zip IS NULL OR ? IS NULL OR zip = ?) ORDER BY id",
+            [kind, match_key, zip_code, zip_code],
+        )
 
 
 def _check_path(path: Path, create: bool) -> None:
