@@ -208,3 +208,60 @@ async def test_an_older_playbook_version_records_same_building_as_mismatch(
     computed = address_match(store, row)
     assert (computed.value, computed.fallback) == ("same_building", "mismatch")
     assert second.verification.outcome == Outcome.IN_PROGRESS
+
+
+async def test_candidates_from_before_the_migration_are_still_compared(
+    db_path, make_core, actor, candidate
+) -> None:
+    """A database of schema 3 gets the keys of its candidates from the migration."""
+    import sqlite3
+
+    from bot.schema import MIGRATIONS, SCHEMA_VERSION, _statements
+
+    connection = sqlite3.connect(db_path)
+    for version, script in enumerate(MIGRATIONS[:3], start=1):
+        for statement in _statements(script):
+            connection.execute(statement)
+        connection.execute(f"PRAGMA user_version = {version}")
+    row = (
+        "Old Timer", "Old.Timer@Example.com", "+13125550142", "1 Elm St", "9 Oak Rd",
+        "1 ELM ST", "9 OAK RD", "2025-01-01T00:00:00.000+00:00",
+    )  # fmt: skip
+    connection.execute(
+        "INSERT INTO candidates (name, email, phone, home_address, shipping_address, "
+        "home_normalized, shipping_normalized, created_at) VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+        row,
+    )
+    connection.execute(
+        "INSERT INTO verifications (id, candidate_id, playbook_id, playbook_version, "
+        "requested_by, platform, status, created_at, updated_at) "
+        "VALUES ('VB-0000OLD1', 1, 'pre-offer', 1, 'cli', 'cli', 'cleared', ?, ?)",
+        [row[-1], row[-1]],
+    )
+    connection.commit()
+    connection.close()
+
+    core = make_core()
+    assert core.store.schema_version == SCHEMA_VERSION
+    started = await core.service.start(
+        actor(), candidate(phone="312 555 0142", shipping_address="9 Oak Road")
+    )
+    for step_id, value in FIRST_STEPS.items():
+        given = value if isinstance(value, tuple) else (value, None)
+        outcome = await core.service.answer(actor(), started.verification.id, step_id, *given)
+    assert [f.answer for f in outcome.computed] == ["shared", "linked"]
+
+
+def test_the_cross_candidate_lookups_are_indexed(store) -> None:
+    def plan(sql: str, params: list) -> str:
+        rows = store.db.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+        return " ".join(str(row[-1]) for row in rows)
+
+    assert "idx_candidates_phone" in plan("SELECT id FROM candidates WHERE phone = ?", ["+1"])
+    assert "idx_candidates_payout" in plan("SELECT id FROM candidates WHERE payout_hash = ?", ["x"])
+    assert "idx_candidates_email_key" in plan(
+        "SELECT id FROM candidates WHERE email_key = ?", ["x"]
+    )
+    assert "idx_watchlist_match" in plan(
+        "SELECT id FROM watchlist WHERE kind = ? AND match_key = ?", ["email", "x"]
+    )
