@@ -127,8 +127,8 @@ KEYBOARD = "\n".join(
         "Security Engineer",
         "10 Elm Street, Springfield, IL 62701",
         "77 Harbor Road, Baltimore, MD 21230",
-        "",  # no payout account
         "",  # nobody referred them
+        "",  # no payout account
         "9",  # not an option: asked again
         "1",
         "",  # the note verified needs, left empty: the note is asked again
