@@ -42,6 +42,17 @@ CANDIDATE_FIELDS: tuple[CandidateField, ...] = (
         500,
         multiline=True,
     ),
+    CandidateField(
+        "referred_by", "Referred by", "Who referred them (their email)?", 254, optional=True
+    ),
+    # Last, so that a chat asking one field per message never keeps it between two messages.
+    CandidateField(
+        "payout_account",
+        "Payout account",
+        "The bank account, IBAN or payout email their pay would go to?",
+        254,
+        optional=True,
+    ),
 )
 FIELDS_BY_NAME: dict[str, CandidateField] = {field.name: field for field in CANDIDATE_FIELDS}
 

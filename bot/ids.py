@@ -9,6 +9,7 @@ from bot.errors import InvalidInput
 
 VERIFICATION_ID = re.compile(r"^VB-[0-9A-F]{8}$")
 VERIFICATION_IDS = re.compile(r"\bVB-[0-9A-F]{8}\b")
+VERIFICATION_ID_RUNS = re.compile(r"\bVB-[0-9A-F]{8}(?:, VB-[0-9A-F]{8})*\b")
 
 
 def new_verification_id() -> str:

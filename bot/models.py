@@ -6,9 +6,17 @@ from datetime import datetime
 from enum import StrEnum
 from typing import Annotated
 
-from pydantic import BaseModel, ConfigDict, Field, StringConstraints, field_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    StringConstraints,
+    ValidationInfo,
+    field_validator,
+)
 
-from bot.validation import clean_email, clean_phone, clean_text
+from bot.identity import payout_key
+from bot.validation import clean_email, clean_lines, clean_phone, clean_text
 
 
 class Result(StrEnum):
@@ -100,16 +108,26 @@ class CandidateIn(BaseModel):
     shipping_address: AddressText | None = Field(
         None, description="the laptop shipping address; may be given later"
     )
+    payout_account: str | None = Field(
+        None, description="bank account, IBAN or payout email; stored only as a keyed hash"
+    )
+    referred_by: str | None = Field(None, description="the referrer's email")
 
-    @field_validator("name", "role", "home_address", "shipping_address", mode="before")
+    @field_validator("name", "role", mode="before")
     @classmethod
     def _clean_text(cls, value: object) -> object:
         return clean_text(value) if isinstance(value, str) else value
 
-    @field_validator("shipping_address", mode="before")
+    @field_validator("home_address", "shipping_address", mode="before")
     @classmethod
-    def _blank_shipping_is_none(cls, value: object) -> object:
-        return None if isinstance(value, str) and not value.strip() else value
+    def _clean_address(cls, value: object, info: ValidationInfo) -> object:
+        """Line breaks kept: a first line naming the recipient is not part of the address; a
+        blank shipping address is not given yet."""
+        if not isinstance(value, str):
+            return value
+        if not value.strip() and info.field_name == "shipping_address":
+            return None
+        return clean_lines(value)
 
     @field_validator("email")
     @classmethod
@@ -125,6 +143,19 @@ class CandidateIn(BaseModel):
     @classmethod
     def _empty_role_is_none(cls, value: str | None) -> str | None:
         return value or None
+
+    @field_validator("payout_account")
+    @classmethod
+    def _valid_payout(cls, value: str | None) -> str | None:
+        if not value or not value.strip():
+            return None
+        payout_key(value)
+        return value.strip()
+
+    @field_validator("referred_by")
+    @classmethod
+    def _valid_referrer(cls, value: str | None) -> str | None:
+        return clean_email(value) if value and value.strip() else None
 
 
 class Candidate(CandidateIn):

@@ -33,10 +33,17 @@ class Check(StrEnum):
     """Steps the engine answers itself from the candidate's details."""
 
     ADDRESS_MATCH = "address_match"
+    IDENTITY_SIGNALS = "identity_signals"
 
 
 CHECK_OUTCOMES: dict[Check, tuple[str, ...]] = {
     Check.ADDRESS_MATCH: ("match", "mismatch", "shared"),
+    Check.IDENTITY_SIGNALS: ("none", "weak", "linked", "watchlisted"),
+}
+# Options a check's step may have on top of its required ones (added in later versions; a
+# step without one gets the check's fallback result instead).
+CHECK_OPTIONAL_OUTCOMES: dict[Check, tuple[str, ...]] = {
+    Check.ADDRESS_MATCH: ("same_building",),
 }
 
 
@@ -72,9 +79,13 @@ class Step(BaseModel):
         values = [option.value for option in self.options]
         if self.check is not None:
             expected = CHECK_OUTCOMES[self.check]
-            if sorted(values) != sorted(expected):
+            optional = CHECK_OPTIONAL_OUTCOMES.get(self.check, ())
+            extra = set(values) - set(expected)
+            if not set(expected) <= set(values) or not extra <= set(optional):
+                also = f" (and may have {', '.join(optional)})" if optional else ""
                 raise ValueError(
-                    f"a {self.check.value} check has exactly the options {', '.join(expected)}"
+                    f"a {self.check.value} check has exactly the options "
+                    f"{', '.join(expected)}{also}"
                 )
         elif len(values) < 2:
             raise ValueError("a step needs at least two options")

@@ -272,6 +272,42 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX idx_deferred_work_due ON deferred_work(status, next_attempt_at);
     """,
+    # 7: identity signals: blind indexes of the phone, the payout account and the address keys
+    # (place, ZIP, building) compared across candidates; the referrer and the payout account's
+    # last 4 characters (sealed); the watchlist.
+    """
+    ALTER TABLE candidates ADD COLUMN referred_by TEXT;
+    ALTER TABLE candidates ADD COLUMN payout_last4 TEXT;
+    ALTER TABLE candidates ADD COLUMN phone_index TEXT;
+    ALTER TABLE candidates ADD COLUMN payout_index TEXT;
+    ALTER TABLE candidates ADD COLUMN home_place_index TEXT;
+    ALTER TABLE candidates ADD COLUMN home_zip_index TEXT;
+    ALTER TABLE candidates ADD COLUMN home_building_index TEXT;
+    ALTER TABLE candidates ADD COLUMN shipping_place_index TEXT;
+    ALTER TABLE candidates ADD COLUMN shipping_zip_index TEXT;
+    ALTER TABLE candidates ADD COLUMN shipping_building_index TEXT;
+    CREATE INDEX idx_candidates_phone_index ON candidates(phone_index);
+    CREATE INDEX idx_candidates_payout_index ON candidates(payout_index);
+    CREATE INDEX idx_candidates_home_place ON candidates(home_place_index);
+    CREATE INDEX idx_candidates_shipping_place ON candidates(shipping_place_index);
+    CREATE INDEX idx_candidates_shipping_building ON candidates(shipping_building_index);
+
+    CREATE TABLE watchlist (
+        id INTEGER PRIMARY KEY,
+        kind TEXT NOT NULL CHECK (kind IN ('address', 'email', 'phone', 'payout_account')),
+        shown TEXT NOT NULL,
+        match_key TEXT NOT NULL,
+        zip TEXT,
+        source TEXT,
+        added_by TEXT NOT NULL,
+        added_platform TEXT NOT NULL,
+        added_at TEXT NOT NULL,
+        removed_by TEXT,
+        removed_platform TEXT,
+        removed_at TEXT
+    );
+    CREATE INDEX idx_watchlist_match ON watchlist(kind, match_key);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

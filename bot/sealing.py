@@ -9,6 +9,7 @@ from collections.abc import Callable
 from typing import Any
 
 from bot.crypto import Unreadable, Vault, is_sealed, seal, unseal
+from bot.identity import email_key, name_key
 
 ERASED = "(erased)"
 
@@ -21,25 +22,26 @@ CANDIDATE_COLUMNS = (
     "shipping_address",
     "home_normalized",
     "shipping_normalized",
+    "payout_last4",
+    "referred_by",
 )
 ANSWER_COLUMNS = ("note", "reason", "security_detail")
 ESCALATION_COLUMNS = ("decision_reason",)
 
 
-def name_key(name: str) -> str:
-    """A name as looked up: case and runs of white space do not matter."""
-    return " ".join(name.casefold().split())
-
-
-def email_key(email: str) -> str:
-    return email.strip().casefold()
-
-
 BLIND_INDEXES: dict[str, tuple[str, Callable[[str], str]]] = {
     "name_index": ("name", name_key),
     "email_index": ("email", email_key),
+    "phone_index": ("phone", str),
+    "payout_index": ("payout_key", str),
     "home_index": ("home_normalized", str),
+    "home_place_index": ("home_place", str),
+    "home_zip_index": ("home_zip", str),
+    "home_building_index": ("home_building", str),
     "shipping_index": ("shipping_normalized", str),
+    "shipping_place_index": ("shipping_place", str),
+    "shipping_zip_index": ("shipping_zip", str),
+    "shipping_building_index": ("shipping_building", str),
 }
 
 

@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
 
 from pydantic import ValidationError
 
 from bot import metrics
-from bot.address import AddressError, normalize_address
+from bot.address import AddressError, AddressKeys, address_keys, normalize_address
 from bot.errors import InvalidInput, NoteRequired, NotFound, PermissionDenied
 from bot.evaluator import held_results, lowers
 from bot.evaluator import outcome as evaluate_outcome
+from bot.identity import email_key, name_key, payout_key, payout_last4
 from bot.ids import (
     VERIFICATION_ID,
+    VERIFICATION_ID_RUNS,
     VERIFICATION_IDS,
     new_verification_id,
     parse_escalation_id,
@@ -52,6 +55,7 @@ from bot.notices import (
 from bot.playbook import Playbook, PlaybookError, PlaybookRegistry, Step
 from bot.playbook_versions import PlaybookVersions
 from bot.roles import Roles, same_person
+from bot.sealing import ERASED
 from bot.signals import COMPUTED_CHECKS, waiting_for
 from bot.store import Row, Store
 from bot.validation import clean_note
@@ -92,8 +96,13 @@ def latest_by_step(answers: Iterable[Row]) -> dict[str, Row]:
 
 
 def stored_candidate(row: Row) -> Candidate:
-    """A candidate as stored: validated when it was written, so not validated again."""
-    return Candidate.model_construct(**{name: row[name] for name in Candidate.model_fields})
+    """A candidate as stored: validated when it was written, so not validated again.
+
+    The payout account was never stored: it is shown by its last 4 characters.
+    """
+    values = {name: row.get(name) for name in Candidate.model_fields}
+    values["payout_account"] = f"****{row['payout_last4']}" if row.get("payout_last4") else None
+    return Candidate.model_construct(**values)
 
 
 def validate_candidate(data: dict) -> CandidateIn:
@@ -157,12 +166,7 @@ class VerificationService:
         self.check_can_start(actor)
         details = candidate if isinstance(candidate, CandidateIn) else validate_candidate(candidate)
         playbook = self._playbook(playbook_id)
-        home = self._normalized(details.home_address, "home_address")
-        shipping = (
-            self._normalized(details.shipping_address, "shipping_address")
-            if details.shipping_address
-            else None
-        )
+        row = self._candidate_row(details)
         requester = owner or actor
         verification_id = new_verification_id()
         with self.store.transaction():
@@ -171,9 +175,7 @@ class VerificationService:
                 self._check_view(actor, earlier)
                 return self._outcome_of(earlier["id"], None, [], False, duplicate=True, actor=actor)
             self._record_playbook(playbook, actor)
-            candidate_id = self.store.insert_candidate(
-                {**details.model_dump(), "home_normalized": home, "shipping_normalized": shipping}
-            )
+            candidate_id = self.store.insert_candidate(row)
             self.store.insert_verification(
                 {
                     "id": verification_id,
@@ -223,10 +225,35 @@ class VerificationService:
         except PlaybookError as error:
             raise InvalidInput(str(error), "playbook") from None
 
+    def _candidate_row(self, details: CandidateIn) -> Row:
+        """The candidate as stored: with the normalised keys compared across candidates, and
+        the payout account only as its normalised key (the store keeps a keyed hash of it)
+        and its last 4 characters."""
+        row = details.model_dump(exclude={"payout_account"})
+        for field in ("home", "shipping"):
+            address = getattr(details, f"{field}_address")
+            if address is None:
+                continue
+            keys = self._address_keys(address, f"{field}_address")
+            row |= {
+                f"{field}_normalized": keys.canonical,
+                f"{field}_place": keys.place,
+                f"{field}_zip": keys.zip,
+                f"{field}_building": keys.building,
+            }
+        row |= {"email_key": email_key(details.email), "name_key": name_key(details.name)}
+        if details.payout_account:
+            payout = payout_key(details.payout_account)
+            row |= {
+                "payout_key": payout,
+                "payout_last4": payout_last4(payout),
+            }
+        return row
+
     @staticmethod
-    def _normalized(address: str, field: str) -> str:
+    def _address_keys(address: str, field: str) -> AddressKeys:
         try:
-            return normalize_address(address)
+            return address_keys(address)
         except AddressError as error:
             raise InvalidCandidate({field: str(error)}) from None
 
@@ -329,7 +356,7 @@ class VerificationService:
         while (step := self._next_step(playbook, verification_id)) and step.computed:
             candidate = self.store.candidate(row["candidate_id"])
             computed = COMPUTED_CHECKS[step.check](self.store, candidate)
-            option = step.option(computed.value)
+            option = step.option(computed.value) or step.option(computed.fallback or "")
             answer_id, _ = self.store.insert_answer(
                 {
                     "verification_id": verification_id,
@@ -565,18 +592,27 @@ class VerificationService:
         except InvalidCandidate as error:
             field = "shipping_address"
             raise InvalidInput(error.problems.get(field, str(error)), field) from None
-        shipping = self._normalized(given.shipping_address, "shipping_address")
+        keys = self._address_keys(given.shipping_address, "shipping_address")
         with self.store.transaction():
             candidate = self.store.candidate(row["candidate_id"])
             if candidate["shipping_address"] is not None:
-                if candidate["shipping_normalized"] == shipping:
+                if candidate["shipping_normalized"] == keys.canonical:
                     return self._outcome_of(
                         verification_id, None, [], False, duplicate=True, actor=actor
                     )
                 raise InvalidInput(
                     "the laptop shipping address was already given and checked", "shipping_address"
                 )
-            self.store.set_shipping_address(candidate["id"], given.shipping_address, shipping)
+            self.store.set_shipping_address(
+                candidate["id"],
+                {
+                    "shipping_address": given.shipping_address,
+                    "shipping_normalized": keys.canonical,
+                    "shipping_place": keys.place,
+                    "shipping_zip": keys.zip,
+                    "shipping_building": keys.building,
+                },
+            )
             self.store.audit(
                 actor.user_id,
                 actor.platform,
@@ -823,15 +859,20 @@ class VerificationService:
         )
 
     def _linked(self, detail: str | None) -> str | None:
-        """A finding's security detail with the candidates of the verifications it names."""
+        """A finding's security detail with each list of verification ids it holds grouped by
+        candidate, named as they are now: `Jane Doe: VB-1, VB-2; John Roe: VB-3`."""
         if not detail:
             return detail
         names = self.store.candidate_names(VERIFICATION_IDS.findall(detail))
-        by_person: dict[str, list[str]] = {}
-        for verification_id, name in names.items():
-            by_person.setdefault(name, []).append(verification_id)
-        linked = "; ".join(f"{name}: {', '.join(ids)}" for name, ids in by_person.items())
-        return f"{detail} ({linked})" if linked else detail
+
+        def grouped(run: re.Match[str]) -> str:
+            by_person: dict[str, list[str]] = {}
+            for verification_id in run.group(0).split(", "):
+                name = names.get(verification_id, ERASED)
+                by_person.setdefault(name, []).append(verification_id)
+            return "; ".join(f"{name}: {', '.join(ids)}" for name, ids in by_person.items())
+
+        return VERIFICATION_ID_RUNS.sub(grouped, detail)
 
     # what the outbox delivers, rendered from the database when it is delivered
 

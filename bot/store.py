@@ -11,7 +11,7 @@ from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, NamedTuple
 
 import sqlite_utils
 
@@ -21,6 +21,7 @@ from bot.keys import Keys, load_keys
 from bot.schema import migrate
 from bot.sealing import (
     ANSWER_COLUMNS,
+    BLIND_INDEXES,
     CANDIDATE_COLUMNS,
     ERASED,
     ESCALATION_COLUMNS,
@@ -37,6 +38,15 @@ GENESIS_HASH = "0" * 64
 PRIVATE_FILE = 0o600
 AUDIT_SCHEME = "hmac-sha256-v1"
 BUSY_TIMEOUT_MS = 10_000
+
+
+class Person(NamedTuple):
+    """Who a candidate is, for telling other people apart: the same mailbox and the same name
+    is the same person (a re-run); another mailbox, or one mailbox under another name, is not."""
+
+    candidate_id: int
+    email_key: str
+    name_key: str
 
 
 def utc_now() -> datetime:
@@ -308,20 +318,6 @@ class Store:
         return self._rows(
             f"SELECT * FROM verifications {where} ORDER BY created_at DESC, id LIMIT ?",
             [*params, limit],
-        )
-
-    def others_shipping_to(self, normalized: str, candidate_id: int, email: str) -> list[Row]:
-        """Verifications of other people (another email) shipping to the same address."""
-        return self._rows(
-            "SELECT v.id AS verification_id FROM candidates c "
-            "JOIN verifications v ON v.candidate_id = c.id "
-            "WHERE c.shipping_index = ? AND c.id != ? AND c.email_index != ? "
-            "ORDER BY v.created_at",
-            [
-                self.vault.blind_index("shipping_index", normalized),
-                candidate_id,
-                self.vault.blind_index("email_index", email_key(email)),
-            ],
         )
 
     def candidate_names(self, verification_ids: Iterable[str]) -> dict[str, str]:
@@ -1017,18 +1013,23 @@ class Store:
 
     # intake: verifications started by Greenhouse, the API or Workflow Builder (issue 9)
 
-    def set_shipping_address(self, candidate_id: int, address: str, normalized: str) -> None:
-        """The laptop shipping address given after the verification started, sealed."""
+    def set_shipping_address(self, candidate_id: int, fields: Row) -> None:
+        """The laptop shipping address (and its keys) given after the verification started:
+        sealed, and indexed blind."""
         key = self.candidate_key(candidate_id)
         if key is None:
             raise StoreError(f"candidate {candidate_id} was erased")
-        fields = {"shipping_address": address, "shipping_normalized": normalized}
-        sealed = seal_columns(key, "candidates", candidate_id, fields, CANDIDATE_COLUMNS)
-        index = blind_indexes(self.vault, fields)["shipping_index"]
+        personal = {name: fields[name] for name in ("shipping_address", "shipping_normalized")}
+        sealed = seal_columns(key, "candidates", candidate_id, personal, CANDIDATE_COLUMNS)
+        indexes = {
+            column: value
+            for column, value in blind_indexes(self.vault, fields).items()
+            if column.startswith("shipping_")
+        }
+        changes = {**sealed, **indexes}
+        assignments = ", ".join(f"{name} = ?" for name in changes)
         self.db.execute(
-            "UPDATE candidates SET shipping_address = ?, shipping_normalized = ?, "
-            "shipping_index = ? WHERE id = ?",
-            [sealed["shipping_address"], sealed["shipping_normalized"], index, candidate_id],
+            f"UPDATE candidates SET {assignments} WHERE id = ?", [*changes.values(), candidate_id]
         )
 
     def assign_verification(self, verification_id: str, user_id: str, platform: str) -> None:
@@ -1121,6 +1122,120 @@ class Store:
             [iso(next_attempt_at), (error or "")[:500] or None, int(failed), item_id],
         )
 
+    # cross-candidate look-ups and the watchlist
+    #
+    # Callers pass values normalised by bot.address or bot.identity; they are compared as
+    # blind indexes (keyed hashes), never in clear.
+
+    def _blind(self, column: str, value: str | None) -> str | None:
+        return self.vault.blind_index(column, value) if value else None
+
+    def _others(self, match: str, params: list[Any], person: Person) -> list[Row]:
+        """Verifications of other people whose candidate row satisfies `match`."""
+        return self._rows(
+            "SELECT v.id AS verification_id, c.id AS candidate_id "
+            "FROM candidates c JOIN verifications v ON v.candidate_id = c.id "
+            f"WHERE ({match}) AND c.id != ? AND (c.email_index != ? OR c.name_index != ?) "
+            "ORDER BY v.created_at, v.rowid",
+            [
+                *params,
+                person.candidate_id,
+                self._blind("email_index", person.email_key),
+                self._blind("name_index", person.name_key),
+            ],
+        )
+
+    def _at(
+        self, prefix: str, place: str, zip_code: str | None, canonical: str
+    ) -> tuple[str, list[Any]]:
+        """The match of an address at a place (a missing ZIP on either side matches any)."""
+        zip_index = self._blind(f"{prefix}_zip_index", zip_code)
+        return (
+            f"(c.{prefix}_place_index = ? AND (c.{prefix}_zip_index IS NULL OR ? IS NULL "
+            f"OR c.{prefix}_zip_index = ?)) OR c.{prefix}_index = ?",
+            [
+                self._blind(f"{prefix}_place_index", place),
+                zip_index,
+                zip_index,
+                self._blind(f"{prefix}_index", canonical),
+            ],
+        )
+
+    def others_shipping_to(
+        self, place: str, zip_code: str | None, canonical: str, person: Person
+    ) -> list[Row]:
+        """Other people shipping to the same place (a missing ZIP matches any ZIP)."""
+        return self._others(*self._at("shipping", place, zip_code, canonical), person)
+
+    def others_in_building(self, building: str, zip_code: str | None, person: Person) -> list[Row]:
+        """Other people shipping to the same building, whatever the unit."""
+        zip_index = self._blind("shipping_zip_index", zip_code)
+        return self._others(
+            "c.shipping_building_index = ? AND (c.shipping_zip_index IS NULL OR ? IS NULL "
+            "OR c.shipping_zip_index = ?)",
+            [self._blind("shipping_building_index", building), zip_index, zip_index],
+            person,
+        )
+
+    def others_home_at(
+        self, place: str, zip_code: str | None, canonical: str, person: Person
+    ) -> list[Row]:
+        """Other people whose claimed home is the same place."""
+        return self._others(*self._at("home", place, zip_code, canonical), person)
+
+    def others_with_phone(self, e164: str, person: Person) -> list[Row]:
+        return self._others("c.phone_index = ?", [self._blind("phone_index", e164)], person)
+
+    def others_with_email(self, email_key: str, person: Person) -> list[Row]:
+        """Other people (another name) using the same mailbox."""
+        return self._others("c.email_index = ?", [self._blind("email_index", email_key)], person)
+
+    def others_with_payout(self, payout_index: str, person: Person) -> list[Row]:
+        """Other people paid into the same account (`payout_index`: its blind index)."""
+        return self._others("c.payout_index = ?", [payout_index], person)
+
+    def payout_index(self, payout_key: str) -> str:
+        """The blind index a normalised payout account is stored and compared as."""
+        return self.vault.blind_index("payout_index", payout_key)
+
+    def verifications_of_email(self, email_key: str) -> list[Row]:
+        """Every verification of the candidates using a mailbox, with its escalation status."""
+        return self._rows(
+            "SELECT v.id AS verification_id, c.id AS candidate_id, "
+            "v.status, e.status AS escalation_status "
+            "FROM candidates c JOIN verifications v ON v.candidate_id = c.id "
+            "LEFT JOIN escalations e ON e.verification_id = v.id "
+            "WHERE c.email_index = ? ORDER BY v.created_at, v.rowid",
+            [self._blind("email_index", email_key)],
+        )
+
+    def add_watch(self, fields: Row) -> int:
+        """A watchlist entry; its id."""
+        return self._insert("watchlist", {**fields, "added_at": self.now()})
+
+    def watch(self, watch_id: int) -> Row | None:
+        return self._row("SELECT * FROM watchlist WHERE id = ?", [watch_id])
+
+    def watches(self, include_removed: bool = False) -> list[Row]:
+        where = "" if include_removed else "WHERE removed_at IS NULL "
+        return self._rows(f"SELECT * FROM watchlist {where}ORDER BY id")
+
+    def remove_watch(self, watch_id: int, actor: str, platform: str) -> None:
+        """Retire an entry; it stays in the table for the record."""
+        self.db.execute(
+            "UPDATE watchlist SET removed_at = ?, removed_by = ?, removed_platform = ? "
+            "WHERE id = ? AND removed_at IS NULL",
+            [self.now(), actor, platform, watch_id],
+        )
+
+    def watched(self, kind: str, match_key: str, zip_code: str | None = None) -> list[Row]:
+        """Current entries of `kind` matching a normalised value (addresses: place and ZIP)."""
+        return self._rows(
+            "SELECT * FROM watchlist WHERE kind = ? AND match_key = ? AND removed_at IS NULL "
+            "AND (zip IS NULL OR ? IS NULL OR zip = ?) ORDER BY id",
+            [kind, match_key, zip_code, zip_code],
+        )
+
 
 def _check_path(path: Path, create: bool) -> None:
     """StoreError unless `path` is an existing file, or (with `create`) a new one can be made."""
@@ -1154,7 +1269,7 @@ ANSWERS_APPEND_ONLY_UPDATE = (
     "CREATE TRIGGER answers_append_only_update BEFORE UPDATE ON answers "
     "BEGIN SELECT RAISE(ABORT, 'answers are append-only'); END"
 )
-BLIND_COLUMNS = ("name_index", "email_index", "home_index", "shipping_index")
+BLIND_COLUMNS = tuple(BLIND_INDEXES)
 EVENTS_APPEND_ONLY = (
     "CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events "
     "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",

@@ -15,6 +15,14 @@ def clean_text(value: str) -> str:
     return _WHITESPACE.sub(" ", printable).strip()
 
 
+def clean_lines(value: str) -> str:
+    """Text of several lines (an address): format characters (zero-width spaces...) dropped,
+    then each line cleaned; empty lines dropped."""
+    visible = "".join(ch for ch in value if unicodedata.category(ch) != "Cf")
+    lines = (clean_text(line) for line in visible.splitlines())
+    return "\n".join(line for line in lines if line)
+
+
 def clean_email(value: str) -> str:
     """A syntactically valid email address, normalised; ValueError otherwise."""
     from email_validator import EmailNotValidError, validate_email

@@ -233,6 +233,86 @@ def playbook_show(playbook_id: str) -> None:
             click.echo(f"     - {option.value} -> {option.result.value}: {option.label}{note}")
 
 
+@main.group()
+def watchlist() -> None:
+    """Known facilitator addresses, emails, phones and payout accounts (security's list)."""
+
+
+@contextlib.contextmanager
+def _watchlist(db: str | None, create_db: bool) -> Iterator[Any]:
+    """The watchlist of the database, for the terminal's operator; exit 2 on any refusal."""
+    from bot.errors import VerifybotError
+    from bot.watchlist import Watchlist
+
+    core = open_core(load_settings(db=db), create_db=create_db)
+    try:
+        yield Watchlist(core.store, core.service.roles)
+    except VerifybotError as error:
+        fail(error.message)
+    finally:
+        core.close()
+
+
+def _watch_line(row: dict[str, Any]) -> str:
+    source = f"  ({row['source']})" if row["source"] else ""
+    return f"#{row['id']}  {row['kind']:<14} {row['shown']}{source}"
+
+
+@watchlist.command("add")
+@click.argument("kind", metavar="KIND")
+@click.argument("value")
+@click.option("--source", default=None, help="Where the entry comes from (incident, indictment)")
+@DB_OPTION
+def watchlist_add(kind: str, value: str, source: str | None, db: str | None) -> None:
+    """Add VALUE as KIND: address, email, phone or payout_account."""
+    from bot.models import Actor, Platform
+
+    with _watchlist(db, create_db=True) as entries:
+        row = entries.add(Actor(user_id="cli", platform=Platform.CLI), kind, value, source)
+        click.echo(f"added {_watch_line(row)}")
+
+
+@watchlist.command("import")
+@click.argument("file", type=click.Path(path_type=Path))
+@DB_OPTION
+def watchlist_import(file: Path, db: str | None) -> None:
+    """Add every row of FILE.csv (columns kind,value,source); one bad row imports nothing."""
+    from bot.models import Actor, Platform
+
+    with _watchlist(db, create_db=True) as entries:
+        entries.read_csv(file)
+        rows = entries.import_csv(Actor(user_id="cli", platform=Platform.CLI), file)
+        click.echo(f"imported {len(rows)} entries from {file}")
+
+
+@watchlist.command("list")
+@click.option("--all", "show_all", is_flag=True, help="Include removed entries")
+@DB_OPTION
+def watchlist_list(show_all: bool, db: str | None) -> None:
+    """The current entries (`--all`: removed ones too), oldest first."""
+    from bot.models import Actor, Platform
+
+    with _watchlist(db, create_db=False) as entries:
+        rows = entries.list(Actor(user_id="cli", platform=Platform.CLI), show_all)
+        if not rows:
+            click.echo("The watchlist is empty.")
+        for row in rows:
+            removed = f"  [removed {row['removed_at'][:10]}]" if row["removed_at"] else ""
+            click.echo(_watch_line(row) + removed)
+
+
+@watchlist.command("remove")
+@click.argument("watch_id", metavar="ID")
+@DB_OPTION
+def watchlist_remove(watch_id: str, db: str | None) -> None:
+    """Remove entry ID (it stays in the database for the record)."""
+    from bot.models import Actor, Platform
+
+    with _watchlist(db, create_db=False) as entries:
+        row = entries.remove(Actor(user_id="cli", platform=Platform.CLI), watch_id.lstrip("#"))
+        click.echo(f"removed {_watch_line(row)}")
+
+
 @main.command()
 @click.argument("reference")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON object")

@@ -164,7 +164,7 @@ def candidate() -> Callable[..., dict[str, Any]]:
         details = {
             "name": f"Candidate {n}",
             "email": f"candidate{n}@example.com",
-            "phone": "+1 312 555 0100",
+            "phone": f"+1 312 555 {100 + n % 100:04d}",
             "role": "Backend Engineer",
             "home_address": address,
             "shipping_address": address,
@@ -180,6 +180,7 @@ PASS_ANSWERS: dict[str, dict[str, tuple[str, str | None]]] = {
         "notarized_id": ("verified", "Commission 12345, Cook County, IL"),
         "background_check": ("clear", None),
         "camera_interview": ("matched", None),
+        "liveness_probes": ("natural", None),
         "education_history": ("consistent", None),
         "profile_photo": ("genuine", None),
     },
@@ -188,6 +189,8 @@ PASS_ANSWERS: dict[str, dict[str, tuple[str, str | None]]] = {
         "remote_access_tools": ("none", None),
         "ip_kvm": ("none", None),
         "first_logins": ("consistent", None),
+        "screen_sharing": ("none", None),
+        "mfa_devices": ("own_only", None),
     },
 }
 

@@ -9,7 +9,13 @@ from pathlib import Path
 
 import pytest
 
-from bot.address import MAX_ADDRESS_LENGTH, AddressError, normalize_address
+from bot.address import (
+    MAX_ADDRESS_LENGTH,
+    AddressError,
+    address_keys,
+    normalize_address,
+    same_place,
+)
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -200,3 +206,90 @@ def test_module_import_does_not_load_scourgify() -> None:
         [sys.executable, "-c", code], capture_output=True, text=True, check=True, cwd=REPO_ROOT
     )
     assert result.stdout.strip() == "False"
+
+
+# evasions: what a person could type to make one address look like another
+
+FARM = "123 Main Street, Springfield, IL 62701"
+EVASIONS = [
+    pytest.param("123 M\u0430in Street, Springfield, IL 62701", id="cyrillic-a-in-main"),
+    pytest.param("123 MAIN STR\u0415ET, SPRINGFIELD, IL 62701", id="cyrillic-capital-e"),
+    pytest.param("12\u0417 Main Street, Springfield, IL 62701", id="cyrillic-ze-for-3"),
+    pytest.param("123 Ma\u200bin Street, Springfield, IL 62701", id="zero-width-space"),
+    pytest.param(
+        "123 Main\u2060 St\u00ad\u00adreet, Spring\u200dfield, IL 62701", id="format-chars"
+    ),
+    pytest.param("１２３ Ｍａｉｎ Street, Springfield, IL 62701", id="full-width"),
+    pytest.param("c/o J. Smith, 123 Main Street, Springfield, IL 62701", id="c/o-prefix"),
+    pytest.param("C/O J Smith 123 Main Street, Springfield, IL 62701", id="c/o-without-comma"),
+    pytest.param("\u2105 J. Smith, 123 Main Street, Springfield, IL 62701", id="care-of-sign"),
+    pytest.param("Care of Jane Roe, 123 Main St, Springfield IL 62701", id="care-of-words"),
+    pytest.param("Attn: IT, 123 Main Street, Springfield, IL 62701", id="attn-prefix"),
+    pytest.param("ATTENTION Receiving, 123 Main St, Springfield, IL 62701", id="attention"),
+    pytest.param("123 Main St, Attn: IT Dept, Springfield, IL 62701", id="attn-in-the-middle"),
+    pytest.param("J. Smith\n123 Main Street\nSpringfield, IL 62701", id="recipient-name-line"),
+    pytest.param("J. Smith, 123 Main Street, Springfield, IL 62701", id="recipient-name-part"),
+    pytest.param("123 Main Street, Springfield, IL", id="zip-left-out"),
+    pytest.param("123 Main St Springfield Illinois", id="zip-left-out-state-spelled"),
+]
+
+
+@pytest.mark.parametrize("evasive", EVASIONS)
+def test_each_evasion_is_still_the_same_place(evasive: str) -> None:
+    assert same_place(address_keys(evasive), address_keys(FARM))
+
+
+LOOK_ALIKES = [
+    pytest.param("124 Main Street, Springfield, IL 62701", id="neighbouring-number"),
+    pytest.param("122 Main Street, Springfield, IL", id="neighbour-without-zip"),
+    pytest.param("123 Main Street, Springfield, MO 65801", id="same-street-other-state"),
+    pytest.param("123 Main Street, Chicago, IL", id="same-street-other-city"),
+    pytest.param("123 Main Street, Springfield, IL 62702", id="other-zip"),
+    pytest.param("123 Main Avenue, Springfield, IL 62701", id="other-street-type"),
+    pytest.param("123 Maine Street, Springfield, IL 62701", id="other-street-name"),
+    pytest.param("123 Main Street, Apt 2, Springfield, IL 62701", id="invented-unit"),
+]
+
+
+@pytest.mark.parametrize("other", LOOK_ALIKES)
+def test_look_alikes_stay_different_places(other: str) -> None:
+    assert not same_place(address_keys(other), address_keys(FARM))
+
+
+BUILDINGS = [
+    # (first, second, same place, same building)
+    ("123 Main Street, Apt 2, Springfield, IL 62701", FARM, False, True),
+    ("123 Main St #2, Springfield, IL 62701", "123 Main St Unit 2, Springfield IL", True, True),
+    ("123 Main St Apt 02, Springfield, IL", "123 Main St Suite 2, Springfield, IL", True, True),
+    ("123 Main St Apt 2, Springfield, IL", "123 Main St Apt 3, Springfield, IL", False, True),
+    ("123 Main St Fl 2, Springfield, IL", "123 Main St Apt 2, Springfield, IL", False, True),
+    ("123 Main St Apt 2, Springfield, IL", "124 Main St Apt 2, Springfield, IL", False, False),
+    ("Flat 3, 22 Baker Street, London", "Flat 4, 22 Baker Street, London", False, True),
+    ("Flat 3, 22 Baker Street, London", "22 Baker Street, London", False, True),
+]
+
+
+@pytest.mark.parametrize(("first", "second", "place", "building"), BUILDINGS)
+def test_units_are_compared_as_units(first: str, second: str, place: bool, building: bool) -> None:
+    one, other = address_keys(first), address_keys(second)
+    assert same_place(one, other) is place
+    assert (one.building == other.building) is building
+
+
+def test_words_of_other_scripts_are_not_rewritten() -> None:
+    assert normalize_address("ул. Тверская, 1, Москва").startswith("УЛ ТВЕРСКАЯ 1")
+    assert normalize_address("東京都千代田区1-1") == "東京都千代田区1-1"
+
+
+@pytest.mark.parametrize(
+    ("raw", "country"),
+    [
+        (FARM, "US"),
+        ("10 Downing Street, London SW1A 2AA", "GB"),
+        ("Hauptstraße 5, 10115 Berlin, Germany", "DE"),
+        ("1 Main St, Toronto, ON M5V 2T6", "CA"),
+        ("ул. Тверская, 1, Москва", None),
+    ],
+)
+def test_the_country_of_an_address(raw: str, country: str | None) -> None:
+    assert address_keys(raw).country == country

@@ -171,14 +171,17 @@ def test_check_json_of_a_clean_case(tmp_path: Path, cli_env) -> None:
         "notarized_id",
         "background_check",
         "camera_interview",
+        "liveness_probes",
         "shipping_address",
+        "identity_signals",
         "education_history",
         "profile_photo",
     ]
     for finding in report["findings"]:
         assert set(finding) == {"step", "answer", "result", "reason"}
         assert finding["result"] == "pass"
-    assert report["findings"][3]["answer"] == "match"
+    assert report["findings"][4]["answer"] == "match"
+    assert report["findings"][5]["answer"] == "none"
     assert verification_rows(db) == 1
 
 
@@ -314,6 +317,7 @@ def test_case_answers_are_put_in_playbook_order(tmp_path: Path) -> None:
         "notarized_id",
         "background_check",
         "camera_interview",
+        "liveness_probes",
         "education_history",
         "profile_photo",
     ]
@@ -330,12 +334,12 @@ def test_status_shows_a_verification_by_name_or_id(cli_runner, tmp_path: Path) -
     assert by_name.stdout.splitlines()[:3] == [
         f"Verification {verification_id} of Jane Doe (Pre-offer verification)",
         "Outcome: Cleared",
-        "Progress: 6 of 6 steps answered",
+        "Progress: 8 of 8 steps answered",
     ]
     by_id = cli_runner("status", verification_id.lower(), "--json", "--db", db)
     assert by_id.exit_code == 0
     view = json.loads(by_id.stdout)
-    assert (view["id"], view["outcome"], view["answered"]) == (verification_id, "cleared", 6)
+    assert (view["id"], view["outcome"], view["answered"]) == (verification_id, "cleared", 8)
 
     missing = cli_runner("status", "Nobody", "--db", db)
     assert missing.exit_code == 2
@@ -356,7 +360,7 @@ def test_list_shows_open_verifications_and_all_with_the_flag(cli_runner, tmp_pat
     assert len(open_lines) == 1
     assert "Jane Doe" in open_lines[0]
     assert "Blocked: do not make the offer" in open_lines[0]
-    assert "1 of 6 steps answered  by cli (cli)" in open_lines[0]
+    assert "1 of 8 steps answered  by cli (cli)" in open_lines[0]
     all_lines = cli_runner("list", "--all", "--db", db).stdout.splitlines()
     assert len(all_lines) == 2
     assert "Cleared" in all_lines[1]

@@ -99,7 +99,7 @@ def _(directory: Path) -> tuple[list[str], dict[str, str]]:
     lines = PRE_OFFER.read_text(encoding="utf-8").splitlines(keepends=True)
     at = next(i for i, line in enumerate(lines) if line.strip().startswith("title:"))
     playbook = directory / "pre_offer.yml"
-    playbook.write_text("".join([*lines[: at + 1], "version: 2\n", *lines[at + 1 :]]))
+    playbook.write_text("".join([*lines[: at + 1], "version: 99\n", *lines[at + 1 :]]))
     return ["playbook", "validate", str(playbook)], {}
 
 
@@ -263,7 +263,7 @@ def test_a_duplicate_key_in_a_case_is_refused_naming_the_key_and_line(runs) -> N
 def test_a_duplicate_key_in_a_playbook_is_refused_naming_the_key_and_line(runs) -> None:
     run = runs["duplicate-playbook-key"]
     lines = (run.directory / "pre_offer.yml").read_text(encoding="utf-8").splitlines()
-    second = lines.index("version: 2") + 1
+    second = lines.index("version: 99") + 1
     assert run.returncode == 2
     assert f"line {second}: duplicate key 'version' (first at line " in run.error
 

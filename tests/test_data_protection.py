@@ -17,8 +17,10 @@ from bot.audit import AuditFailure, parse_anchor, verify
 from bot.errors import InvalidInput, StoreError
 from bot.models import Actor, Platform
 from bot.notices import DecisionNotice, FindingNotice
+from bot.playbook import PlaybookRegistry
 from bot.sealing import ERASED
 from bot.store import GENESIS_HASH
+from tests.conftest import PLAYBOOK_DIR
 from tests.test_case_and_cli import run_cli
 
 JOHN = {
@@ -432,10 +434,12 @@ async def test_an_older_database_is_sealed_and_its_chain_rekeyed_at_open(
         "'2025-01-01T00:00:00.000+00:00')",
         [JOHN["name"], JOHN["email"], JOHN["home_address"], JOHN["home_address"]],
     )
+    version = PlaybookRegistry.from_directory(PLAYBOOK_DIR).get("pre-offer").version
     connection.execute(
-        "INSERT INTO verifications VALUES ('VB-0000000A', 1, 'pre-offer', 1, 'hm-1', 'slack', "
+        "INSERT INTO verifications VALUES ('VB-0000000A', 1, 'pre-offer', ?, 'hm-1', 'slack', "
         "'in_progress', NULL, NULL, '2025-01-01T00:00:00.000+00:00', "
-        "'2025-01-01T00:00:00.000+00:00')"
+        "'2025-01-01T00:00:00.000+00:00')",
+        [version],
     )
     connection.execute(
         "INSERT INTO answers (id, verification_id, step_id, value, result, note, reason, "

@@ -61,9 +61,9 @@ def test_scripted_demo_of_a_clean_candidate(tmp_path: Path, db: Path, cli_env) -
     out = result.stdout
     assert f"verifybot demo: Pre-offer verification (database: {db})" in out
     assert "Email: jane@example.com" in out
-    positions = [out.index(f"Step {n} of 6") for n in range(1, 7)]
+    positions = [out.index(f"Step {n} of 8") for n in range(1, 9)]
     assert positions == sorted(positions)
-    assert "Step 4 of 6: Laptop shipping address (checked by verifybot)" in out
+    assert "Step 5 of 8: Laptop shipping address (checked by verifybot)" in out
     assert "Result: [PASS] Laptop shipping address: Same as the verified home address" in out
     assert "Answer [1-3]: verified" in out
     assert "Commission 12345, Cook County" in out
@@ -71,7 +71,7 @@ def test_scripted_demo_of_a_clean_candidate(tmp_path: Path, db: Path, cli_env) -
     assert "Outcome: Cleared" in out
     assert "ESCALATION" not in out
     assert rows(db, "verifications") == 1
-    assert rows(db, "answers") == 6
+    assert rows(db, "answers") == 8
 
 
 def test_scripted_demo_with_red_flags_posts_escalations(
@@ -100,7 +100,9 @@ def test_scripted_demo_with_red_flags_posts_escalations(
     assert "New finding: [BLOCK] Laptop shipping address: Shared with" in out
     assert "Result: [BLOCK] Laptop shipping address: Shared with another candidate" in out
     assert "Outcome: Blocked: do not make the offer" in out
-    assert out.count("ESCALATION posted") == 4, "the camera and the computed address: one post"
+    assert out.count("ESCALATION posted") == 5, (
+        "the liveness probes and the computed steps: one post"
+    )
     assert rows(db, "escalations") == 1
 
 
@@ -127,12 +129,15 @@ KEYBOARD = "\n".join(
         "Security Engineer",
         "10 Elm Street, Springfield, IL 62701",
         "77 Harbor Road, Baltimore, MD 21230",
+        "",  # nobody referred them
+        "",  # no payout account
         "9",  # not an option: asked again
         "1",
         "",  # the note verified needs, left empty: the note is asked again
         "Notary Jo Smith, commission 4411, IL",
         "Clear, identity matches",
         "3",
+        "natural",
         "consistent",
         "1",
         "",
@@ -151,7 +156,7 @@ def test_interactive_demo_asks_again_for_invalid_input(tmp_path: Path, db: Path,
     assert "Type the number of an option." in out
     assert "A note is required: Notary's name or commission number" in out
     assert out.count("  Notary's name or commission number, and the state of commission: ") == 2
-    assert "Step 6 of 6: Profile photo" in out
+    assert "Step 8 of 8: Profile photo" in out
     assert "Result: [REVIEW] Laptop shipping address: Differs from the verified home" in out
     assert "] verifybot escalation: Ann Lee\n" in out
     assert "Outcome: Blocked: do not make the offer" in out
@@ -179,10 +184,10 @@ def test_interactive_demo_that_ends_early_exits_1(db: Path, cli_runner) -> None:
     assert rows(db, "verifications") == 0
 
     address = "10 Elm St, Springfield, IL 62701"
-    typed = f"Ann Lee\nann@example.com\n\n\n{address}\n{address}\n3\n"
+    typed = f"Ann Lee\nann@example.com\n\n\n{address}\n{address}\n\n\n3\n"
     stopped = cli_runner("demo", "--db", str(db), stdin=typed)
     assert stopped.exit_code == 1
-    assert "Input ended with 1 of 6 steps answered." in stopped.stdout
+    assert "Input ended with 1 of 8 steps answered." in stopped.stdout
     assert "in progress" not in stopped.stdout
     assert stopped.stdout.count("Outcome: ") == 1
     assert "Outcome: Blocked: do not make the offer" in stopped.stdout
@@ -197,7 +202,7 @@ def test_demo_of_an_unknown_playbook_exits_2(db: Path, cli_runner) -> None:
 
 def test_interactive_demo_asks_again_after_a_digit_like_character(db: Path, cli_runner) -> None:
     address = "10 Elm St, Springfield, IL 62701"
-    typed = f"Ann Lee\nann@example.com\n\n\n{address}\n{address}\n²\n3\n"
+    typed = f"Ann Lee\nann@example.com\n\n\n{address}\n{address}\n\n\n²\n3\n"
     result = cli_runner("demo", "--db", str(db), stdin=typed)
     assert "Type the number of an option." in result.stdout
     assert "Recorded: Not provided or candidate declined (block)" in result.stdout
@@ -215,10 +220,10 @@ def test_one_ctrl_c_ends_the_demo_and_says_what_was_kept(tmp_path: Path, db: Pat
         cwd=tmp_path,
     )
     try:
-        demo.stdin.write(f"Ann Lee\nann@example.com\n\n\n{address}\n{address}\n3\n".encode())
+        demo.stdin.write(f"Ann Lee\nann@example.com\n\n\n{address}\n{address}\n\n\n3\n".encode())
         demo.stdin.flush()
         shown = b""
-        while not (b"Step 2 of 6" in shown and shown.endswith(b"Answer [1-5]: ")):
+        while not (b"Step 2 of 8" in shown and shown.endswith(b"Answer [1-5]: ")):
             ready, _, _ = select.select([demo.stdout], [], [], 30)
             chunk = os.read(demo.stdout.fileno(), 65536) if ready else b""
             assert chunk, f"the demo stopped before asking step 2: {shown[-300:]!r}"
@@ -231,7 +236,7 @@ def test_one_ctrl_c_ends_the_demo_and_says_what_was_kept(tmp_path: Path, db: Pat
     assert "Traceback" not in err.decode()
     verification_id = re.search(rb"Verification (VB-[0-9A-F]{8}) started", shown).group(1)
     assert out.decode().strip() == (
-        f"Interrupted: verification {verification_id.decode()} of Ann Lee is kept with 1 of 6 "
+        f"Interrupted: verification {verification_id.decode()} of Ann Lee is kept with 1 of 8 "
         "steps answered (outcome: Blocked: do not make the offer); "
         f"`verifybot status {verification_id.decode()}` shows it."
     )

@@ -100,10 +100,12 @@ async def test_needs_review_when_finished_with_a_review(
             "edr_reporting": "reporting",
             "remote_access_tools": "none",
             "ip_kvm": "cannot_tell",
+            "first_logins": "consistent",
+            "screen_sharing": "none",
         },
     )
     assert result.verification.outcome is Outcome.IN_PROGRESS
-    result = await service.answer(hm, verification_id, "first_logins", "consistent")
+    result = await service.answer(hm, verification_id, "mfa_devices", "own_only")
     assert result.verification.outcome is Outcome.NEEDS_REVIEW
 
 

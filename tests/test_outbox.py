@@ -134,17 +134,19 @@ async def test_a_failing_computed_finding_rolls_back_the_answer_that_reached_it(
     verification_id = started.verification.id
     await service.answer(hm, verification_id, "notarized_id", "verified", "Notary 1")
     await service.answer(hm, verification_id, "background_check", "clear")
+    await service.answer(hm, verification_id, "camera_interview", "matched")
 
     def enqueue_fails(*args, **kwargs):
         raise Boom("disk full")
 
     monkeypatch.setattr(store, "enqueue", enqueue_fails)
     with pytest.raises(Boom):
-        await service.answer(hm, verification_id, "camera_interview", "matched")
+        await service.answer(hm, verification_id, "liveness_probes", "natural")
 
     assert [row["step_id"] for row in store.answers(verification_id)] == [
         "notarized_id",
         "background_check",
+        "camera_interview",
     ]
     assert count(store, "escalations") == 0
 

@@ -30,9 +30,10 @@ PARTIAL = {
     "notarized_id": ("verified", "Commission 12345, Cook County"),
     "background_check": ("clear", None),
     "camera_interview": ("matched", None),
+    "liveness_probes": ("natural", None),
 }
 EDIT_ERROR = (
-    "{source}: playbook pre-offer version 1 differs from the version 1 recorded in the "
+    "{source}: playbook pre-offer version 2 differs from the version 2 recorded in the "
     "database on {date}; bump `version:`"
 )
 
@@ -64,7 +65,7 @@ def rename_drop_and_bump(data: dict[str, Any]) -> None:
     camera["id"], camera["title"] = "video_interview", "Video interview"
     education = step(data, "education_history")
     education["options"] = [o for o in education["options"] if o["value"] != "unverified"]
-    data["version"] = 2
+    data["version"] = 3
 
 
 def reword_without_bump(data: dict[str, Any]) -> None:
@@ -80,7 +81,7 @@ def stored_events(core: Core) -> list[dict[str, Any]]:
 
 
 async def start_partial(core: Core, candidate: dict[str, Any]) -> str:
-    """A pre-offer verification with 4 of its 6 steps answered (one of them computed)."""
+    """A pre-offer verification with 6 of its 8 steps answered (two of them computed)."""
     started = await core.service.start(CLI, candidate)
     verification_id = started.verification.id
     for step_id, (value, note) in PARTIAL.items():
@@ -95,7 +96,7 @@ async def test_an_edited_playbook_leaves_an_earlier_verification_as_it_was(
     verification_id = await start_partial(before, candidate())
     shown = await before.service.status(CLI, verification_id)
     prompt = await before.service.next_prompt(CLI, verification_id)
-    assert (shown.answered, shown.total) == (4, 6)
+    assert (shown.answered, shown.total) == (6, 8)
 
     edit(playbooks, rename_drop_and_bump)
     after = make_core(playbooks_dir=str(playbooks))
@@ -106,7 +107,9 @@ async def test_an_edited_playbook_leaves_an_earlier_verification_as_it_was(
         "notarized_id",
         "background_check",
         "camera_interview",
+        "liveness_probes",
         "shipping_address",
+        "identity_signals",
     ]
     assert (await after.service.next_prompt(CLI, verification_id)) == prompt
     [listed] = await after.service.list(CLI)
@@ -117,19 +120,19 @@ async def test_an_edited_playbook_leaves_an_earlier_verification_as_it_was(
     )
     assert dropped.recorded.answer_label == "Could not be verified with the institution"
     done = await after.service.answer(CLI, verification_id, "profile_photo", "genuine")
-    assert (done.verification.answered, done.verification.outcome.value) == (6, "needs_review")
+    assert (done.verification.answered, done.verification.outcome.value) == (8, "needs_review")
 
     started = await after.service.start(CLI, candidate())
     newer = after.store.verification(started.verification.id)
-    assert newer["playbook_version"] == 2
+    assert newer["playbook_version"] == 3
     await after.service.answer(CLI, newer["id"], "notarized_id", *PARTIAL["notarized_id"])
     await after.service.answer(CLI, newer["id"], "background_check", "clear")
     assert (await after.service.next_prompt(CLI, newer["id"])).step_id == "video_interview"
     with pytest.raises(InvalidInput, match="'unverified' is not an option"):
         await after.service.answer(CLI, newer["id"], "education_history", "unverified", "None")
     assert [(e["id"], e["version"]) for e in stored_events(after)] == [
-        ("pre-offer", 1),
         ("pre-offer", 2),
+        ("pre-offer", 3),
     ]
 
 
@@ -148,8 +151,8 @@ def test_status_and_list_of_a_partial_check_survive_an_edit(
     status = cli_runner("status", verification_id, "--json", "--db", db, env=env).stdout
     summary = cli_runner("status", "Jane Doe", "--db", db, env=env).stdout
     listed = cli_runner("list", "--db", db, env=env).stdout
-    assert json.loads(status)["answered"] == 4
-    assert "Progress: 4 of 6 steps answered" in summary
+    assert json.loads(status)["answered"] == 6
+    assert "Progress: 6 of 8 steps answered" in summary
 
     edit(playbooks, rename_drop_and_bump)
 
@@ -178,7 +181,7 @@ def test_an_edit_without_a_version_bump_is_refused_with_exit_2_naming_the_file(
 ) -> None:
     core = make_core(playbooks_dir=str(playbooks))
     verification_id = asyncio.run(start_partial(core, candidate()))
-    recorded = core.store.playbook_version("pre-offer", 1)
+    recorded = core.store.playbook_version("pre-offer", 2)
     path = edit(playbooks, reword_without_bump)
     expected = EDIT_ERROR.format(source=path, date=recorded["stored_at"][:10])
     db = str(core.settings.db)
@@ -205,14 +208,14 @@ def test_an_edit_without_a_version_bump_is_refused_with_exit_2_naming_the_file(
     validated = cli_runner("playbook", "validate", "--db", db, env=directory)
     assert (validated.exit_code, validated.stderr) == (2, f"{expected}\n")
     other = playbooks / "device_handover.yml"
-    assert validated.stdout == f"{other}: ok (device-handover v1, 4 steps)\n"
+    assert validated.stdout == f"{other}: ok (device-handover v2, 6 steps)\n"
     in_working_directory = cli_runner("playbook", "validate", env=directory)
     assert (in_working_directory.exit_code, in_working_directory.stderr) == (2, f"{expected}\n")
     no_database = cli_runner("playbook", "validate", "--db", "none.db", env=directory)
     assert no_database.exit_code == 0
     assert not (tmp_path / "none.db").exists()
 
-    edit(playbooks, lambda data: data.update(version=2))
+    edit(playbooks, lambda data: data.update(version=3))
     assert cli_runner("status", verification_id, "--db", db, env=directory).exit_code == 0
 
 
@@ -230,9 +233,9 @@ async def test_the_content_hash_ignores_comments_and_layout(
 
     later = make_core(playbooks_dir=str(playbooks))
     await later.service.start(CLI, candidate())
-    recorded = later.store.playbook_version("pre-offer", 1)
+    recorded = later.store.playbook_version("pre-offer", 2)
     assert recorded["content_hash"] == content_hash(canonical_content(load_playbook(path)))
-    assert [(e["id"], e["version"]) for e in stored_events(later)] == [("pre-offer", 1)]
+    assert [(e["id"], e["version"]) for e in stored_events(later)] == [("pre-offer", 2)]
 
 
 async def test_each_version_is_stored_once_with_one_audit_event(
@@ -243,7 +246,7 @@ async def test_each_version_is_stored_once_with_one_audit_event(
     await service.start(CLI, candidate(), "device-handover")
 
     events = stored_events(core)
-    assert [(e["id"], e["version"]) for e in events] == [("pre-offer", 1), ("device-handover", 1)]
+    assert [(e["id"], e["version"]) for e in events] == [("pre-offer", 2), ("device-handover", 2)]
     for detail in events:
         row = store.playbook_version(detail["id"], detail["version"])
         assert set(detail) == {"id", "version", "hash"}
@@ -263,7 +266,7 @@ async def test_a_version_recorded_with_other_content_since_start_up_is_refused_a
     other = load_playbook(edit(playbooks, reword_without_bump))
     content = canonical_content(other)
     with store.transaction():
-        store.insert_playbook_version("pre-offer", 1, content_hash(content), content, "elsewhere")
+        store.insert_playbook_version("pre-offer", 2, content_hash(content), content, "elsewhere")
 
     with pytest.raises(InvalidInput, match=r"bump `version:`"):
         await service.start(CLI, candidate())
@@ -282,7 +285,7 @@ async def test_a_verification_whose_playbook_is_no_longer_installed_keeps_workin
 
     later = make_core(playbooks_dir=str(playbooks))
     shown = await later.service.status(CLI, verification_id)
-    assert (shown.playbook, shown.answered, shown.total) == ("device-handover", 1, 4)
+    assert (shown.playbook, shown.answered, shown.total) == ("device-handover", 1, 6)
     assert (await later.service.next_prompt(CLI, verification_id)).step_id == "remote_access_tools"
     await later.service.answer(CLI, verification_id, "remote_access_tools", "none")
     with pytest.raises(InvalidInput, match="unknown playbook"):
@@ -302,11 +305,11 @@ async def test_verifications_from_before_versions_were_kept_get_the_installed_ve
     connection.close()
 
     later = make_core(playbooks_dir=str(playbooks))
-    recorded = later.store.playbook_version("pre-offer", 1)
+    recorded = later.store.playbook_version("pre-offer", 2)
     assert recorded["content"] == canonical_content(later.service.playbooks.get("pre-offer"))
     [event] = [e for e in later.store.events() if e["action"] == "playbook.version_stored"][1:]
     assert (event["actor"], event["platform"]) == ("verifybot", "system")
-    assert (await later.service.status(CLI, verification_id)).answered == 4
+    assert (await later.service.status(CLI, verification_id)).answered == 6
 
 
 def test_recorded_versions_are_never_changed(store) -> None:

@@ -65,9 +65,24 @@ PRE_OFFER_TABLE = [
         ],
     ),
     (
+        "liveness_probes",
+        None,
+        [("natural", "pass"), ("artifacts", "review"), ("refused", "block")],
+    ),
+    (
         "shipping_address",
         "address_match",
-        [("match", "pass"), ("mismatch", "review"), ("shared", "block")],
+        [
+            ("match", "pass"),
+            ("mismatch", "review"),
+            ("same_building", "review"),
+            ("shared", "block"),
+        ],
+    ),
+    (
+        "identity_signals",
+        "identity_signals",
+        [("none", "pass"), ("weak", "review"), ("linked", "block"), ("watchlisted", "block")],
     ),
     (
         "education_history",
@@ -82,6 +97,7 @@ PRE_OFFER_NOTE_REQUIRED = {
     ("background_check", "consider"),
     ("background_check", "identity_mismatch"),
     ("camera_interview", "did_not_match"),
+    ("liveness_probes", "artifacts"),
     ("education_history", "inconsistent"),
     ("education_history", "unverified"),
     ("profile_photo", "suspected_ai"),
@@ -133,6 +149,8 @@ def test_device_handover_playbook_has_no_computed_step_and_every_step_can_pass_a
         "remote_access_tools",
         "ip_kvm",
         "first_logins",
+        "screen_sharing",
+        "mfa_devices",
     ]
     for step in playbook.steps:
         assert not step.computed
@@ -218,11 +236,12 @@ async def test_prompts_follow_the_playbook_order_and_skip_the_computed_step(
         value, note = pass_answers["pre-offer"][prompt.step_id]
         outcome = await service.answer(hm, prompt.verification_id, prompt.step_id, value, note)
     assert seen == [
-        ("notarized_id", "Step 1 of 6"),
-        ("background_check", "Step 2 of 6"),
-        ("camera_interview", "Step 3 of 6"),
-        ("education_history", "Step 5 of 6"),
-        ("profile_photo", "Step 6 of 6"),
+        ("notarized_id", "Step 1 of 8"),
+        ("background_check", "Step 2 of 8"),
+        ("camera_interview", "Step 3 of 8"),
+        ("liveness_probes", "Step 4 of 8"),
+        ("education_history", "Step 7 of 8"),
+        ("profile_photo", "Step 8 of 8"),
     ]
     assert outcome.verification.outcome is Outcome.CLEARED
 
@@ -333,19 +352,20 @@ def test_duplicate_option_values_are_refused(tmp_path: Path) -> None:
 )
 def test_computed_step_with_other_options_is_refused(tmp_path: Path, values: list[str]) -> None:
     data = valid_playbook()
-    template = data["steps"][3]["options"][0]
-    data["steps"][3]["options"] = [{**template, "value": value} for value in values]
+    template = data["steps"][4]["options"][0]
+    data["steps"][4]["options"] = [{**template, "value": value} for value in values]
     path = write(tmp_path, data)
     message = refusal(path)
-    assert f"{path}: steps[3]: " in message
+    assert f"{path}: steps[4]: " in message
     assert "exactly the options match, mismatch, shared" in message
 
 
 def test_unknown_check_is_refused(tmp_path: Path) -> None:
     data = valid_playbook()
-    data["steps"][3]["check"] = "phone_match"
+    data["steps"][4]["check"] = "phone_match"
     path = write(tmp_path, data)
-    assert f"{path}: steps[3].check: must be one of {Check.ADDRESS_MATCH.value}" in refusal(path)
+    expected = f"must be one of {Check.ADDRESS_MATCH.value}, {Check.IDENTITY_SIGNALS.value}"
+    assert f"{path}: steps[4].check: {expected}" in refusal(path)
 
 
 def test_step_with_a_single_option_is_refused(tmp_path: Path) -> None:
@@ -414,8 +434,8 @@ def test_registry_names_the_known_playbooks_for_an_unknown_id() -> None:
 def test_validate_passes_the_shipped_playbooks(cli_runner) -> None:
     result = cli_runner("playbook", "validate")
     assert result.exit_code == 0, result.output
-    assert "pre_offer.yml: ok (pre-offer v1, 6 steps)" in result.stdout
-    assert "device_handover.yml: ok (device-handover v1, 4 steps)" in result.stdout
+    assert "pre_offer.yml: ok (pre-offer v2, 8 steps)" in result.stdout
+    assert "device_handover.yml: ok (device-handover v2, 6 steps)" in result.stdout
 
 
 def test_validate_exits_2_for_a_bad_file_and_names_the_field(cli_runner, tmp_path: Path) -> None:
@@ -447,8 +467,8 @@ def test_show_prints_every_step_and_option(cli_runner) -> None:
     result = cli_runner("playbook", "show", "pre-offer")
     assert result.exit_code == 0
     out = result.stdout
-    assert out.startswith("Pre-offer verification (pre-offer v1)")
-    assert "4. shipping_address: Laptop shipping address [computed: address_match]" in out
+    assert out.startswith("Pre-offer verification (pre-offer v2)")
+    assert "5. shipping_address: Laptop shipping address [computed: address_match]" in out
     assert "- camera_refused -> block: Camera refused or kept off" in out
     assert "- verified -> pass: Notarized ID received and matches (note required)" in out
     for step_id, _, options in PRE_OFFER_TABLE:

@@ -17,6 +17,7 @@ FIRST_STEPS = {
     "notarized_id": ("verified", "Commission 12345, Cook County, IL"),
     "background_check": "clear",
     "camera_interview": "matched",
+    "liveness_probes": "natural",
 }
 
 
@@ -63,7 +64,7 @@ async def test_start_records_the_candidate_and_asks_the_first_step(
     view = started.verification
     assert parse_verification_id(view.id.lower()) == view.id
     assert view.outcome is Outcome.IN_PROGRESS
-    assert (view.answered, view.total) == (0, 6)
+    assert (view.answered, view.total) == (0, 8)
     assert view.candidate.name == "Jane Doe"
     assert view.candidate.email == "Jane.Doe@example.com"
     assert view.candidate.phone == "+13125550100"
@@ -165,7 +166,8 @@ async def test_address_step_matches_the_same_place_written_differently(
     )
     result = await reach_address_step(actor(), details)
 
-    [computed] = result.computed
+    [computed, identity] = result.computed
+    assert (identity.step, identity.answer) == ("identity_signals", "none")
     assert (computed.step, computed.answer, computed.result) == (
         "shipping_address",
         "match",
@@ -186,7 +188,7 @@ async def test_address_step_flags_a_different_shipping_address_for_review(
     )
     result = await reach_address_step(actor(), details)
 
-    [computed] = result.computed
+    computed = result.computed[0]
     assert (computed.answer, computed.result) == ("mismatch", Result.REVIEW)
     assert "'77 Harbor Road, Unit 9, Baltimore, MD 21230'" in computed.reason
     assert "'123 Main Street, Springfield, IL 62701'" in computed.reason
@@ -215,8 +217,8 @@ async def test_several_people_shipping_to_one_address_is_the_laptop_farm_signal(
     ids = [result.verification.id for result in (first, second, third)]
 
     assert first.computed[0].answer == "match"
-    assert [(f.answer, f.result) for f in second.computed] == [("shared", Result.BLOCK)]
-    assert [(f.answer, f.result) for f in third.computed] == [("shared", Result.BLOCK)]
+    assert (second.computed[0].answer, second.computed[0].result) == ("shared", Result.BLOCK)
+    assert (third.computed[0].answer, third.computed[0].result) == ("shared", Result.BLOCK)
     for shown in (second.computed[0], third.computed[0]):
         assert "another candidate" in shown.reason and "laptop-farm" in shown.reason
         assert not any(other in shown.reason for other in ids)
@@ -228,7 +230,7 @@ async def test_several_people_shipping_to_one_address_is_the_laptop_farm_signal(
     assert ids[2] not in address.security_detail
     assert third.verification.outcome is Outcome.BLOCKED
     assert third.escalated
-    [computed_event] = [
+    [computed_event, _] = [
         json.loads(e["detail"]) for e in store.events(ids[2]) if e["action"] == "answer.computed"
     ]
     assert computed_event["related"] == ids[:2]
@@ -237,14 +239,28 @@ async def test_several_people_shipping_to_one_address_is_the_laptop_farm_signal(
 async def test_the_same_person_verified_again_is_not_another_identity(
     actor, candidate, reach_address_step
 ) -> None:
-    details = candidate(email="jane@example.com")
+    details = candidate(email="jane@example.com", name="Jane Doe")
     first = await reach_address_step(actor(), details)
     again = await reach_address_step(
-        actor("hm-2"), {**details, "email": "JANE@Example.com", "name": "Jane Q. Doe"}
+        actor("hm-2"), {**details, "email": "JANE@Example.com", "name": "  jane   DOE"}
     )
-    assert first.computed[0].answer == "match"
-    assert again.computed[0].answer == "match"
+    assert [f.answer for f in first.computed] == ["match", "none"]
+    assert [f.answer for f in again.computed] == ["match", "none"]
     assert again.verification.outcome is Outcome.IN_PROGRESS
+
+
+async def test_one_mailbox_under_another_name_is_another_person(
+    actor, candidate, reach_address_step
+) -> None:
+    details = candidate(email="jane@example.com", name="Jane Doe")
+    await reach_address_step(actor(), details)
+    other = await reach_address_step(actor("hm-2"), {**details, "name": "Joan Roe"})
+    assert [(f.answer, f.result) for f in other.computed] == [
+        ("shared", Result.BLOCK),
+        ("linked", Result.BLOCK),
+    ]
+    assert "under another name" in other.computed[1].reason
+    assert "Jane Doe" not in other.computed[1].reason
 
 
 async def test_foreign_addresses_match_and_are_shared(
@@ -271,7 +287,8 @@ async def test_foreign_addresses_match_and_are_shared(
     assert other.computed[0].answer == "shared"
     assert first.verification.id not in other.computed[0].reason
     seen_by_security = await service.view(actor(SECURITY), other.verification.id)
-    assert first.verification.id in seen_by_security.findings[-1].security_detail
+    [address] = [f for f in seen_by_security.findings if f.step == "shipping_address"]
+    assert first.verification.id in address.security_detail
 
 
 # security decisions

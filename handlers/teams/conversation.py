@@ -135,6 +135,8 @@ class CandidateSubmit(BaseModel):
     role: str | None = Field(None, max_length=1000)
     home_address: str | None = Field(None, max_length=1000)
     shipping_address: str | None = Field(None, max_length=1000)
+    payout_account: str | None = Field(None, max_length=1000)
+    referred_by: str | None = Field(None, max_length=1000)
 
     def details(self) -> dict[str, str]:
         """The filled-in fields; blank ones are left out."""

@@ -22,6 +22,7 @@ PASSES = {
     "notarized_id": ("verified", "Commission 4711, Cook County"),
     "background_check": ("clear", None),
     "camera_interview": ("matched", None),
+    "liveness_probes": ("natural", None),
     "education_history": ("consistent", None),
     "profile_photo": ("genuine", None),
 }

@@ -25,7 +25,7 @@ async def test_status_by_name_and_by_id(slack: SlackDriver) -> None:
         shown = text_of(reply.json["blocks"])
         assert f"Verification {verification_id} of Jane Doe" in shown
         assert "Outcome: Blocked: do not make the offer" in shown
-        assert "Progress: 1 of 6 steps answered" in shown
+        assert "Progress: 1 of 8 steps answered" in shown
         assert "[BLOCK] Notarized proof of identity: Not provided or candidate declined" in shown
         assert "Continue" in shown
 
@@ -57,8 +57,8 @@ async def test_list_shows_the_callers_open_verifications(slack: SlackDriver) -> 
 
     lines = (await slack.command("list")).text.splitlines()
     assert lines == [
-        f"Ann Lee ({second}): 0 of 6 steps answered",
-        f"Jane Doe ({first}): 0 of 6 steps answered",
+        f"Ann Lee ({second}): 0 of 8 steps answered",
+        f"Jane Doe ({first}): 0 of 8 steps answered",
     ]
     assert (await slack.command("list", user=SEC)).text == "You have no open verifications."
 

@@ -21,6 +21,7 @@ PASSING = [
     ("verified", "Commission 12345, Cook County, IL"),
     ("clear", "Report 778899"),
     ("matched", None),
+    ("natural", None),
     ("consistent", None),
     ("genuine", None),
 ]
@@ -44,6 +45,8 @@ async def test_start_opens_the_candidate_modal_prefilled(
         "role",
         "home_address",
         "shipping_address",
+        "payout_account",
+        "referred_by",
         "playbook",
     }
     assert all(block["element"].get("max_length") for k, block in inputs.items() if k != "playbook")
@@ -59,7 +62,7 @@ async def test_a_whole_verification_ends_cleared(
 
     first = slack.last_dm()
     shown = text_of(first.blocks)
-    assert "Jane Doe: Notarized proof of identity (Step 1 of 6)" in shown
+    assert "Jane Doe: Notarized proof of identity (Step 1 of 8)" in shown
     assert "notarized proof of identity" in shown
     assert "Ask for a government photo ID" in shown
     assert len(buttons(first.blocks)) == 3
@@ -88,7 +91,9 @@ async def test_a_whole_verification_ends_cleared(
         "notarized_id",
         "background_check",
         "camera_interview",
+        "liveness_probes",
         "shipping_address",
+        "identity_signals",
         "education_history",
         "profile_photo",
     ]
@@ -225,7 +230,7 @@ async def test_continue_reposts_the_current_step(
     reply = await slack.send(slack.interaction(payload))
     await slack.settle()
     assert reply.status == 200
-    assert "Step 1 of 6" in text_of(slack.last_dm().blocks)
+    assert "Step 1 of 8" in text_of(slack.last_dm().blocks)
     assert len(slack.dm()) == 2
 
 

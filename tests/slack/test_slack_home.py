@@ -23,7 +23,7 @@ async def test_home_shows_a_managers_open_verifications_and_recent_outcomes(
     assert view["type"] == "home"
     shown = text_of(view["blocks"])
     assert f"Jane Doe ({open_id})" in shown
-    assert "0 of 6 steps answered" in shown
+    assert "0 of 8 steps answered" in shown
     assert f"Ann Lee ({done_id})*: Cancelled" in shown
     assert "Open escalations" not in shown
     [(_, resume)] = buttons(view["blocks"])

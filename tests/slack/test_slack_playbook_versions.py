@@ -28,7 +28,7 @@ def rename_drop_and_bump(path: Path) -> None:
     steps["camera_interview"].update(id="video_interview", title="Video interview")
     education = steps["education_history"]
     education["options"] = [o for o in education["options"] if o["value"] != "unverified"]
-    data["version"] = 2
+    data["version"] = 3
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
@@ -46,8 +46,9 @@ async def test_a_playbook_edit_leaves_an_earlier_verification_unchanged(
     await slack.answer("verified", "Commission 12345")
     await slack.answer("clear", "Report 778899")
     await slack.answer("matched")
+    await slack.answer("natural")
     status_before = text_of((await slack.command(f"status {verification_id}")).json["blocks"])
-    assert "Progress: 4 of 6 steps answered" in status_before
+    assert "Progress: 6 of 8 steps answered" in status_before
     await shut(before)
 
     rename_drop_and_bump(playbooks / "pre_offer.yml")
@@ -69,7 +70,7 @@ async def test_a_playbook_edit_leaves_an_earlier_verification_unchanged(
         "did_not_match",
     ]
 
-    assert "Education history (Step 5 of 6)" in text_of(slack.last_dm().blocks)
+    assert "Education history (Step 7 of 8)" in text_of(slack.last_dm().blocks)
     await slack.answer("unverified", "The registrar did not reply")
     await slack.answer("genuine")
     answers = after.core.store.answers(verification_id)

@@ -121,7 +121,7 @@ def test_the_start_modal_asks_for_the_playbook_only_when_there_is_a_choice() -> 
     registry = PlaybookRegistry.from_directory(REPO_ROOT / "playbooks")
     only = [registry.get("pre-offer")]
     single = start_modal("", only, "pre-offer")
-    assert [b["block_id"] for b in single["blocks"]][-1] == "shipping_address"
+    assert [b["block_id"] for b in single["blocks"]][-1] == "payout_account"
     both = start_modal("", list(registry), registry.default_id)
     select = both["blocks"][-1]["element"]
     assert select["initial_option"]["value"] == "pre-offer"

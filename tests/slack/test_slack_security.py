@@ -201,7 +201,13 @@ async def test_the_laptop_farm_signal_names_the_other_verification(
         "shipping_address": "500 oak ave columbus ohio 43004",
     }
     second_id = await slack.start(other, user=HM2)
-    for option, note in (("verified", "Notary 9"), ("clear", "Report 1"), ("matched", None)):
+    answers = (
+        ("verified", "Notary 9"),
+        ("clear", "Report 1"),
+        ("matched", None),
+        ("natural", None),
+    )
+    for option, note in answers:
         await slack.answer(option, note, user=HM2)
     await slack.settle()
 

@@ -18,7 +18,13 @@ from tests.slack.conftest import (
     text_of,
 )
 
-PASSES = (("clear", None), ("matched", None), ("consistent", None), ("genuine", None))
+PASSES = (
+    ("clear", None),
+    ("matched", None),
+    ("natural", None),
+    ("consistent", None),
+    ("genuine", None),
+)
 
 
 def answered_step(slack: SlackDriver, step_title: str) -> Message:

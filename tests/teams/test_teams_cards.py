@@ -151,6 +151,8 @@ def test_the_candidate_form_keeps_the_values_and_shows_the_problems() -> None:
         "role",
         "home_address",
         "shipping_address",
+        "referred_by",
+        "payout_account",
     ]
     assert inputs["name"]["value"] == "Jane Doe"
     assert "Email is required" in card_lines(card)

@@ -92,7 +92,9 @@ async def start_jane(adapter: TestAdapter) -> TestFlow:
     flow = await flow.assert_reply(says("What is the candidate's email address?"))
     for text in (JANE["email"], "skip", "skip", JANE["home_address"]):
         flow = await (await flow.send(text)).assert_reply(lambda a, d=None: None)
-    flow = await flow.send("same")
+    flow = await (await flow.send("same")).assert_reply(says("referred them"))
+    flow = await (await flow.send("skip")).assert_reply(says("payout email"))
+    flow = await flow.send("skip")
     return await flow.assert_reply(says("Started Jane Doe (VB-"))
 
 
@@ -124,6 +126,12 @@ async def test_details_are_asked_one_at_a_time_and_an_invalid_email_is_asked_aga
     flow = await flow.send(JANE["home_address"])
     flow = await flow.assert_reply(says("Where should the laptop be shipped?"))
     flow = await flow.send("same")
+    flow = await flow.assert_reply(says("Who referred them", "Type `skip`"))
+    flow = await flow.send("not an email")
+    flow = await flow.assert_reply(says("Referred by not a valid email address"))
+    flow = await flow.send("Referrer@Example.com")
+    flow = await flow.assert_reply(says("IBAN or payout email", "Type `skip`"))
+    flow = await flow.send("DE89 3704 0044 0532 0130 00")
     flow = await flow.assert_reply(says("Started Jane Doe (VB-", "Teams test checks"))
     flow = await flow.assert_reply(says("Jane Doe: Notarized proof of identity (Step 1 of 4)"))
     [view] = await core.service.list(Actor(user_id=HM.aad_id, platform=Platform.TEAMS))
@@ -131,6 +139,12 @@ async def test_details_are_asked_one_at_a_time_and_an_invalid_email_is_asked_aga
     assert view.candidate.role == "Backend Engineer"
     assert view.candidate.phone is None
     assert view.candidate.shipping_address == JANE["home_address"]
+    assert view.candidate.payout_account == "****3000"
+    assert view.candidate.referred_by == "Referrer@example.com"
+    stored = core.store.candidate(view.candidate.id)
+    assert "DE89" not in str(stored) and "370400440532013000" not in str(stored)
+    kept = core.store.db.execute("SELECT data FROM bot_state").fetchall()
+    assert kept and "DE89" not in str(kept), "the typed payout account is not kept in the session"
 
 
 async def test_a_typed_number_answers_and_a_note_is_asked_for_when_needed(

@@ -23,7 +23,7 @@ def rename_drop_and_bump(path: Path) -> None:
     steps["camera_interview"].update(id="video_interview", title="Video interview")
     education = steps["education_history"]
     education["options"] = [o for o in education["options"] if o["value"] != "unverified"]
-    data["version"] = 2
+    data["version"] = 3
     path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
@@ -35,11 +35,11 @@ async def test_a_playbook_edit_leaves_an_earlier_verification_unchanged(
     first = await start_app(playbooks_dir=str(playbooks))
     chat = Chat(first, connector, HM, "a:hm-personal-chat")
     calls = await start_with_form(chat)
-    for _ in range(3):
+    for _ in range(4):
         calls = await press(chat, calls, Result.PASS)
     vid = await verification_id(first)
     status_before = texts(await chat.say(f"status {vid}"))
-    assert any("4 of 6" in text for text in status_before)
+    assert any("6 of 8" in text for text in status_before)
     await first.stop()
 
     rename_drop_and_bump(playbooks / "pre_offer.yml")
