@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
@@ -218,9 +217,8 @@ def load_playbook(path: Path) -> Playbook:
     return _validated(data, str(path))
 
 
-def default_playbook_dir() -> Path:
-    """`$VERIFYBOT_PLAYBOOKS`, else the checkout's playbooks/, else the copy in the wheel."""
-    configured = os.environ.get("VERIFYBOT_PLAYBOOKS")
+def default_playbook_dir(configured: str | None = None) -> Path:
+    """`configured` (VERIFYBOT_PLAYBOOKS), else the checkout's playbooks/, else the wheel's."""
     if configured:
         return Path(configured)
     package = Path(__file__).resolve().parent

@@ -63,9 +63,16 @@ def _checked_case(path: Path, playbooks: PlaybookRegistry, playbook: str | None)
 @click.version_option(package_name="verifybot")
 def main() -> None:
     """verifybot: pre-offer verification of remote hires, with escalation to security."""
+    from pydantic import ValidationError
+
+    from bot.config import Settings
     from handlers.logs import configure_logging
 
-    configure_logging(default="WARNING")
+    try:
+        settings = Settings()
+    except ValidationError:  # each command reports bad settings itself, in one line each
+        settings = None
+    configure_logging(settings, default="WARNING")
 
 
 @main.command()
@@ -163,7 +170,8 @@ def playbook_validate(files: tuple[Path, ...], db: str | None) -> None:
     )
 
     try:
-        paths = list(files) or installed_playbook_files(default_playbook_dir())
+        configured = load_settings(db=db).playbooks_dir
+        paths = list(files) or installed_playbook_files(default_playbook_dir(configured))
     except PlaybookError as error:
         fail(str(error))
     loaded = []
@@ -221,7 +229,9 @@ def playbook_show(playbook_id: str) -> None:
     from bot.playbook import PlaybookError, PlaybookRegistry
 
     try:
-        shown = PlaybookRegistry.from_directory().get(playbook_id)
+        configured = load_settings().playbooks_dir
+        directory = Path(configured) if configured else None
+        shown = PlaybookRegistry.from_directory(directory).get(playbook_id)
     except PlaybookError as error:
         fail(str(error))
     click.echo(f"{shown.title} ({shown.id} v{shown.version})\n{shown.description}\n")
@@ -387,7 +397,7 @@ def serve(host: str | None, port: int | None, socket_mode: bool, db: str | None)
     )
     if settings is None:
         fail(*problems)
-    configure_logging(default="INFO")
+    configure_logging(settings, default="INFO")
     try:
         settings.check_roles()
     except SettingsError as error:

@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 import logging
-import os
 import sys
 
 import structlog
 import structlog.tracebacks
+
+from bot.config import Settings
 
 _TRACEBACKS_WITHOUT_LOCALS = structlog.processors.ExceptionRenderer(
     structlog.tracebacks.ExceptionDictTransformer(show_locals=False)
@@ -32,14 +33,15 @@ def _redact_secrets(_: object, __: str, event: dict) -> dict:
     return event
 
 
-def configure_logging(default: str = "INFO") -> None:
-    """Log at $VERIFYBOT_LOG_LEVEL, else at `default`.
+def configure_logging(settings: Settings | None = None, default: str = "INFO") -> None:
+    """Log at the settings' VERIFYBOT_LOG_LEVEL when it is set, else at `default`.
 
     Only verifybot's own logs (structlog) go below INFO. The standard-library loggers are the
     libraries', and their DEBUG records carry request bodies (a note, a name): whatever their
     name (bolt names some after the app), the root handler lets nothing below INFO through.
     """
-    level_name = os.environ.get("VERIFYBOT_LOG_LEVEL", default).upper()
+    chosen = settings is not None and "log_level" in settings.model_fields_set
+    level_name = (settings.log_level if settings is not None and chosen else default).upper()
     numeric = logging.getLevelName(level_name)
     if not isinstance(numeric, int):
         numeric = logging.INFO

@@ -18,6 +18,7 @@ from pathlib import Path
 import pytest
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
+REPO_PLAYBOOKS = REPO_ROOT / "playbooks"
 JANE = REPO_ROOT / "examples" / "jane_doe.yml"
 PRE_OFFER = REPO_ROOT / "playbooks" / "pre_offer.yml"
 APP_ID = "6F1C2D3E-4B5A-4978-8695-A4B3C2D1E0F9"
@@ -424,3 +425,29 @@ def test_backup_copies_a_live_wal_database_into_one_file(tmp_path: Path, cli_env
         assert copy.execute("SELECT x FROM probe").fetchall() == [("in the wal",)]
     finally:
         copy.close()
+
+
+def test_settings_in_dotenv_alone_reach_every_command(tmp_path: Path, cli_env) -> None:
+    """VERIFYBOT_PLAYBOOKS and VERIFYBOT_LOG_LEVEL only in .env: `playbook show`, `playbook
+    validate` and `check` read the same playbooks, and the level applies."""
+    from tests.test_case_and_cli import run_cli
+
+    mine = tmp_path / "mine"
+    mine.mkdir()
+    shipped = (REPO_PLAYBOOKS / "pre_offer.yml").read_text(encoding="utf-8")
+    (mine / "pre_offer.yml").write_text(
+        shipped.replace("title: Pre-offer verification", "title: Our own pre-offer"),
+        encoding="utf-8",
+    )
+    (tmp_path / ".env").write_text(f"VERIFYBOT_PLAYBOOKS={mine}\nVERIFYBOT_LOG_LEVEL=ERROR\n")
+    env = {
+        k: v for k, v in cli_env.items() if k not in ("VERIFYBOT_PLAYBOOKS", "VERIFYBOT_LOG_LEVEL")
+    }
+
+    shown = run_cli("playbook", "show", "pre-offer", env=env, cwd=tmp_path)
+    validated = run_cli("playbook", "validate", env=env, cwd=tmp_path)
+
+    assert shown.stdout.startswith("Our own pre-offer (pre-offer v"), shown.stderr
+    assert validated.stdout.splitlines() == [
+        f"{mine / 'pre_offer.yml'}: ok (pre-offer v2, 8 steps)"
+    ], validated.stderr

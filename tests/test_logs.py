@@ -9,6 +9,7 @@ import sys
 
 import structlog
 
+from bot.config import Settings
 from handlers.logs import CHATTY_LIBRARIES, configure_logging
 
 SCRIPT = """
@@ -37,10 +38,9 @@ def test_secret_fields_are_redacted_and_tracebacks_carry_no_locals() -> None:
     assert "hunter2" not in result.stderr
 
 
-def test_at_debug_no_library_logger_whatever_its_name_prints_a_body(monkeypatch, capsys) -> None:
+def test_at_debug_no_library_logger_whatever_its_name_prints_a_body(capsys) -> None:
     """bolt names some loggers after the app (`verifybot:listener`); none of them gets through."""
-    monkeypatch.setenv("VERIFYBOT_LOG_LEVEL", "DEBUG")
-    configure_logging()
+    configure_logging(Settings(_env_file=None, log_level="DEBUG"))
     try:
         for name in (
             "verifybot:record_answer",
@@ -57,6 +57,5 @@ def test_at_debug_no_library_logger_whatever_its_name_prints_a_body(monkeypatch,
         assert "verifybot's own debug line" in err
         assert logging.getLogger().level == logging.INFO
     finally:
-        monkeypatch.delenv("VERIFYBOT_LOG_LEVEL")
         with capsys.disabled():  # later tests log to the real stderr, not this test's capture
             configure_logging(default="WARNING")
