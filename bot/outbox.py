@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import email.utils
 import json
 import random
 from collections.abc import Callable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
 
 import structlog
@@ -36,6 +37,25 @@ class Notifier(Protocol):
     async def deliver(self, notice: Notice, thread_ref: str | None) -> str | None:
         """Post the notice, in the thread of `thread_ref` if given; return the message's ref."""
         ...
+
+
+MAX_RETRY_AFTER = 3600.0
+
+
+def retry_after_seconds(header: str | None) -> float | None:
+    """A Retry-After header as seconds (a number or an HTTP date), within 0 and an hour;
+    None when absent or unreadable."""
+    if not header:
+        return None
+    try:
+        seconds = float(header)
+    except ValueError:
+        try:
+            when = email.utils.parsedate_to_datetime(header)
+        except (TypeError, ValueError):
+            return None
+        seconds = (when - datetime.now(UTC)).total_seconds()
+    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 class Backoff:

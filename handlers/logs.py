@@ -46,21 +46,30 @@ def configure_logging(settings: Settings | None = None, default: str = "INFO") -
     if not isinstance(numeric, int):
         numeric = logging.INFO
     libraries = max(numeric, logging.INFO)
-    logging.basicConfig(stream=sys.stderr, level=libraries, format="%(message)s", force=True)
-    for handler in logging.getLogger().handlers:
-        handler.setLevel(libraries)
-    for library in CHATTY_LIBRARIES:
-        logging.getLogger(library).setLevel(libraries)
     renderers: list = (
         [structlog.dev.ConsoleRenderer(colors=False)]
         if sys.stderr.isatty()
         else [_TRACEBACKS_WITHOUT_LOCALS, structlog.processors.JSONRenderer()]
     )
+    shared: list = [
+        structlog.processors.add_log_level,
+        structlog.processors.TimeStamper(fmt="iso", utc=True),
+    ]
+    handler = logging.StreamHandler(sys.stderr)
+    handler.setLevel(libraries)
+    handler.setFormatter(  # the libraries' lines are JSON too, like verifybot's own
+        structlog.stdlib.ProcessorFormatter(
+            foreign_pre_chain=[structlog.stdlib.add_logger_name, *shared, _redact_secrets],
+            processors=[structlog.stdlib.ProcessorFormatter.remove_processors_meta, *renderers],
+        )
+    )
+    logging.basicConfig(level=libraries, handlers=[handler], force=True)
+    for library in CHATTY_LIBRARIES:
+        logging.getLogger(library).setLevel(libraries)
     structlog.configure(
         processors=[
             structlog.contextvars.merge_contextvars,
-            structlog.processors.add_log_level,
-            structlog.processors.TimeStamper(fmt="iso", utc=True),
+            *shared,
             _redact_secrets,
             *renderers,
         ],

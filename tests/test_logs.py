@@ -59,3 +59,19 @@ def test_at_debug_no_library_logger_whatever_its_name_prints_a_body(capsys) -> N
     finally:
         with capsys.disabled():  # later tests log to the real stderr, not this test's capture
             configure_logging(default="WARNING")
+
+
+def test_every_line_a_library_logs_is_json_too() -> None:
+    """bolt warns through the standard library ("As you gave client as well..."): JSON too."""
+    script = (
+        "import logging\nfrom handlers.logs import configure_logging\nconfigure_logging()\n"
+        "logging.getLogger('slack_bolt.AsyncApp').warning('As you gave client as well, token "
+        "will be unused.')\n"
+    )
+    result = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, check=True, timeout=30
+    )
+    [line] = result.stderr.splitlines()
+    record = json.loads(line)
+    assert record["event"].startswith("As you gave client as well")
+    assert (record["level"], record["logger"]) == ("warning", "slack_bolt.AsyncApp")

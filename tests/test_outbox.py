@@ -511,3 +511,19 @@ def test_the_default_backoff_starts_at_seconds_and_caps_at_five_minutes() -> Non
     assert 1 <= backoff.delay(1) <= 2
     assert 150 <= backoff.delay(30) <= 300
     assert timedelta(seconds=backoff.delay(30)) <= timedelta(minutes=5)
+
+
+def test_retry_after_is_read_once_for_every_platform() -> None:
+    """A number, an HTTP date or nonsense; within 0 and an hour."""
+    from datetime import UTC
+    from email.utils import format_datetime
+
+    from bot.outbox import retry_after_seconds
+
+    soon = format_datetime(datetime.now(UTC) + timedelta(seconds=90), usegmt=True)
+    assert retry_after_seconds("7") == 7.0
+    assert 80 <= retry_after_seconds(soon) <= 90
+    assert retry_after_seconds("7200") == 3600.0
+    assert retry_after_seconds("-5") == 0.0
+    assert retry_after_seconds("soon") is None
+    assert retry_after_seconds(None) is None

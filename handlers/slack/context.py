@@ -20,7 +20,7 @@ from bot.models import Actor, Platform
 from bot.service import VerificationService
 from handlers.slack.background import BackgroundTasks
 from handlers.slack.blocks import escape
-from handlers.slack.errors import WEB_API_ERRORS
+from handlers.slack.errors import WEB_API_ERRORS, retry_after
 from handlers.slack.security_group import SecurityGroup
 
 log = structlog.get_logger("verifybot.slack")
@@ -58,16 +58,6 @@ def retryable(error: BaseException) -> bool:
         status = error.response.status_code
         return status == 429 or status >= 500
     return True
-
-
-def retry_after(error: BaseException) -> float | None:
-    if not isinstance(error, SlackApiError):
-        return None
-    value = error.response.headers.get("retry-after") or error.response.headers.get("Retry-After")
-    try:
-        return float(value) if value is not None else None
-    except (TypeError, ValueError):
-        return None
 
 
 @dataclass

@@ -12,20 +12,9 @@ from bot import presenter
 from bot.notices import DecisionNotice, FindingNotice, Notice, TextNotice
 from bot.outbox import DeliveryError
 from handlers.slack.blocks import escalation_message, escape, text_message, thread_message
-from handlers.slack.errors import WEB_API_ERRORS
+from handlers.slack.errors import WEB_API_ERRORS, retry_after
 
 log = structlog.get_logger("verifybot.slack")
-
-
-def retry_after(error: SlackApiError) -> float | None:
-    """Seconds from a 429's Retry-After header, when it has a usable one."""
-    headers = getattr(error.response, "headers", None) or {}
-    value = next((v for k, v in headers.items() if k.lower() == "retry-after"), None)
-    try:
-        seconds = float(value) if value is not None else None
-    except ValueError:
-        return None
-    return seconds if seconds is not None and 0 <= seconds <= 3600 else None
 
 
 def delivery_error(error: Exception, method: str) -> DeliveryError:

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import email.utils
-from datetime import UTC, datetime
 from typing import Any
 
 import requests
@@ -15,7 +13,7 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 from bot import presenter
 from bot.config import Settings
 from bot.notices import DecisionNotice, FindingNotice, Notice, TextNotice
-from bot.outbox import DeliveryError
+from bot.outbox import DeliveryError, retry_after_seconds
 from bot.store import Store
 from handlers.teams import references
 from handlers.teams.cards import escalation_card, text_card, thread_card
@@ -24,22 +22,6 @@ from handlers.teams.markdown import safe_decision_notice
 log = structlog.get_logger("verifybot.teams.notifier")
 
 TOO_MANY_REQUESTS = 429
-MAX_RETRY_AFTER = 3600.0
-
-
-def retry_after_seconds(header: str | None) -> float | None:
-    """Retry-After as seconds (it may be a number or an HTTP date), bounded; None if absent."""
-    if not header:
-        return None
-    try:
-        seconds = float(header)
-    except ValueError:
-        try:
-            when = email.utils.parsedate_to_datetime(header)
-        except (TypeError, ValueError):
-            return None
-        seconds = (when - datetime.now(UTC)).total_seconds()
-    return min(max(seconds, 0.0), MAX_RETRY_AFTER)
 
 
 def card_activity(card: dict[str, Any]) -> Activity:

@@ -12,11 +12,11 @@ from botbuilder.schema import ChannelAccount, ConversationAccount, ConversationR
 
 from bot.models import EscalationStatus, Platform
 from bot.notices import DecisionNotice
-from bot.outbox import DeliveryError
+from bot.outbox import DeliveryError, retry_after_seconds
 from bot.runtime import Core, build_core
 from handlers.teams import references
 from handlers.teams.frontend import TeamsFrontend
-from handlers.teams.notifier import TeamsNotifier, retry_after_seconds
+from handlers.teams.notifier import TeamsNotifier
 from tests import notices
 from tests.fakes.bot_connector import FakeConnector
 from tests.teams.harness import HM, SECURITY_CHANNEL, teams_settings
