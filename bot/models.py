@@ -33,9 +33,6 @@ class Outcome(StrEnum):
     CANCELLED = "cancelled"
 
 
-OPEN_OUTCOMES = frozenset({Outcome.IN_PROGRESS})
-
-
 class Platform(StrEnum):
     SLACK = "slack"
     TEAMS = "teams"
@@ -268,6 +265,16 @@ class VerificationView(BaseModel):
     def awaiting_security(self) -> bool:
         """A finding waits for a security decision, so the outcome cannot be lowered yet."""
         return self.escalation_status in AWAITING_DECISION
+
+    @property
+    def steps_left(self) -> bool:
+        """Steps the hiring manager can still answer."""
+        return self.answered < self.total and not self.cancelled and not self.final
+
+    @property
+    def open(self) -> bool:
+        """Still to be finished: steps left, or a finding awaiting security."""
+        return not self.cancelled and (self.answered < self.total or self.awaiting_security)
 
     @property
     def final(self) -> bool:

@@ -541,11 +541,7 @@ class VerificationService:
         rows = self.store.list_verifications(requested_by, statuses, limit * 4, platform)
         views = [self._view(row) for row in rows]
         if open_only:
-            views = [
-                v
-                for v in views
-                if not v.cancelled and (v.answered < v.total or v.awaiting_security)
-            ]
+            views = [view for view in views if view.open]
         return views[:limit]
 
     async def cancel(self, actor: Actor, verification_id: str) -> VerificationView:

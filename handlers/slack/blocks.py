@@ -163,7 +163,7 @@ def summary_message(view: VerificationView, can_continue: bool = False) -> Messa
     """Progress, findings and outcome; a Continue button while steps are left."""
     lines = presenter.summary_lines(safe_view(view))
     blocks = [header(presenter.verification_title(view)), section("\n".join(lines))]
-    if can_continue and view.answered < view.total and not view.cancelled:
+    if can_continue and view.steps_left:
         blocks.append(actions("vb_summary", [button("Continue", RESUME_ACTION, view.id)]))
     if view.awaiting_shipping_address and not view.cancelled and not view.final:
         ship = button("Give the laptop shipping address", SHIP_ACTION, view.id)

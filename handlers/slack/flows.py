@@ -305,9 +305,7 @@ async def publish_home(ctx: SlackContext, user_id: str) -> None:
     await ctx.refresh_roles()
     open_views = await ctx.service.list(actor)
     finished = [
-        view
-        for view in await ctx.service.list(actor, open_only=False, limit=20)
-        if view.answered >= view.total or view.cancelled
+        view for view in await ctx.service.list(actor, open_only=False, limit=20) if not view.open
     ]
     escalations = await ctx.service.open_escalations(actor)
     security = ctx.service.roles.is_security(actor)
