@@ -231,6 +231,14 @@ class RaisedFinding(Finding):
     resolved: bool = False
 
 
+class SameName(BaseModel):
+    """Another verification of a candidate with the same name, for `status NAME`."""
+
+    id: str
+    created_at: datetime
+    outcome: Outcome
+
+
 class VerificationView(BaseModel):
     id: str
     playbook: str
@@ -250,6 +258,9 @@ class VerificationView(BaseModel):
     escalation_status: EscalationStatus | None = None
     waiting: dict[str, str] = Field(
         {}, description="computed steps still waiting for a detail: step id -> what they need"
+    )
+    same_name: list[SameName] = Field(
+        [], description="older verifications of candidates with the same name (status NAME)"
     )
 
     @property

@@ -115,6 +115,12 @@ def summary_lines(view: VerificationView) -> list[str]:
         lines.append(FINAL)
     if view.erased:
         lines.append(ERASED_LINE)
+    if view.same_name:
+        others = "; ".join(
+            f"{other.id} (started {other.created_at:%Y-%m-%d}, {outcome_label(other.outcome)})"
+            for other in view.same_name
+        )
+        lines.append(f"Also named {view.candidate.name}: {others}. This is the newest.")
     for finding in view.findings:
         lines.append(finding_line(finding))
         if finding.security_detail:

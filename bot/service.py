@@ -39,6 +39,7 @@ from bot.models import (
     Prompt,
     RaisedFinding,
     Result,
+    SameName,
     VerificationView,
 )
 from bot.notices import (
@@ -528,7 +529,16 @@ class VerificationService:
         visible = [row for row in rows if self.roles.can_view(actor, owner_of(row))]
         if not visible:
             raise NotFound(f"no verification found for {reference!r}")
-        return self._view(visible[0], security=self.roles.is_security(actor))
+        view = self._view(visible[0], security=self.roles.is_security(actor))
+        others = [
+            SameName(
+                id=row["id"],
+                created_at=datetime.fromisoformat(row["created_at"]),
+                outcome=Outcome(row["status"]),
+            )
+            for row in visible[1:]
+        ]
+        return view.model_copy(update={"same_name": others})
 
     async def list(
         self, actor: Actor, open_only: bool = True, limit: int = 50

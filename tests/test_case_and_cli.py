@@ -463,3 +463,21 @@ def test_status_says_a_red_flag_awaits_security_and_names_the_other_candidates_t
     assert "Security decision pending" in shown.stdout
     assert "Security only: Shipping address" in shown.stdout
     assert f"Jane Doe: {jane_id}" in shown.stdout
+
+
+def test_status_by_a_shared_name_shows_the_newest_and_lists_the_others(
+    cli_runner, tmp_path: Path
+) -> None:
+    db = str(tmp_path / "verifybot.db")
+    ids = [
+        json.loads(cli_runner("check", str(JANE), "--json", "--db", db).stdout)["verification_id"]
+        for _ in range(3)
+    ]
+
+    shown = cli_runner("status", "Jane Doe", "--db", db)
+
+    assert shown.exit_code == 0
+    assert shown.stdout.startswith(f"Verification {ids[2]} of Jane Doe")
+    [also] = [line for line in shown.stdout.splitlines() if line.startswith("Also named")]
+    assert f"{ids[1]} (started " in also and f"{ids[0]} (started " in also
+    assert also.endswith("This is the newest.")

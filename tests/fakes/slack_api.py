@@ -15,7 +15,6 @@ BOT_USER = "UVERIFYBOT"
 BOT_ID = "BVERIFYBOT"
 TEAM = "T0000TEAM"
 JSON_FIELDS = ("blocks", "view", "attachments", "metadata")
-SESSION_METHODS: set[str] = set()
 
 
 @dataclass
@@ -201,7 +200,6 @@ class FakeSlackAPI:
         args = await self._arguments(request)
         call = Call(method, args, dict(request.headers), asyncio.get_running_loop().time())
         self.state.calls.append(call)
-        SESSION_METHODS.add(method)
         if method in self._delays:
             await asyncio.sleep(self._delays[method])
         if not request.headers.get("Authorization", "").startswith(("Bearer xox", "Bearer xapp")):

@@ -44,18 +44,6 @@ JANE = {
 }
 
 
-def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
-    """The scope check reads the Web API calls of the whole session: run it last."""
-    last = [item for item in items if item.get_closest_marker("after_all_slack_tests")]
-    for item in last:
-        items.remove(item)
-        items.append(item)
-
-
-def pytest_configure(config: pytest.Config) -> None:
-    config.addinivalue_line("markers", "after_all_slack_tests: run after the other tests")
-
-
 @dataclass
 class Reply:
     status: int

@@ -2,19 +2,14 @@
 
 from __future__ import annotations
 
-import sys
 from collections.abc import AsyncIterator, Awaitable, Callable
 from pathlib import Path
 from typing import Any
 
 import pytest
 
-ROOT = Path(__file__).resolve().parents[2]
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
-
-from tests.fakes.bot_connector import FakeConnector  # noqa: E402
-from tests.teams.harness import HM, Chat, TeamsApp, teams_settings  # noqa: E402
+from tests.fakes.bot_connector import FakeConnector
+from tests.teams.harness import HM, Chat, TeamsApp, teams_settings
 
 
 @pytest.fixture
