@@ -37,3 +37,7 @@ class PermissionDenied(VerifybotError):
 class StoreError(VerifybotError):
     """The database file cannot be used (missing, a directory, not a database); nothing was
     written."""
+
+
+class ConfigError(Exception):
+    """A setting that stops the server from starting; the message says which and why."""

@@ -30,3 +30,8 @@ def parse_escalation_id(value: object) -> int:
     if not text.isdecimal() or len(text) > 18:
         raise InvalidInput("not an escalation id", "escalation")
     return int(text)
+
+
+def security_channel_key(target: str) -> str:
+    """Where a platform's security channel, registered from chat, is kept."""
+    return f"{target}:security"

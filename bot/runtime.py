@@ -10,6 +10,7 @@ from bot.config import Settings
 from bot.daily import DailyTasks
 from bot.deferred import Deferred
 from bot.erasure import Erasure
+from bot.ids import security_channel_key
 from bot.jobs import JobWorker
 from bot.models import Platform
 from bot.outbox import Backoff, Notifier, OutboxWorker
@@ -17,8 +18,6 @@ from bot.playbook import PlaybookRegistry
 from bot.roles import Roles
 from bot.service import VerificationService
 from bot.store import Clock, Store, utc_now
-
-TEAMS_SECURITY_REF_KEY = "teams:security"
 
 
 def configured_security_targets(settings: Settings, store: Store) -> tuple[str, ...]:
@@ -33,7 +32,7 @@ def configured_security_targets(settings: Settings, store: Store) -> tuple[str, 
         targets.append("slack")
     teams_channel = (
         settings.teams_security_conversation_id and settings.teams_service_url
-    ) or store.conversation_ref(TEAMS_SECURITY_REF_KEY)
+    ) or store.conversation_ref(security_channel_key(Platform.TEAMS))
     if settings.teams_configured and teams_channel:
         targets.append("teams")
     return tuple(targets)

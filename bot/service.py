@@ -22,6 +22,7 @@ from bot.ids import (
     new_verification_id,
     parse_escalation_id,
     parse_verification_id,
+    security_channel_key,
 )
 from bot.models import (
     AVAILABLE_DECISIONS,
@@ -747,6 +748,26 @@ class VerificationService:
         if row is None:
             raise NotFound(f"no escalation {escalation_id}")
         return self._escalation_view(row)
+
+    def register_security_channel(self, actor: Actor, reference: Row) -> None:
+        """Escalations of the actor's platform go to the conversation `reference` names.
+
+        Only a security user may say so; a refusal is audited like any other.
+        """
+        if not self.roles.is_security(actor):
+            self._refuse(actor, "security_channel.register", None, "not a security user")
+        conversation = reference.get("conversation") or {}
+        with self.store.transaction():
+            self.store.save_conversation_ref(
+                security_channel_key(actor.platform), actor.platform.value, reference, actor.user_id
+            )
+            self.store.audit(
+                actor.user_id,
+                actor.platform,
+                "security_channel.registered",
+                None,
+                {"conversation": conversation.get("id")},
+            )
 
     def message_ref(self, escalation_id: int, target: str) -> str | None:
         """The platform's id of an escalation's first message in a security channel."""

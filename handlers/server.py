@@ -14,6 +14,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import metrics
 from bot.config import Settings
+from bot.errors import ConfigError
 from bot.runtime import Core, build_core
 
 log = structlog.get_logger("verifybot.server")
@@ -22,10 +23,6 @@ CORE: web.AppKey[Core] = web.AppKey("core", Core)
 FRONTENDS: web.AppKey[list] = web.AppKey("frontends", list)
 MAX_BODY_BYTES = 1024 * 1024
 JOBS_DRAIN_SECONDS = 5.0
-
-
-class ConfigError(Exception):
-    """A setting that stops the server from starting; the message says which and why."""
 
 
 class Frontend(Protocol):

@@ -11,10 +11,10 @@ from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
-from bot import metrics, presenter
+from bot import presenter
 from bot.candidate_form import CANDIDATE_FIELDS, FIELDS_BY_NAME, field_problem
 from bot.commands import Command, CommandName, parse_command
-from bot.errors import InvalidInput, NoteRequired, VerifybotError
+from bot.errors import InvalidInput, NoteRequired, PermissionDenied, VerifybotError
 from bot.models import Actor, AnswerOutcome, Prompt, VerificationView
 from bot.service import InvalidCandidate, VerificationService, parse_verification_id
 from bot.store import Store
@@ -22,7 +22,6 @@ from bot.validation import clean_text
 from handlers.teams import cards
 from handlers.teams.candidate import next_field, question_of, typed_value
 from handlers.teams.markdown import escape, safe_escalation, safe_finding, safe_prompt, safe_view
-from handlers.teams.references import SECURITY_KEY
 
 MAX_TEXT = 4000
 MAX_STARTED = 20
@@ -226,31 +225,14 @@ class Conversation:
         return _lines([presenter.list_line(safe_view(view)) for view in views])
 
     def _register_security_channel(self, incoming: Incoming) -> str:
-        actor = incoming.actor
-        if not self.service.roles.is_security(actor):
-            with self.store.transaction():
-                self.store.audit(
-                    actor.user_id,
-                    actor.platform,
-                    "refused",
-                    None,
-                    {"action": "security_channel.register", "why": "not a security user"},
-                )
-            metrics.REFUSALS.labels("security_channel.register").inc()
-            return SECURITY_ONLY
-        if incoming.personal or incoming.channel_reference is None:
+        """In a channel, by a security user; anyone else is refused (and audited)."""
+        channel = None if incoming.personal else incoming.channel_reference
+        if channel is None and self.service.roles.is_security(incoming.actor):
             return CHANNEL_ONLY
-        with self.store.transaction():
-            self.store.save_conversation_ref(
-                SECURITY_KEY, actor.platform.value, incoming.channel_reference, actor.user_id
-            )
-            self.store.audit(
-                actor.user_id,
-                actor.platform,
-                "security_channel.registered",
-                None,
-                {"conversation": incoming.channel_reference["conversation"]["id"]},
-            )
+        try:
+            self.service.register_security_channel(incoming.actor, channel or {})
+        except PermissionDenied:
+            return SECURITY_ONLY
         return CHANNEL_REGISTERED
 
     # the candidate's details, before the verification starts

@@ -23,9 +23,9 @@ from msrest.serialization import Model
 from pydantic import BaseModel, ConfigDict, Field, ValidationError, model_validator
 
 from bot.config import Settings
+from bot.errors import ConfigError
 from bot.json_depth import MAX_JSON_DEPTH, too_deep
 from bot.runtime import Core
-from handlers.server import ConfigError
 from handlers.teams.bot import VerifyBot
 from handlers.teams.conversation import Conversation
 from handlers.teams.notifier import TeamsNotifier

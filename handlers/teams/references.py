@@ -12,10 +12,11 @@ from botbuilder.schema import (
 )
 
 from bot.config import Settings
-from bot.runtime import TEAMS_SECURITY_REF_KEY
+from bot.ids import security_channel_key
+from bot.models import Platform
 from bot.store import Store
 
-SECURITY_KEY = TEAMS_SECURITY_REF_KEY
+SECURITY_KEY = security_channel_key(Platform.TEAMS)
 TEAMS_CHANNEL = "msteams"
 THREAD_MARK = ";messageid="
 
