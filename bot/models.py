@@ -163,12 +163,22 @@ class Candidate(CandidateIn):
     shipping_normalized: str | None = None
 
 
-class PromptOption(BaseModel):
-    value: str
-    label: str
+Identifier = Annotated[
+    str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$", strip_whitespace=True)
+]
+Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=3000)]
+
+
+class Option(BaseModel):
+    """One answer a playbook step offers, and the result it gives."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    value: Identifier
+    label: Text
     result: Result
     note_required: bool = False
-    note_label: str | None = None
+    note_label: Text | None = None
 
 
 class Prompt(BaseModel):
@@ -184,16 +194,16 @@ class Prompt(BaseModel):
     source: str
     index: int = Field(description="1-based position of the step")
     total: int
-    options: list[PromptOption]
+    options: list[Option]
 
     @property
     def progress(self) -> str:
         return f"Step {self.index} of {self.total}"
 
-    def option(self, value: str) -> PromptOption | None:
+    def option(self, value: str) -> Option | None:
         return next((o for o in self.options if o.value == value), None)
 
-    def option_by_input(self, text: str) -> PromptOption | None:
+    def option_by_input(self, text: str) -> Option | None:
         """The option a typed reply means: its number, its value or its label."""
         typed = text.strip().casefold()
         if typed.isascii() and typed.isdecimal() and 1 <= int(typed) <= len(self.options):

@@ -7,25 +7,19 @@ import json
 from collections.abc import Iterable, Iterator, Mapping
 from enum import StrEnum
 from pathlib import Path
-from typing import Annotated, Self
+from typing import Self
 
 from pydantic import (
     BaseModel,
     ConfigDict,
     PositiveInt,
-    StringConstraints,
     ValidationError,
     field_validator,
     model_validator,
 )
 
-from bot.models import Prompt, PromptOption, Result
+from bot.models import Identifier, Option, Prompt, Text
 from bot.yamlfile import YamlFileError, load_yaml, read_yaml
-
-Identifier = Annotated[
-    str, StringConstraints(pattern=r"^[a-z][a-z0-9_-]{0,63}$", strip_whitespace=True)
-]
-Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=3000)]
 
 
 class Check(StrEnum):
@@ -44,16 +38,6 @@ CHECK_OUTCOMES: dict[Check, tuple[str, ...]] = {
 CHECK_OPTIONAL_OUTCOMES: dict[Check, tuple[str, ...]] = {
     Check.ADDRESS_MATCH: ("same_building",),
 }
-
-
-class Option(BaseModel):
-    model_config = ConfigDict(extra="forbid")
-
-    value: Identifier
-    label: Text
-    result: Result
-    note_required: bool = False
-    note_label: Text | None = None
 
 
 class Step(BaseModel):
@@ -133,7 +117,7 @@ class Playbook(BaseModel):
             source=step.source,
             index=self.index(step.id) + 1,
             total=len(self.steps),
-            options=[PromptOption(**option.model_dump()) for option in step.options],
+            options=list(step.options),
         )
 
 

@@ -6,7 +6,7 @@ import pytest
 from pydantic import ValidationError
 
 from bot.errors import InvalidInput, NoteRequired
-from bot.models import CandidateIn, Prompt, PromptOption, Result
+from bot.models import CandidateIn, Option, Prompt, Result
 from bot.service import parse_verification_id, validate_candidate
 from bot.validation import MAX_NOTE_LENGTH, clean_email, clean_note, clean_phone, clean_text
 
@@ -185,8 +185,8 @@ def prompt_of_two_options() -> Prompt:
         index=3,
         total=6,
         options=[
-            PromptOption(value="matched", label="Camera on, matches", result=Result.PASS),
-            PromptOption(value="camera_refused", label="Camera refused", result=Result.BLOCK),
+            Option(value="matched", label="Camera on, matches", result=Result.PASS),
+            Option(value="camera_refused", label="Camera refused", result=Result.BLOCK),
         ],
     )
 

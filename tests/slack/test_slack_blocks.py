@@ -10,10 +10,10 @@ from bot.errors import InvalidInput
 from bot.models import (
     Candidate,
     Finding,
+    Option,
     Outcome,
     Platform,
     Prompt,
-    PromptOption,
     Result,
     VerificationView,
 )
@@ -49,7 +49,7 @@ def prompt(**overrides: object) -> Prompt:
         "index": 3,
         "total": 6,
         "options": [
-            PromptOption(value=f"option_{n}", label="L" * 200, result=Result.PASS) for n in range(4)
+            Option(value=f"option_{n}", label="L" * 200, result=Result.PASS) for n in range(4)
         ],
     }
     fields.update(overrides)

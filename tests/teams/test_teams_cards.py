@@ -11,10 +11,10 @@ from bot import presenter
 from bot.models import (
     EscalationStatus,
     EscalationView,
+    Option,
     Outcome,
     Platform,
     Prompt,
-    PromptOption,
     Result,
 )
 from bot.notices import NoticeItem
@@ -34,8 +34,8 @@ PROMPT = Prompt(
     index=3,
     total=6,
     options=[
-        PromptOption(value="matched", label="Matches", result=Result.PASS),
-        PromptOption(
+        Option(value="matched", label="Matches", result=Result.PASS),
+        Option(
             value="did_not_match",
             label="Did not match",
             result=Result.BLOCK,

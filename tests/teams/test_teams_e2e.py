@@ -11,7 +11,7 @@ import json
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from bot.models import Actor, EscalationStatus, Platform, Prompt, PromptOption, Result
+from bot.models import Actor, EscalationStatus, Option, Platform, Prompt, Result
 from handlers.server import FRONTENDS
 from tests.fakes.bot_connector import Call, FakeConnector
 from tests.teams.harness import (
@@ -53,7 +53,7 @@ async def verification_id(app: TeamsApp) -> str:
     return views[0].id
 
 
-async def current_step(app: TeamsApp, result: Result) -> tuple[Prompt, int, PromptOption]:
+async def current_step(app: TeamsApp, result: Result) -> tuple[Prompt, int, Option]:
     """The step now asked, and its first option with `result` (with its 1-based number)."""
     prompt = await app.core.service.next_prompt(HM_ACTOR, await verification_id(app))
     assert prompt is not None
