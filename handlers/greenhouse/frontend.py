@@ -16,7 +16,7 @@ from bot.intake_jobs import OFFER_CREATED, OfferCreated
 from bot.jobs import Job, RetryLater
 from bot.models import Actor, Platform
 from bot.runtime import Core
-from bot.service import InvalidCandidate
+from bot.service import InvalidCandidate, validate_candidate
 from handlers.api.http import HttpError, parse_json, read_body
 from handlers.greenhouse.harvest import Harvest, HarvestRefused, HarvestUnavailable
 from handlers.greenhouse.payloads import (
@@ -34,6 +34,7 @@ STAGE_CHANGE = "candidate_stage_change"
 OFFER_CREATED_ACTION = "offer_created"
 MAX_DELIVERY_BYTES = 1024 * 1024
 ACTOR = Actor(user_id="greenhouse", platform=Platform.GREENHOUSE)
+OPTIONAL_FIELDS = frozenset({"phone", "role"})
 
 
 def signature_valid(secret: bytes, raw: bytes, header: str) -> bool:
@@ -116,8 +117,15 @@ class GreenhouseFrontend:
     async def start(
         self, application_id: int, details: dict[str, Any], emails: list[str], intro: str
     ) -> Started:
-        """The application's verification, once, handed to the first of `emails` Slack knows."""
+        """The application's verification, once, handed to the first of `emails` Slack knows;
+        an optional detail Greenhouse holds in a form verifybot refuses (a phone) is left out."""
         external_id = f"application:{application_id}"
+        try:
+            validate_candidate(details)
+        except InvalidCandidate as error:
+            if not set(error.problems) <= OPTIONAL_FIELDS:
+                raise
+            details = {k: v for k, v in details.items() if k not in error.problems}
         return await self.intake.start(
             ACTOR, SOURCE, external_id, details, PRE_OFFER, emails=emails, intro=intro
         )

@@ -59,7 +59,7 @@ class Harvest:
 
     def __init__(self, base_url: str, api_key: str, timeout: float = TIMEOUT_SECONDS) -> None:
         self.base_url = base_url if base_url.endswith("/") else base_url + "/"
-        self.auth = aiohttp.BasicAuth(api_key, "")
+        self.headers = {"Authorization": aiohttp.encode_basic_auth(api_key, "")}
         self.timeout = timeout
         self._session: aiohttp.ClientSession | None = None
 
@@ -70,7 +70,7 @@ class Harvest:
 
     def _client(self) -> aiohttp.ClientSession:
         if self._session is None or self._session.closed:
-            self._session = aiohttp.ClientSession(auth=self.auth)
+            self._session = aiohttp.ClientSession(headers=self.headers)
         return self._session
 
     async def get(self, path: str, model: type[M]) -> M:
