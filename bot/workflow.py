@@ -20,7 +20,6 @@ from bot.store import Store
 
 SOURCE = "workflow"
 ACTOR = Actor(user_id="slack-workflow", platform=Platform.API)
-RETRY_SECONDS = 60.0
 
 
 def is_finished(outcome: Outcome, escalation: EscalationStatus | None) -> bool:
@@ -40,7 +39,8 @@ def outputs(view: VerificationView) -> dict[str, Any]:
 
 class CompletionWatch:
     """Called by the service whenever a verification's state may have changed (inside its
-    transaction): queues the completion of each running step whose verification finished."""
+    transaction): queues the completion of each running step whose verification looks
+    finished, once per state; the job looks again (an escalation may open a moment later)."""
 
     def __init__(self, store: Store, jobs: JobWorker) -> None:
         self.store = store
@@ -55,7 +55,9 @@ class CompletionWatch:
         status = EscalationStatus(escalation["status"]) if escalation else None
         if row is None or not is_finished(Outcome(row["status"]), status):
             return
+        state = f"{row['status']}:{status.value if status else 'none'}"
         for execution in running:
             execution_id = execution["execution_id"]
             payload = {"execution_id": execution_id, "verification_id": verification_id}
-            self.jobs.enqueue(WORKFLOW_COMPLETE, payload, f"workflow:complete:{execution_id}")
+            key = f"workflow:complete:{execution_id}:{state}"
+            self.jobs.enqueue(WORKFLOW_COMPLETE, payload, key)

@@ -20,6 +20,7 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.intake import Intake
 from bot.json_depth import too_deep
 from bot.runtime import Core
 from handlers.slack.background import BackgroundTasks
@@ -30,6 +31,7 @@ from handlers.slack.listeners import register_all
 from handlers.slack.notifier import SlackNotifier
 from handlers.slack.payloads import ENVELOPE, UnsupportedPayload, envelope
 from handlers.slack.security_group import SecurityGroup
+from handlers.slack.workflow import WorkflowStep
 
 log = structlog.get_logger("verifybot.slack")
 
@@ -157,6 +159,8 @@ class SlackFrontend:
         register_jobs(core.jobs, self.context)
         self.handover = SlackHandover(self.context, settings.slack_hiring_channel)
         self.handover.register(core.jobs)
+        self.workflow = WorkflowStep(self.context, Intake(core.service, core.jobs))
+        self.workflow.register(self.app)
 
     def attach(self, app: web.Application) -> None:
         """The route (with a signing secret), the notifier, and start-up and clean-up."""
