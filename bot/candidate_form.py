@@ -40,6 +40,7 @@ CANDIDATE_FIELDS: tuple[CandidateField, ...] = (
         "Laptop shipping address",
         "Where should the laptop be shipped?",
         500,
+        optional=True,
         multiline=True,
     ),
     CandidateField(

@@ -7,6 +7,8 @@ from pydantic import BaseModel
 
 from bot.clearance import Clearance, clearance_of
 from bot.errors import InvalidInput
+from bot.intake_jobs import Handover, IntakeJobs
+from bot.jobs import JobWorker
 from bot.models import Actor, AnswerOutcome, CandidateIn, VerificationView
 from bot.service import VerificationService, parse_verification_id
 from bot.validation import clean_email
@@ -37,9 +39,10 @@ def external_key(source: str, external_id: str) -> str:
 class Intake:
     """Starts verifications for integrations, once per external id, and records who asked."""
 
-    def __init__(self, service: VerificationService) -> None:
+    def __init__(self, service: VerificationService, jobs: JobWorker) -> None:
         self.service = service
         self.store = service.store
+        self.jobs = IntakeJobs(jobs)
 
     async def start(
         self,
@@ -49,11 +52,15 @@ class Intake:
         candidate: CandidateIn | dict,
         playbook_id: str | None = None,
         owner: Actor | None = None,
+        emails: list[str] | None = None,
+        intro: str = "",
     ) -> Started:
         """Start (or find again) the verification of `source`'s `external_id`.
 
         The verification's owner (who answers) is `owner`, or the actor until someone takes
-        it; the intake row records the source, the external id and the actor.
+        it; the intake row records the source, the external id and the actor. With `emails`,
+        a new verification's hand-over to the first of them a chat platform knows is queued in
+        the same transaction.
         """
         key = external_key(source, external_id)
         with self.store.transaction():
@@ -67,9 +74,12 @@ class Intake:
                     {"source": source, "external_id": external_id},
                 )
             else:
+                verification_id = outcome.verification.id
                 self.store.insert_intake(
-                    outcome.verification.id, source, external_id.strip(), actor.user_id
+                    verification_id, source, external_id.strip(), actor.user_id
                 )
+                if emails is not None:
+                    self.jobs.handover(Handover.of(actor, verification_id, emails, intro))
         return Started(outcome=outcome, created=not outcome.duplicate)
 
     def refused(self, actor: Actor, source: str, external_id: str, why: str) -> None:
@@ -128,20 +138,3 @@ def verification_json(view: VerificationView) -> dict:
         "waiting_for": view.waiting_for,
         "awaiting_security": view.awaiting_security,
     }
-
-
-def handover_payload(
-    actor: Actor, verification_id: str, emails: list[str], intro: str
-) -> dict[str, object]:
-    """What the chat front end needs to find the hiring manager and send the first step."""
-    return {
-        "verification_id": verification_id,
-        "emails": emails,
-        "intro": intro,
-        "actor": actor.user_id,
-        "platform": actor.platform.value,
-    }
-
-
-HANDOVER = "slack.handover"
-HIRING_NOTICE = "slack.hiring_notice"

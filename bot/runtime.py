@@ -8,7 +8,6 @@ from pathlib import Path
 
 from bot.config import Settings
 from bot.daily import DailyTasks
-from bot.deferred import Deferred
 from bot.erasure import Erasure
 from bot.ids import security_channel_key
 from bot.jobs import JobWorker
@@ -18,6 +17,7 @@ from bot.playbook import PlaybookRegistry
 from bot.roles import Roles
 from bot.service import VerificationService
 from bot.store import Clock, Store, utc_now
+from bot.workflow import CompletionWatch
 
 
 def configured_security_targets(settings: Settings, store: Store) -> tuple[str, ...]:
@@ -49,7 +49,6 @@ class Core:
     erasure: Erasure
     jobs: JobWorker
     notifiers: list[Notifier] = field(default_factory=list)
-    deferred: Deferred | None = None
 
     @property
     def daily(self) -> DailyTasks:
@@ -118,6 +117,7 @@ def build_core(
         raise
     erasure = Erasure(store, roles, settings.retention_days)
     jobs = JobWorker(store, backoff=backoff, lease_seconds=settings.job_lease_seconds)
+    service.on_refresh = CompletionWatch(store, jobs)
     core = Core(
         settings=settings,
         store=store,
@@ -125,7 +125,6 @@ def build_core(
         worker=worker,
         erasure=erasure,
         jobs=jobs,
-        deferred=Deferred(store, backoff=backoff),
     )
     for notifier in notifiers:
         core.add_notifier(notifier)

@@ -308,6 +308,27 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX idx_watchlist_match ON watchlist(kind, match_key);
     """,
+    # 8: deferred work moves onto the job queue (payloads stay sealed); Workflow Builder steps.
+    """
+    INSERT INTO jobs (kind, payload, dedupe_key, attempts, next_attempt_at, last_error,
+                      created_at, updated_at)
+    SELECT kind, json_object('sealed', payload, 'context', 'deferred_work:' || key), key,
+           0, next_attempt_at, last_error, created_at, created_at
+    FROM deferred_work WHERE status = 'pending'
+    ON CONFLICT (dedupe_key) DO NOTHING;
+    DROP TABLE deferred_work;
+
+    CREATE TABLE workflow_executions (
+        execution_id TEXT PRIMARY KEY,
+        verification_id TEXT NOT NULL REFERENCES verifications(id),
+        status TEXT NOT NULL DEFAULT 'running'
+            CHECK (status IN ('running', 'completed', 'failed')),
+        created_at TEXT NOT NULL,
+        completed_at TEXT
+    );
+    CREATE INDEX idx_workflow_executions_verification
+        ON workflow_executions(verification_id, status);
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

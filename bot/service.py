@@ -148,6 +148,7 @@ class VerificationService:
         self.direct_targets = tuple(direct_targets)
         self.on_outbox = on_outbox
         self.notice_interval = timedelta(seconds=notice_interval)
+        self.on_refresh: Callable[[str], None] | None = None
 
     # starting
 
@@ -479,6 +480,8 @@ class VerificationService:
                 verification_id,
                 {"from": row["status"], "to": status.value},
             )
+        if self.on_refresh is not None:
+            self.on_refresh(verification_id)
         return status
 
     def _derive_outcome(self, row: Row, playbook: Playbook) -> Outcome:

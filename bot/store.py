@@ -1065,62 +1065,34 @@ class Store:
             [self.vault.blind_index("email_index", email_key(email)), playbook_id],
         )
 
-    # deferred work: what must happen later, exactly once (until bot/jobs.py replaces it)
+    # Workflow Builder steps (verify_candidate): the execution a verification completes
 
-    def enqueue_work(
-        self, kind: str, key: str, payload: Row, not_before: datetime | None = None
-    ) -> bool:
-        """Queue work under a unique key; False (nothing queued) when the key was seen."""
-        now = self.now()
+    def insert_workflow_execution(self, execution_id: str, verification_id: str) -> bool:
+        """Remember the step's execution; False when it was seen already (a redelivery)."""
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO deferred_work (kind, key, payload, next_attempt_at, created_at) "
-            "VALUES (?, ?, ?, ?, ?)",
-            [
-                kind,
-                key,
-                self.vault.seal_master(json.dumps(payload), f"deferred_work:{key}"),
-                iso(not_before) if not_before else now,
-                now,
-            ],
+            "INSERT OR IGNORE INTO workflow_executions (execution_id, verification_id, "
+            "created_at) VALUES (?, ?, ?)",
+            [execution_id, verification_id, self.now()],
         )
         return cursor.rowcount == 1
 
-    def work_payload(self, row: Row) -> Row:
-        """A deferred item's payload, sealed with the master key (it may name the candidate)."""
-        return json.loads(self.vault.unseal_master(row["payload"], f"deferred_work:{row['key']}"))
+    def workflow_execution(self, execution_id: str) -> Row | None:
+        return self._row("SELECT * FROM workflow_executions WHERE execution_id = ?", [execution_id])
 
-    def due_work(self, now: datetime) -> list[Row]:
+    def running_workflow_executions(self, verification_id: str) -> list[Row]:
         return self._rows(
-            "SELECT * FROM deferred_work WHERE status = 'pending' AND next_attempt_at <= ? "
-            "ORDER BY next_attempt_at, id",
-            [iso(now)],
+            "SELECT * FROM workflow_executions WHERE verification_id = ? AND status = 'running'",
+            [verification_id],
         )
 
-    def next_work_due(self) -> datetime | None:
-        row = self._row(
-            "SELECT min(next_attempt_at) AS at FROM deferred_work WHERE status = 'pending'"
+    def end_workflow_execution(self, execution_id: str, status: str) -> bool:
+        """Mark a running execution completed or failed; False when it had ended already."""
+        cursor = self.db.execute(
+            "UPDATE workflow_executions SET status = ?, completed_at = ? "
+            "WHERE execution_id = ? AND status = 'running'",
+            [status, self.now(), execution_id],
         )
-        return datetime.fromisoformat(row["at"]) if row and row["at"] else None
-
-    def work_item(self, key: str) -> Row | None:
-        return self._row("SELECT * FROM deferred_work WHERE key = ?", [key])
-
-    def work_done(self, item_id: int) -> None:
-        self.db.execute(
-            "UPDATE deferred_work SET status = 'done', done_at = ?, last_error = NULL, "
-            "attempts = attempts + 1 WHERE id = ?",
-            [self.now(), item_id],
-        )
-
-    def work_later(
-        self, item_id: int, next_attempt_at: datetime, error: str | None, failed: bool
-    ) -> None:
-        """Try again at `next_attempt_at`; `failed` counts an attempt (a wait does not)."""
-        self.db.execute(
-            "UPDATE deferred_work SET next_attempt_at = ?, last_error = ?, "
-            "attempts = attempts + ? WHERE id = ?",
-            [iso(next_attempt_at), (error or "")[:500] or None, int(failed), item_id],
-        )
+        return cursor.rowcount == 1
 
     # cross-candidate look-ups and the watchlist
     #

@@ -83,16 +83,6 @@ async def _job_worker(app: web.Application) -> AsyncIterator[None]:
     await jobs.stop(JOBS_DRAIN_SECONDS)
 
 
-async def _deferred_worker(app: web.Application) -> AsyncIterator[None]:
-    deferred = app[CORE].deferred
-    task = asyncio.create_task(deferred.run(), name="verifybot-deferred") if deferred else None
-    yield
-    if task is not None:
-        task.cancel()
-        with contextlib.suppress(asyncio.CancelledError):
-            await task
-
-
 def slack_frontend(core: Core, socket_mode: bool = False) -> Frontend | None:
     """The Slack adapter when its variables are set; otherwise None, said in one line."""
     settings = core.settings
@@ -169,7 +159,6 @@ def build_app(
         frontend.attach(app)
     app.cleanup_ctx.append(_outbox_worker)
     app.cleanup_ctx.append(_job_worker)
-    app.cleanup_ctx.append(_deferred_worker)
     return app
 
 

@@ -11,7 +11,7 @@ from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
 from bot.errors import InvalidInput, NotFound, PermissionDenied, VerifybotError
-from bot.intake import HANDOVER, Intake, handover_payload, verification_json
+from bot.intake import Intake, verification_json
 from bot.models import Actor, Platform
 from bot.runtime import Core
 from bot.service import InvalidCandidate
@@ -55,7 +55,7 @@ class ApiFrontend:
 
     def __init__(self, core: Core) -> None:
         self.core = core
-        self.intake = Intake(core.service)
+        self.intake = Intake(core.service, core.jobs)
         self.tokens = [
             (name, secret.get_secret_value().encode())
             for name, secret in core.settings.api_tokens.items()
@@ -117,13 +117,15 @@ class ApiFrontend:
             except ValueError as error:
                 raise field_errors({"hiring_manager_email": str(error)}) from None
         started = await self.intake.start(
-            actor, SOURCE, body.external_id, body.candidate, body.playbook
+            actor,
+            SOURCE,
+            body.external_id,
+            body.candidate,
+            body.playbook,
+            emails=emails or None,
+            intro=f"Started through the API by {actor.user_id} ({body.external_id}).",
         )
         verification_id = started.verification_id
-        if started.created and emails and self.core.deferred is not None:
-            intro = f"Started through the API by {actor.user_id} ({body.external_id})."
-            payload = handover_payload(actor, verification_id, emails, intro)
-            self.core.deferred.enqueue(HANDOVER, f"handover:{verification_id}", payload)
         answer = {
             "verification_id": verification_id,
             "status_url": f"{PREFIX}/verifications/{verification_id}",

@@ -4,16 +4,21 @@ from __future__ import annotations
 
 import hashlib
 import hmac
+from collections.abc import AsyncIterator
+from typing import Any
 
 import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
-from bot.intake import HANDOVER, HIRING_NOTICE, Intake, handover_payload
+from bot.intake import PRE_OFFER, Intake, Started
+from bot.intake_jobs import OFFER_CREATED, OfferCreated
+from bot.jobs import Job, RetryLater
 from bot.models import Actor, Platform
 from bot.runtime import Core
-from bot.service import InvalidCandidate
+from bot.service import InvalidCandidate, validate_candidate
 from handlers.api.http import HttpError, parse_json, read_body
+from handlers.greenhouse.harvest import Harvest, HarvestRefused, HarvestUnavailable
 from handlers.greenhouse.payloads import (
     Delivery,
     StageChange,
@@ -26,9 +31,10 @@ log = structlog.get_logger("verifybot.greenhouse")
 PATH = "/hooks/greenhouse"
 SOURCE = "greenhouse"
 STAGE_CHANGE = "candidate_stage_change"
-OFFER_CREATED = "offer_created"
+OFFER_CREATED_ACTION = "offer_created"
 MAX_DELIVERY_BYTES = 1024 * 1024
 ACTOR = Actor(user_id="greenhouse", platform=Platform.GREENHOUSE)
+OPTIONAL_FIELDS = frozenset({"phone", "role"})
 
 
 def signature_valid(secret: bytes, raw: bytes, header: str) -> bool:
@@ -41,21 +47,33 @@ def signature_valid(secret: bytes, raw: bytes, header: str) -> bool:
 
 
 class GreenhouseFrontend:
-    """Starts a pre-offer verification when an application reaches the offer stage."""
+    """Starts a pre-offer verification when an application reaches the offer stage, or when an
+    offer is created (its details fetched from Harvest by a durable job)."""
 
     name = "greenhouse"
 
     def __init__(self, core: Core) -> None:
-        secret = core.settings.greenhouse_secret
+        settings = core.settings
+        secret = settings.greenhouse_secret
         if secret is None:
             raise ValueError("the Greenhouse web hook needs VERIFYBOT_GREENHOUSE_SECRET")
         self.core = core
         self.secret = secret.get_secret_value().encode()
-        self.stage = core.settings.greenhouse_stage.strip().casefold()
-        self.intake = Intake(core.service)
+        self.stage = settings.greenhouse_stage.strip().casefold()
+        self.intake = Intake(core.service, core.jobs)
+        key = settings.greenhouse_api_key
+        self.harvest = Harvest(settings.greenhouse_api_url, key.get_secret_value()) if key else None
+        if self.harvest is not None:
+            core.jobs.register(OFFER_CREATED, self.fetch_offer)
 
     def attach(self, app: web.Application) -> None:
         app.router.add_post(PATH, self.handle)
+        app.cleanup_ctx.append(self._lifetime)
+
+    async def _lifetime(self, app: web.Application) -> AsyncIterator[None]:
+        yield
+        if self.harvest is not None:
+            await self.harvest.close()
 
     async def handle(self, request: web.Request) -> web.Response:
         try:
@@ -68,57 +86,102 @@ class GreenhouseFrontend:
                 delivery = Delivery.model_validate(data)
             except ValidationError:
                 raise HttpError(400, "not a Greenhouse web hook delivery") from None
-            event_id = request.headers.get("Greenhouse-Event-ID", "")[:200]
-            return await self.dispatch(delivery, event_id)
+            return await self.dispatch(delivery)
         except HttpError as error:
             return error.response()
 
-    async def dispatch(self, delivery: Delivery, event_id: str) -> web.Response:
-        if delivery.action == OFFER_CREATED:
-            return self.park_offer(delivery, event_id)
+    async def dispatch(self, delivery: Delivery) -> web.Response:
+        if delivery.action == OFFER_CREATED_ACTION:
+            return self.queue_offer(delivery.payload)
         if delivery.action != STAGE_CHANGE:
             return web.json_response({"ok": True, "ignored": delivery.action[:100]})
         try:
             change = StageChange.model_validate(delivery.payload)
         except ValidationError:
-            return await self.unusable("the delivery has no application with a candidate", None)
+            return self.unusable("the delivery has no application with a candidate", None)
         application = change.application
         stage = (application.current_stage.name if application.current_stage else "") or ""
         if stage.strip().casefold() != self.stage:
             return web.json_response({"ok": True, "ignored": f"stage {stage[:100]}"})
-        external_id = f"application:{application.id}"
+        intro = f"Started from Greenhouse: application {application.id} moved to {stage}."
+        details = candidate_details(application)
         try:
-            started = await self.intake.start(
-                ACTOR, SOURCE, external_id, candidate_details(application), "pre-offer"
-            )
+            started = await self.start(application.id, details, hiring_contacts(application), intro)
         except InvalidCandidate as error:
-            return await self.unusable(error.message, application.id)
-        verification_id = started.verification_id
-        if started.created and self.core.deferred is not None:
-            intro = f"Started from Greenhouse: application {application.id} moved to {stage}."
-            payload = handover_payload(ACTOR, verification_id, hiring_contacts(application), intro)
-            self.core.deferred.enqueue(HANDOVER, f"handover:{verification_id}", payload)
-        log.info("greenhouse.stage_change", verification=verification_id, created=started.created)
+            return self.unusable(error.message, application.id)
+        log.info("greenhouse.stage_change", verification=started.verification_id)
         return web.json_response(
-            {"ok": True, "verification_id": verification_id, "created": started.created}
+            {"ok": True, "verification_id": started.verification_id, "created": started.created}
         )
 
-    def park_offer(self, delivery: Delivery, event_id: str) -> web.Response:
-        """offer_created carries only ids; its work waits in the database for the Harvest fetch."""
-        application_id = delivery.payload.get("application_id")
-        key = f"greenhouse:offer:{application_id if application_id is not None else event_id}"
-        if self.core.deferred is not None:
-            self.core.deferred.enqueue("greenhouse.offer_created", key[:300], delivery.payload)
-        log.info("greenhouse.offer_created_queued")
-        return web.json_response({"ok": True, "queued": OFFER_CREATED})
+    async def start(
+        self, application_id: int, details: dict[str, Any], emails: list[str], intro: str
+    ) -> Started:
+        """The application's verification, once, handed to the first of `emails` Slack knows;
+        an optional detail Greenhouse holds in a form verifybot refuses (a phone) is left out."""
+        external_id = f"application:{application_id}"
+        try:
+            validate_candidate(details)
+        except InvalidCandidate as error:
+            if not set(error.problems) <= OPTIONAL_FIELDS:
+                raise
+            details = {k: v for k, v in details.items() if k not in error.problems}
+        return await self.intake.start(
+            ACTOR, SOURCE, external_id, details, PRE_OFFER, emails=emails, intro=intro
+        )
 
-    async def unusable(self, why: str, application_id: int | None) -> web.Response:
+    def queue_offer(self, payload: dict[str, Any]) -> web.Response:
+        """offer_created carries only ids: a job fetches the rest from Harvest."""
+        try:
+            offer = OfferCreated.model_validate(
+                {**payload, "offer_id": payload.get("id"), "job_id": payload.get("job_id")}
+            )
+        except ValidationError:
+            return self.unusable("the offer has no application id", None)
+        if self.harvest is None:
+            log.warning(
+                "greenhouse.offer_needs_api_key",
+                hint="set VERIFYBOT_GREENHOUSE_API_KEY to start verifications from offers",
+            )
+            return web.json_response(
+                {"ok": True, "ignored": "offer_created needs VERIFYBOT_GREENHOUSE_API_KEY"}
+            )
+        queued = self.intake.jobs.offer_created(offer)
+        log.info("greenhouse.offer_created_queued", created=queued)
+        return web.json_response({"ok": True, "queued": OFFER_CREATED_ACTION})
+
+    async def fetch_offer(self, job: Job) -> None:
+        """The job `greenhouse.offer_created`: Harvest, then the verification; Harvest down or
+        slow retries the job, so the offer is never lost."""
+        offer = OfferCreated.model_validate(job.payload)
+        application_id = offer.application_id
+        if self.intake.existing(SOURCE, f"application:{application_id}") is not None:
+            log.info("greenhouse.offer_already_started")
+            return
+        assert self.harvest is not None
+        try:
+            details = await self.harvest.offer(application_id, offer.job_id)
+        except HarvestUnavailable as error:
+            raise RetryLater(f"Harvest: {error}", error.retry_after) from None
+        except HarvestRefused as error:
+            self.unusable(f"Harvest did not give its details ({error})", application_id)
+            return
+        intro = f"Started from Greenhouse: an offer was created for application {application_id}."
+        try:
+            started = await self.start(application_id, details.candidate, details.emails, intro)
+        except InvalidCandidate as error:
+            self.unusable(error.message, application_id)
+            return
+        log.info("greenhouse.offer_created", verification=started.verification_id)
+
+    def unusable(self, why: str, application_id: int | None) -> web.Response:
         """A delivery that is not a usable candidate: audited, told to the hiring channel, 200."""
         where = f"application {application_id}" if application_id is not None else "a delivery"
         message = f"Greenhouse {where} could not start a verification: {why}"
-        self.intake.refused(ACTOR, SOURCE, str(application_id or ""), why)
-        if self.core.deferred is not None:
+        with self.core.store.transaction():
+            self.intake.refused(ACTOR, SOURCE, str(application_id or ""), why)
             digest = hashlib.sha256(why.encode()).hexdigest()[:16]
-            key = f"greenhouse:unusable:{application_id}:{digest}"
-            self.core.deferred.enqueue(HIRING_NOTICE, key, {"text": message})
+            self.intake.jobs.hiring_notice(
+                f"greenhouse:unusable:{application_id}:{digest}", message
+            )
         return web.json_response({"ok": False, "error": message})

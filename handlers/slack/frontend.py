@@ -20,16 +20,18 @@ from slack_bolt.response import BoltResponse
 from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
+from bot.intake import Intake
 from bot.json_depth import too_deep
 from bot.runtime import Core
 from handlers.slack.background import BackgroundTasks
 from handlers.slack.context import SlackContext
-from handlers.slack.handover import HANDOVER, HIRING_NOTICE, SlackHandover
+from handlers.slack.handover import SlackHandover
 from handlers.slack.jobs import register_jobs
 from handlers.slack.listeners import register_all
 from handlers.slack.notifier import SlackNotifier
 from handlers.slack.payloads import ENVELOPE, UnsupportedPayload, envelope
 from handlers.slack.security_group import SecurityGroup
+from handlers.slack.workflow import WorkflowStep
 
 log = structlog.get_logger("verifybot.slack")
 
@@ -156,9 +158,9 @@ class SlackFrontend:
         register_all(self.app, self.context)
         register_jobs(core.jobs, self.context)
         self.handover = SlackHandover(self.context, settings.slack_hiring_channel)
-        if core.deferred is not None:
-            core.deferred.register(HANDOVER, self.handover)
-            core.deferred.register(HIRING_NOTICE, self.handover.notice)
+        self.handover.register(core.jobs)
+        self.workflow = WorkflowStep(self.context, Intake(core.service, core.jobs))
+        self.workflow.register(self.app)
 
     def attach(self, app: web.Application) -> None:
         """The route (with a signing secret), the notifier, and start-up and clean-up."""

@@ -9,9 +9,9 @@ import structlog
 from slack_sdk.errors import SlackApiError
 
 from bot.errors import InvalidInput, VerifybotError
-from bot.intake import HANDOVER, HIRING_NOTICE
-from bot.models import Actor, AnswerOutcome, Platform
-from bot.outbox import DeliveryError
+from bot.intake_jobs import HANDOVER, HIRING_NOTICE, Handover, opened
+from bot.jobs import Job, JobWorker, RetryLater
+from bot.models import AnswerOutcome, VerificationView
 from handlers.slack.blocks import (
     TAKE_ACTION,
     actions,
@@ -23,7 +23,8 @@ from handlers.slack.blocks import (
     section,
     summary_message,
 )
-from handlers.slack.context import SlackContext, slack_actor
+from handlers.slack.context import SlackContext, retry_after, retryable, slack_actor
+from handlers.slack.errors import WEB_API_ERRORS
 from handlers.slack.flows import Click, post_next
 from handlers.slack.payloads import (
     MessageRef,
@@ -37,7 +38,6 @@ from handlers.slack.payloads import (
 from handlers.slack.surfaces import TextField, modal, text_input
 
 log = structlog.get_logger("verifybot.slack.handover")
-__all__ = ["HANDOVER", "HIRING_NOTICE", "SlackHandover"]
 
 SHIP_CALLBACK = "vb_ship"
 SHIP_BLOCK = "shipping_address"
@@ -63,64 +63,77 @@ def first_step_message(outcome: AnswerOutcome, intro: str) -> dict[str, Any]:
 
 
 class SlackHandover:
-    """The deferred work `slack.handover`: payload verification_id, emails, intro, actor."""
+    """The jobs `slack.handover` and `slack.hiring_notice` (payloads sealed, bot/intake_jobs.py)."""
 
     def __init__(self, ctx: SlackContext, hiring_channel: str | None) -> None:
         self.ctx = ctx
         self.hiring_channel = hiring_channel
 
-    async def find(self, emails: list[str]) -> str | None:
-        """The Slack user id of the first email Slack knows; errors other than unknown raise."""
+    def register(self, worker: JobWorker) -> None:
+        worker.register(HANDOVER, self.handover)
+        worker.register(HIRING_NOTICE, self.notice)
+
+    async def find(self, ctx: SlackContext, emails: list[str]) -> str | None:
+        """The Slack user id of the first email Slack knows; a failure that may pass retries."""
         for email in emails:
+            call = ctx.client.users_lookupByEmail(email=email)
             try:
-                response = await self.ctx.client.users_lookupByEmail(email=email)
+                response = await call
             except SlackApiError as error:
                 if error.response.get("error") in NOT_FOUND:
                     continue
-                raise DeliveryError(f"users.lookupByEmail: {error.response.get('error')}") from None
+                if retryable(error):
+                    raise RetryLater(f"users.lookupByEmail: {error}", retry_after(error)) from None
+                log.warning("slack.lookup_failed", error=error.response.get("error"))
+                continue
+            except WEB_API_ERRORS as error:
+                raise RetryLater(f"users.lookupByEmail: {type(error).__name__}") from None
             user = response.get("user") or {}
             if isinstance(user.get("id"), str) and not user.get("deleted"):
                 return user["id"]
         return None
 
-    async def __call__(self, payload: dict[str, Any]) -> None:
-        integration = Actor(user_id=payload["actor"], platform=Platform(payload["platform"]))
-        verification_id = payload["verification_id"]
-        intro = payload["intro"]
-        user = await self.find(list(payload.get("emails") or []))
-        service = self.ctx.service
-        if user is not None:
-            outcome = await service.assign(integration, verification_id, slack_actor(user))
-            if not outcome.duplicate:
-                await self._post(user, first_step_message(outcome, intro))
-            return
-        if not self.hiring_channel:
-            log.warning("slack.handover_nobody", verification=verification_id)
-            return
-        view = await service.view(integration, verification_id)
-        emails = ", ".join(payload.get("emails") or []) or "no email"
-        lines = [
-            f"*{escape(intro)}*",
-            f"{escape(view.candidate.name)} ({view.id}): nobody was found in Slack for "
-            f"the hiring manager ({escape(emails)}). Whoever takes it answers the verification.",
-        ]
-        take = button("Take it", TAKE_ACTION, view.id)
-        message = {
-            "text": f"{intro}: {view.candidate.name} ({view.id}) needs a hiring manager",
-            "blocks": [section("\n".join(lines)), actions("vb_take", [take])],
-        }
-        await self._post(self.hiring_channel, message)
-
-    async def _post(self, channel: str, message: dict[str, Any]) -> None:
+    async def handover(self, job: Job) -> None:
+        ctx = self.ctx.for_job(job)
+        work = Handover.model_validate(opened(ctx.service.store, job.payload))
+        service = ctx.service
         try:
-            await self.ctx.client.chat_postMessage(channel=channel, **message)
-        except SlackApiError as error:
-            raise DeliveryError(f"chat.postMessage: {error.response.get('error')}") from None
+            user = await self.find(ctx, work.emails)
+            if user is not None:
+                outcome = await service.assign(
+                    work.integration, work.verification_id, slack_actor(user)
+                )
+                await ctx.post(user, first_step_message(outcome, work.intro))
+                return
+            if not self.hiring_channel:
+                log.warning("slack.handover_nobody", verification=work.verification_id)
+                return
+            view = await service.view(work.integration, work.verification_id)
+        except VerifybotError as error:
+            log.warning("slack.handover_refused", job_id=job.id, error=error.message)
+            return
+        await ctx.post(self.hiring_channel, take_message(view, work.intro, work.emails))
 
-    async def notice(self, payload: dict[str, Any]) -> None:
-        """The deferred work `slack.hiring_notice`: a line for the hiring channel."""
+    async def notice(self, job: Job) -> None:
+        """A line for the hiring channel."""
+        text = str(opened(self.ctx.service.store, job.payload)["text"])
         if self.hiring_channel:
-            await self._post(self.hiring_channel, {"text": escape(str(payload["text"]))})
+            await self.ctx.for_job(job).post(self.hiring_channel, {"text": escape(text)})
+
+
+def take_message(view: VerificationView, intro: str, emails: list[str]) -> dict[str, Any]:
+    """The hiring channel's message when nobody was found: whoever takes it answers."""
+    lines = [
+        f"*{escape(intro)}*",
+        f"{escape(view.candidate.name)} ({view.id}): nobody was found in Slack for "
+        f"the hiring manager ({escape(', '.join(emails) or 'no email')}). Whoever takes it "
+        "answers the verification.",
+    ]
+    take = button("Take it", TAKE_ACTION, view.id)
+    return {
+        "text": f"{intro}: {view.candidate.name} ({view.id}) needs a hiring manager",
+        "blocks": [section("\n".join(lines)), actions("vb_take", [take])],
+    }
 
 
 async def take(ctx: SlackContext, click: Click) -> None:

@@ -19,6 +19,8 @@ METHOD_SCOPES: dict[str, str | None] = {
     "chat.postMessage": "chat:write",
     "chat.postEphemeral": "chat:write",
     "chat.update": "chat:write",
+    "functions.completeSuccess": None,
+    "functions.completeError": None,
     "views.open": None,
     "views.publish": None,
     "usergroups.users.list": "usergroups:read",

@@ -10,10 +10,13 @@ SAME = "same"
 
 def question_of(field: CandidateField) -> str:
     """The field's question, with the words that answer it without a value."""
+    if field.name == "shipping_address":
+        return (
+            f"{field.question} Type `{SAME}` if it is the home address, or `{SKIP}` to give "
+            "it later."
+        )
     if field.optional:
         return f"{field.question} Type `{SKIP}` to leave it out."
-    if field.name == "shipping_address":
-        return f"{field.question} Type `{SAME}` if it is the home address."
     return field.question
 
 

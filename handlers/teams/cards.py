@@ -40,6 +40,9 @@ ACTION = "verifybot"
 ANSWER = "answer"
 DECIDE = "decide"
 CANDIDATE = "candidate"
+SHIP = "ship"
+SHIP_INPUT = "shipping_address"
+MAX_ADDRESS = 500
 NOTE_INPUT = "note"
 REASON_INPUT = "reason"
 MAX_NOTE = MAX_NOTE_LENGTH
@@ -135,7 +138,20 @@ def summary_card(view: VerificationView) -> Card:
     first, *rest = presenter.summary_lines(safe_view(view))
     body = [title(first, OUTCOME_COLORS.get(view.outcome))]
     body += [text(line) for line in rest]
-    return card(body)
+    if not (view.awaiting_shipping_address and not view.cancelled and not view.final):
+        return card(body)
+    body.append(
+        {
+            "type": "Input.Text",
+            "id": SHIP_INPUT,
+            "label": "Laptop shipping address",
+            "isMultiline": True,
+            "maxLength": MAX_ADDRESS,
+        }
+    )
+    return card(
+        body, [submit("Give the shipping address", {ACTION: SHIP, "verification": view.id})]
+    )
 
 
 def candidate_form(values: dict[str, str | None], problems: dict[str, str]) -> Card:

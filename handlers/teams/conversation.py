@@ -143,12 +143,19 @@ class CandidateSubmit(BaseModel):
         return {name: value for name, value in values.items() if value and value.strip()}
 
 
-SUBMIT: TypeAdapter[AnswerSubmit | DecideSubmit | CandidateSubmit] = TypeAdapter(
-    Annotated[AnswerSubmit | DecideSubmit | CandidateSubmit, Field(discriminator="verifybot")]
-)
+class ShipSubmit(BaseModel):
+    model_config = ConfigDict(extra="ignore")
+
+    verifybot: Literal["ship"]
+    verification: str = Field(max_length=32)
+    shipping_address: str | None = Field(None, max_length=2 * cards.MAX_ADDRESS)
 
 
-def parse_submit(value: object) -> AnswerSubmit | DecideSubmit | CandidateSubmit | None:
+Submit = AnswerSubmit | DecideSubmit | CandidateSubmit | ShipSubmit
+SUBMIT: TypeAdapter[Submit] = TypeAdapter(Annotated[Submit, Field(discriminator="verifybot")])
+
+
+def parse_submit(value: object) -> Submit | None:
     """A card button's data, validated; None when it is not one of ours."""
     try:
         return SUBMIT.validate_python(value)
@@ -485,7 +492,21 @@ class Conversation:
             return await self._decide(incoming, data)
         if isinstance(data, CandidateSubmit):
             return await self._form(session, incoming, data)
+        if isinstance(data, ShipSubmit):
+            return await self._ship(session, incoming, data)
         return [Reply(text=NOT_UNDERSTOOD)]
+
+    async def _ship(self, session: Session, incoming: Incoming, data: ShipSubmit) -> list[Reply]:
+        """The laptop shipping address from the waiting summary card; then what it computed."""
+        try:
+            outcome = await self.service.give_shipping_address(
+                incoming.actor, data.verification, (data.shipping_address or "").strip()
+            )
+        except VerifybotError as error:
+            return [_error(error)]
+        if outcome.duplicate:
+            return [Reply(text="That shipping address was already given: nothing changed.")]
+        return [Reply(text="Laptop shipping address recorded."), *self._after(session, outcome)]
 
     async def _decide(self, incoming: Incoming, data: DecideSubmit) -> list[Reply]:
         try:

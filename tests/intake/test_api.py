@@ -155,7 +155,7 @@ async def test_the_clearance_gate_through_a_whole_verification(api, api_app, fak
     }
     _, started = await api.call("POST", "/verifications", body)
     vid = started["verification_id"]
-    await api_app.core.deferred.run_once()
+    await api_app.core.jobs.drain(timeout=10)
     service = api_app.core.service
     hm = Actor(user_id=HM2, platform=Platform.SLACK)
     assert (await service.view(hm, vid)).requested_by == HM2
@@ -247,7 +247,9 @@ async def test_the_hiring_manager_found_gets_the_first_step_by_dm(
         "hiring_manager_email": "hm@example.com",
     }
     _, started = await api.call("POST", "/verifications", body)
-    await api_app.core.deferred.run_once()
+    [job] = api_app.core.store.jobs()
+    assert job["kind"] == "slack.handover" and "hm@example.com" not in job["payload"]
+    await api_app.core.jobs.drain(timeout=10)
     dm = fake_slack.messages_in(fake_slack.dm_channel(HM))
     assert "Started through the API by ats (offer-dm)." in dm[-1].text
     assert started["verification_id"] in str(dm[-1].blocks)

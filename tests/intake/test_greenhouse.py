@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+import structlog
 
 from bot.models import Actor, Platform
 from tests.slack.conftest import HM, SlackApp
@@ -79,7 +80,7 @@ async def test_the_hiring_contact_found_by_email_gets_the_first_step(
     fake_slack.users[HM] = {"name": "alicia", "email": "Alicia.Flopple@example.com"}
     status, answer = await deliver(http, gh_app, STAGE_CHANGE)
     assert (status, answer["created"]) == (200, True)
-    await gh_app.core.deferred.run_once()
+    await gh_app.core.jobs.drain(timeout=10)
     dm = fake_slack.messages_in(fake_slack.dm_channel(HM))[-1]
     assert dm.text.startswith("Started from Greenhouse: application 265277 moved to Offer.")
     assert "Giuseppe Hürley-Øster" in dm.text
@@ -110,7 +111,7 @@ async def test_nobody_found_posts_to_the_hiring_channel_with_a_take_button(
     http, gh_app, fake_slack
 ) -> None:
     _, answer = await deliver(http, gh_app, STAGE_CHANGE)
-    await gh_app.core.deferred.run_once()
+    await gh_app.core.jobs.drain(timeout=10)
     posted = fake_slack.messages_in(HIRING_CHANNEL)[-1]
     assert answer["verification_id"] in posted.text
     assert "Take it" in json.dumps(posted.blocks)
@@ -131,7 +132,7 @@ async def test_an_unusable_candidate_is_a_200_told_to_the_hiring_channel_and_aud
     change(delivery)
     status, answer = await deliver(http, gh_app, delivery)
     assert status == 200 and "could not start a verification" in answer["error"]
-    await gh_app.core.deferred.run_once()
+    await gh_app.core.jobs.drain(timeout=10)
     assert "could not start a verification" in fake_slack.messages_in(HIRING_CHANNEL)[-1].text
     assert [e["action"] for e in gh_app.core.store.events()] == ["intake.refused"]
 
@@ -147,11 +148,13 @@ async def test_other_actions_and_stages_are_acknowledged_and_ignored(http, gh_ap
     assert gh_app.core.store.events() == []
 
 
-async def test_offer_created_is_queued_in_the_database(http, gh_app) -> None:
+async def test_offer_created_without_an_api_key_is_acknowledged_and_logged(http, gh_app) -> None:
     delivery = {"action": "offer_created", "payload": {"id": 9, "application_id": 265277}}
-    status, answer = await deliver(http, gh_app, delivery)
-    assert (status, answer["queued"]) == (200, "offer_created")
-    assert gh_app.core.store.work_item("greenhouse:offer:265277")["status"] == "pending"
+    with structlog.testing.capture_logs() as logs:
+        status, answer = await deliver(http, gh_app, delivery)
+    assert status == 200 and "VERIFYBOT_GREENHOUSE_API_KEY" in answer["ignored"]
+    assert gh_app.core.store.jobs() == []
+    assert any(entry["event"] == "greenhouse.offer_needs_api_key" for entry in logs)
 
 
 async def test_the_web_hook_needs_the_hiring_channel(make_app) -> None:

@@ -13,6 +13,7 @@ from handlers.slack import manifest as manifest_module
 from handlers.slack.manifest import METHOD_SCOPES, PLACEHOLDER, render_manifest
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.slack.conftest import REPO_ROOT, SEC, SECURITY_CHANNEL, SlackDriver
+from tests.slack.test_slack_workflow import function_executed
 
 CLIENT_CALL = re.compile(r"\bclient\.([a-z]+(?:_[A-Za-z]+)+)\(")
 
@@ -47,7 +48,26 @@ def test_the_manifest_is_a_complete_slack_manifest() -> None:
         "request_url": f"{PLACEHOLDER}/slack/events",
     }
     assert settings["event_subscriptions"]["request_url"] == f"{PLACEHOLDER}/slack/events"
-    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened"]
+    assert settings["event_subscriptions"]["bot_events"] == ["app_home_opened", "function_executed"]
+    assert settings["function_runtime"] == "remote" and settings["org_deploy_enabled"] is True
+    step = data["functions"]["verify_candidate"]
+    assert set(step["input_parameters"]["properties"]) == {
+        "candidate_name",
+        "candidate_email",
+        "role",
+        "home_address",
+        "shipping_address",
+        "hiring_manager",
+    }
+    assert "shipping_address" not in step["input_parameters"]["required"]
+    assert step["input_parameters"]["properties"]["hiring_manager"]["type"] == (
+        "slack#/types/user_id"
+    )
+    assert {name: p["type"] for name, p in step["output_parameters"]["properties"].items()} == {
+        "verification_id": "string",
+        "outcome": "string",
+        "cleared": "boolean",
+    }
     assert settings["socket_mode_enabled"] is False
 
 
@@ -96,8 +116,13 @@ async def test_every_declared_command_and_event_has_a_handler(slack: SlackDriver
         reply = await slack.send(body)
         assert reply.status == 200, command
     for event_type in data["settings"]["event_subscriptions"]["bot_events"]:
+        if event_type == "function_executed":
+            continue
         reply = await slack.event({"type": event_type, "user": "UHIRING001", "tab": "home"})
         assert reply.status == 200, event_type
+    for callback_id in data["functions"]:
+        reply = await slack.event(function_executed(callback_id, "Fx0MANIFEST1", {}))
+        assert reply.status == 200, callback_id
     await slack.settle()
 
 
