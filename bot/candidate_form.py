@@ -63,9 +63,8 @@ def field_problem(field: CandidateField, value: str | None) -> str | None:
     if value is None or not value.strip():
         return None if field.optional else "is required"
     try:
-        CandidateIn.__pydantic_validator__.validate_assignment(
-            CandidateIn.model_construct(), field.name, value
-        )
+        blank = CandidateIn.model_construct(name="", email="", home_address="")
+        CandidateIn.__pydantic_validator__.validate_assignment(blank, field.name, value)
     except ValidationError as error:
         return describe_candidate_error(error).get(field.name, "is not valid")
     if field.name in ADDRESS_FIELDS:

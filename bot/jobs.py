@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import functools
 import json
 import secrets
 import sqlite3
@@ -140,7 +141,10 @@ class JobWorker:
             job = Job.of(row, self.store)
             task = asyncio.get_running_loop().create_task(self._run(job), name=f"job-{job.id}")
             self._running[job.id] = task
-            task.add_done_callback(lambda _, job_id=job.id: self._finished(job_id))
+            task.add_done_callback(functools.partial(self._done, job.id))
+
+    def _done(self, job_id: int, _: asyncio.Task[Any]) -> None:
+        self._finished(job_id)
 
     def _finished(self, job_id: int) -> None:
         self._running.pop(job_id, None)

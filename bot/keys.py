@@ -46,7 +46,8 @@ class Keys:
 
     @classmethod
     def generate(cls) -> Keys:
-        return cls(*(secrets.token_bytes(KEY_BYTES) for _ in KEY_NAMES), sources={})
+        audit, data, index = (secrets.token_bytes(KEY_BYTES) for _ in KEY_NAMES)
+        return cls(audit, data, index)
 
 
 def load_keys(db_path: str, configured: dict[str, str | None], create: bool = True) -> Keys:

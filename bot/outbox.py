@@ -113,7 +113,8 @@ class OutboxWorker:
                     continue
                 held_back.add(key)
                 stored = self.store.outbox_item(row["id"])
-                self._note_due(datetime.fromisoformat(stored["next_attempt_at"]))
+                if stored is not None:
+                    self._note_due(datetime.fromisoformat(stored["next_attempt_at"]))
             return delivered
 
     def _note_due(self, due: datetime) -> None:

@@ -17,6 +17,7 @@ from pydantic import (
     field_validator,
     model_validator,
 )
+from pydantic_core import ErrorDetails
 
 from bot.models import Identifier, Option, Prompt, Text
 from bot.yamlfile import YamlFileError, load_yaml, read_yaml
@@ -154,7 +155,7 @@ def _location(loc: tuple[str | int, ...]) -> str:
     return text
 
 
-def _message(error: dict) -> str:
+def _message(error: ErrorDetails) -> str:
     if error["type"] == "enum":
         expected = error.get("ctx", {}).get("expected", "")
         choices = expected.replace("'", "").replace(" or ", ", ")

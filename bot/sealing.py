@@ -78,7 +78,7 @@ def open_columns(
     opened = dict(row)
     for column in columns:
         value = row.get(column)
-        if not is_sealed(value):
+        if not isinstance(value, str) or not is_sealed(value):
             continue
         try:
             opened[column] = unseal(key, value, context(table, row_key, column)) if key else ERASED

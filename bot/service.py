@@ -6,6 +6,7 @@ import json
 import re
 from collections.abc import Callable, Iterable, Sequence
 from datetime import datetime, timedelta
+from typing import Any
 
 from pydantic import ValidationError
 
@@ -102,7 +103,7 @@ def stored_candidate(row: Row) -> Candidate:
 
     The payout account was never stored: it is shown by its last 4 characters.
     """
-    values = {name: row.get(name) for name in Candidate.model_fields}
+    values: dict[str, Any] = {name: row.get(name) for name in Candidate.model_fields}
     values["payout_account"] = f"****{row['payout_last4']}" if row.get("payout_last4") else None
     return Candidate.model_construct(**values)
 
@@ -356,10 +357,11 @@ class VerificationService:
         playbook = self._playbook_of(row)
         answer_ids: list[int] = []
         escalated = False
-        while (step := self._next_step(playbook, verification_id)) and step.computed:
-            candidate = self.store.candidate(row["candidate_id"])
-            computed = COMPUTED_CHECKS[step.check](self.store, candidate)
+        while (step := self._next_step(playbook, verification_id)) and step.check is not None:
+            computed = COMPUTED_CHECKS[step.check](self.store, self._candidate_of(row))
             option = step.option(computed.value) or step.option(computed.fallback or "")
+            if option is None:
+                raise PlaybookError(f"{step.id} has no option {computed.value!r}")
             answer_id, _ = self.store.insert_answer(
                 {
                     "verification_id": verification_id,
@@ -405,13 +407,13 @@ class VerificationService:
         a Clear reopens the escalation. True when the security channel was written to.
         """
         status = self._refresh_status(verification_id, playbook)
-        answer = self.store.answer(answer_id)
+        answer = self._answer_row(answer_id)
         result = Result(answer["result"])
         lowered = previous is not None and lowers(Result(previous["result"]), result)
         if result is Result.PASS and not lowered:
             return False
         escalation_id, created = self.store.open_escalation(verification_id)
-        escalation = self.store.escalation(escalation_id)
+        escalation = self._escalation_row(escalation_id)
         reopened = result is not Result.PASS and escalation["status"] == EscalationStatus.CLEARED
         view_row = self._verification_row(verification_id)
         if reopened:
@@ -544,7 +546,7 @@ class VerificationService:
         ]
         return view.model_copy(update={"same_name": others})
 
-    async def list(
+    async def verifications(
         self, actor: Actor, open_only: bool = True, limit: int = 50
     ) -> list[VerificationView]:
         """The actor's verifications (everyone's for the terminal's operator), newest first."""
@@ -593,7 +595,7 @@ class VerificationService:
         try:
             given = validate_candidate(
                 {
-                    **stored_candidate(self.store.candidate(row["candidate_id"])).model_dump(
+                    **stored_candidate(self._candidate_of(row)).model_dump(
                         include=set(CandidateIn.model_fields)
                     ),
                     "shipping_address": address,
@@ -602,9 +604,9 @@ class VerificationService:
         except InvalidCandidate as error:
             field = "shipping_address"
             raise InvalidInput(error.problems.get(field, str(error)), field) from None
-        keys = self._address_keys(given.shipping_address, "shipping_address")
+        keys = self._address_keys(given.shipping_address or address, "shipping_address")
         with self.store.transaction():
-            candidate = self.store.candidate(row["candidate_id"])
+            candidate = self._candidate_of(row)
             if candidate["shipping_address"] is not None:
                 if candidate["shipping_normalized"] == keys.canonical:
                     return self._outcome_of(
@@ -693,7 +695,7 @@ class VerificationService:
         status = DECISION_STATUS[decision]
         current = EscalationStatus(row["status"])
         if current == status:
-            return self._escalation_view(self.store.escalation(escalation_id)), False
+            return self._escalation_view(self._escalation_row(escalation_id)), False
         if decision not in AVAILABLE_DECISIONS[current]:
             raise InvalidInput(
                 f"this escalation was already {current.value} by {row['decided_by']}", "decision"
@@ -742,7 +744,7 @@ class VerificationService:
                     notice.model_dump(mode="json"),
                 )
         self._outbox_written(notified)
-        return self._escalation_view(self.store.escalation(escalation_id)), True
+        return self._escalation_view(self._escalation_row(escalation_id)), True
 
     async def escalation(self, actor: Actor, escalation_id: int | str) -> EscalationView:
         if not self.roles.is_security(actor):
@@ -814,6 +816,24 @@ class VerificationService:
         if not self.roles.can_view(actor, owner_of(row)):
             self._refuse(actor, "verification.view", row["id"], "not this verification's owner")
 
+    def _candidate_of(self, verification: Row) -> Row:
+        candidate = self.store.candidate(verification["candidate_id"])
+        if candidate is None:
+            raise NotFound(f"no candidate for {verification['id']}")
+        return candidate
+
+    def _answer_row(self, answer_id: int) -> Row:
+        answer = self.store.answer(answer_id)
+        if answer is None:
+            raise NotFound(f"no answer {answer_id}")
+        return answer
+
+    def _escalation_row(self, escalation_id: int) -> Row:
+        row = self.store.escalation(escalation_id)
+        if row is None:
+            raise NotFound(f"no escalation {escalation_id}")
+        return row
+
     def _verification_row(self, verification_id: str) -> Row:
         row = self.store.verification(verification_id)
         if row is None:
@@ -852,8 +872,8 @@ class VerificationService:
         if not pending:
             return {}
         row = self._verification_row(verification_id)
-        candidate = self.store.candidate(row["candidate_id"])
-        found = {s.id: waiting_for(s.check, candidate) for s in pending}
+        candidate = self._candidate_of(row)
+        found = {s.id: waiting_for(s.check, candidate) for s in pending if s.check is not None}
         return {step_id: what for step_id, what in found.items() if what}
 
     def _prompt_for(
@@ -865,7 +885,7 @@ class VerificationService:
         step = self._next_step(playbook, row["id"], latest)
         if step is None:
             return None
-        name = candidate_name or self.store.candidate(row["candidate_id"])["name"]
+        name = candidate_name or self._candidate_of(row)["name"]
         return playbook.prompt(step, row["id"], name)
 
     def _finding(self, playbook: Playbook, answer: Row, security: bool = False) -> Finding:
@@ -955,7 +975,7 @@ class VerificationService:
         latest = self._latest_answers(row["id"]) if latest is None else latest
         ordered = [latest[step.id] for step in playbook.steps if step.id in latest]
         escalation = self.store.escalation_for(row["id"])
-        candidate = self.store.candidate(row["candidate_id"])
+        candidate = self._candidate_of(row)
         return VerificationView(
             id=row["id"],
             playbook=playbook.id,
@@ -1006,7 +1026,7 @@ class VerificationService:
         """Every finding ever raised, what replaced it, and whether a Clear resolved it."""
         verification = self._verification_row(row["verification_id"])
         playbook = self._playbook_of(verification)
-        candidate = stored_candidate(self.store.candidate(verification["candidate_id"]))
+        candidate = stored_candidate(self._candidate_of(verification))
         answers = self.store.answers(row["verification_id"])
         raised = []
         for index, answer in enumerate(answers):

@@ -59,6 +59,8 @@ def address_match(store: Store, candidate: Row) -> ComputedAnswer:
     """match / mismatch of home and shipping address; shared with another candidate, or in the
     same building as another candidate's (another unit, or none)."""
     shipping = stored_keys(candidate, "shipping")
+    if shipping is None:
+        raise ValueError("address_match runs once the shipping address is given (waiting_for)")
     home = stored_keys(candidate, "home")
     person = person_of(candidate)
     others = store.others_shipping_to(shipping.place, shipping.zip, shipping.canonical, person)

@@ -180,7 +180,7 @@ class Store:
         cursor = self.db.execute(
             f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values())
         )
-        return int(cursor.lastrowid)
+        return _row_id(cursor)
 
     def health(self) -> Row:
         """The database's state for /healthz."""
@@ -405,7 +405,9 @@ class Store:
             verification = self._row(
                 "SELECT verification_id FROM escalations WHERE id = ?", [escalation_id]
             )
-            key = verification and self._key_of_verification(verification["verification_id"])
+            key = (
+                self._key_of_verification(verification["verification_id"]) if verification else None
+            )
             if key is not None:
                 fields = {"decision_reason": reason}
                 sealed = seal_columns(key, "escalations", escalation_id, fields, ESCALATION_COLUMNS)
@@ -583,8 +585,9 @@ class Store:
                 [kind, json.dumps(payload, sort_keys=True), dedupe_key, now, now, now],
             )
             if cursor.rowcount:
-                return int(cursor.lastrowid), True
+                return _row_id(cursor), True
             existing = self._row("SELECT id FROM jobs WHERE dedupe_key = ?", [dedupe_key])
+            assert existing is not None, "a conflicting dedupe key has its row"
             return int(existing["id"]), False
 
     def claim_job(self, kinds: Iterable[str], owner: str, lease_until: datetime) -> Row | None:
@@ -981,7 +984,7 @@ class Store:
 
     def state_write(self, key: str, data: Row, etag: str) -> None:
         sealed = self.vault.seal_master(json.dumps(data), f"bot_state:{key}")
-        self.db["bot_state"].upsert(
+        self.db.table("bot_state").upsert(
             {"key": key, "etag": etag, "data": sealed, "updated_at": self.now()},
             pk="key",
         )
@@ -996,7 +999,7 @@ class Store:
     def save_conversation_ref(
         self, key: str, platform: str, data: Row, updated_by: str | None = None
     ) -> None:
-        self.db["conversation_refs"].upsert(
+        self.db.table("conversation_refs").upsert(
             {
                 "key": key,
                 "platform": platform,
@@ -1255,6 +1258,12 @@ STATE_TABLES = {
     "candidates": "id",
 }
 EVENT_FIELDS = ("id", "at", "actor", "platform", "action", "verification_id", "detail")
+
+
+def _row_id(cursor: sqlite3.Cursor) -> int:
+    """The rowid an INSERT just wrote."""
+    assert cursor.lastrowid is not None, "an INSERT that wrote a row"
+    return int(cursor.lastrowid)
 
 
 def _answer_key(row: Row) -> str:

@@ -90,7 +90,7 @@ class Watchlist:
         entry = self.entry(kind, value, source)
         with self.store.transaction():
             watch_id = self._insert(actor, entry)
-        return self.store.watch(watch_id)
+        return self._stored(watch_id)
 
     def import_csv(self, actor: Actor, path: Path) -> list[Row]:
         """Every row of a `kind,value,source` file, or none: InvalidInput naming the bad line."""
@@ -98,7 +98,7 @@ class Watchlist:
         entries = self.read_csv(path)
         with self.store.transaction():
             ids = [self._insert(actor, entry, str(path.name)) for entry in entries]
-        return [self.store.watch(watch_id) for watch_id in ids]
+        return [self._stored(watch_id) for watch_id in ids]
 
     def read_csv(self, path: Path) -> list[WatchEntry]:
         """The entries of a CSV file, all checked; InvalidInput naming the file and line."""
@@ -161,9 +161,15 @@ class Watchlist:
                 actor.platform,
                 "watchlist.removed",
                 None,
-                {"id": row["id"], "kind": row["kind"], "shown": row["shown"]},
+                {"id": row["id"], "kind": row["kind"]},
             )
-        return self.store.watch(row["id"])
+        return self._stored(row["id"])
+
+    def _stored(self, watch_id: int) -> Row:
+        row = self.store.watch(watch_id)
+        if row is None:
+            raise NotFound(f"no watchlist entry {watch_id}")
+        return row
 
     def _insert(self, actor: Actor, entry: WatchEntry, imported_from: str | None = None) -> int:
         watch_id = self.store.add_watch(
@@ -177,7 +183,7 @@ class Watchlist:
                 "added_platform": actor.platform.value,
             }
         )
-        detail = {"id": watch_id, "kind": entry.kind.value, "shown": entry.shown}
+        detail = {"id": watch_id, "kind": entry.kind.value}
         if entry.source:
             detail["source"] = entry.source
         if imported_from:

@@ -19,7 +19,7 @@ class DuplicateKeyError(yaml.constructor.ConstructorError):
     """A key given twice in one mapping: YAML forbids it, and the second would win silently."""
 
 
-class UniqueKeyLoader(_BASE_LOADER):  # type: ignore[misc, valid-type]
+class UniqueKeyLoader(_BASE_LOADER):
     """The safe loader (libyaml's parser when installed) refusing a key repeated in a mapping."""
 
     def construct_mapping(self, node: yaml.MappingNode, deep: bool = False) -> dict[Any, Any]:

@@ -362,7 +362,7 @@ def list_command(show_all: bool, db: str | None) -> None:
     core = open_core(load_settings(db=db), create_db=False)
     try:
         actor = Actor(user_id="cli", platform=Platform.CLI)
-        views = asyncio.run(core.service.list(actor, open_only=not show_all))
+        views = asyncio.run(core.service.verifications(actor, open_only=not show_all))
     finally:
         core.close()
     if not views:

@@ -200,8 +200,8 @@ class Demo:
         self.say(f"\n{prompt.progress}: {prompt.step_title}")
         self.say(_wrap(prompt.question, "  "))
         self.say(_wrap(prompt.help, "  ") + "\n" + _wrap(f"Source: {prompt.source}", "  "))
-        for number, option in enumerate(prompt.options, start=1):
-            self.say(f"    {number}) {option.label}")
+        for number, offered in enumerate(prompt.options, start=1):
+            self.say(f"    {number}) {offered.label}")
         while True:
             typed = self.answers.ask(
                 f"answer.{prompt.step_id}", f"  Answer [1-{len(prompt.options)}]"

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import logging
 import sys
+from collections.abc import Mapping, MutableMapping
+from typing import Any
 
 import structlog
 import structlog.tracebacks
@@ -25,7 +27,7 @@ CHATTY_LIBRARIES = (
 SECRET_KEYS = frozenset({"token", "password", "secret", "authorization", "signature"})
 
 
-def _redact_secrets(_: object, __: str, event: dict) -> dict:
+def _redact_secrets(_: object, __: str, event: MutableMapping[str, Any]) -> Mapping[str, Any]:
     """Drop values whose key names a secret, whatever a caller passed by mistake."""
     for key in list(event):
         if any(word in key.lower() for word in SECRET_KEYS):

@@ -162,7 +162,7 @@ def build_app(
     return app
 
 
-async def _until_stopped(work: Awaitable[None]) -> None:
+async def _until_stopped(work: Awaitable[object]) -> None:
     """Run `work` until it ends or SIGTERM / SIGINT arrives, then return for a clean shutdown."""
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -177,8 +177,9 @@ async def _until_stopped(work: Awaitable[None]) -> None:
             pending.cancel()
         for signal_number in (signal.SIGTERM, signal.SIGINT):
             loop.remove_signal_handler(signal_number)
-    if task.done() and not task.cancelled() and task.exception() is not None:
-        raise task.exception()
+    failure = task.exception() if task.done() and not task.cancelled() else None
+    if failure is not None:
+        raise failure
     log.info("verifybot stopping")
 
 

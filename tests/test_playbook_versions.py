@@ -112,7 +112,7 @@ async def test_an_edited_playbook_leaves_an_earlier_verification_as_it_was(
         "identity_signals",
     ]
     assert (await after.service.next_prompt(CLI, verification_id)) == prompt
-    [listed] = await after.service.list(CLI)
+    [listed] = await after.service.verifications(CLI)
     assert listed.model_dump() == shown.model_dump()
 
     dropped = await after.service.answer(

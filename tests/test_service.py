@@ -512,7 +512,7 @@ async def test_a_security_decision_does_not_undo_a_cancellation(
     error, message = refused
     with pytest.raises(error, match=message):
         await service.answer(hm, verification_id, "notarized_id", "not_provided")
-    assert await service.list(hm) == []
+    assert await service.verifications(hm) == []
 
 
 async def test_an_escalation_id_that_is_not_a_number_is_invalid_input(service, security) -> None:
@@ -618,10 +618,12 @@ async def test_roles_never_cross_platforms(make_core, actor, candidate) -> None:
         await service.answer(
             actor("aad-hm"), on_teams.verification.id, "notarized_id", "not_provided"
         )
-    assert [v.id for v in await service.list(actor("aad-hm", Platform.TEAMS))] == [
+    assert [v.id for v in await service.verifications(actor("aad-hm", Platform.TEAMS))] == [
         on_teams.verification.id
     ]
-    assert [v.id for v in await service.list(actor("aad-hm"))] == [slack_twin.verification.id]
+    assert [v.id for v in await service.verifications(actor("aad-hm"))] == [
+        slack_twin.verification.id
+    ]
     _, changed = await service.decide(actor("U-SEC"), escalation_id, "acknowledge", None)
     assert changed
 
@@ -661,9 +663,9 @@ async def test_list_shows_a_hiring_manager_their_own_open_verifications(
     clock.advance(1)
     theirs = await service.start(actor("hm-2"), candidate(), "device-handover")
 
-    open_ids = [view.id for view in await service.list(actor("hm-1"))]
-    all_ids = [view.id for view in await service.list(actor("hm-1"), open_only=False)]
-    operator_ids = [view.id for view in await service.list(actor("cli", Platform.CLI))]
+    open_ids = [view.id for view in await service.verifications(actor("hm-1"))]
+    all_ids = [view.id for view in await service.verifications(actor("hm-1"), open_only=False)]
+    operator_ids = [view.id for view in await service.verifications(actor("cli", Platform.CLI))]
 
     assert open_ids == [mine.verification.id]
     assert all_ids == [finished.verification.id, mine.verification.id]
@@ -686,4 +688,4 @@ async def test_a_cancelled_verification_takes_no_more_answers(
     with pytest.raises(InvalidInput, match="cancelled"):
         await service.answer(hm, verification_id, "notarized_id", "not_provided")
     assert count(store, "answers") == 0
-    assert await service.list(hm) == []
+    assert await service.verifications(hm) == []

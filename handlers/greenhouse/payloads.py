@@ -61,7 +61,8 @@ def preferred(values: list[Value], kind: str) -> str | None:
     """The value of the given type, else the first one."""
     typed = [v.value for v in values if v.type == kind and v.value]
     anything = [v.value for v in values if v.value]
-    return (typed or anything or [None])[0]
+    found = typed or anything
+    return found[0] if found else None
 
 
 def candidate_details(application: Application) -> dict[str, Any]:

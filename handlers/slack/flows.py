@@ -68,7 +68,14 @@ class Click:
 
     @classmethod
     def of_job(cls, payload: dict[str, Any]) -> Click:
-        return cls(**{name: payload.get(name) for name in cls.__dataclass_fields__})
+        return cls(
+            user_id=str(payload["user_id"]),
+            action_id=str(payload["action_id"]),
+            **{
+                name: payload.get(name)
+                for name in ("value", "action_ts", "trigger_id", "channel_id", "message_ts")
+            },
+        )
 
     def job_payload(self) -> dict[str, Any]:
         """Ids and Slack references only: the press, not anything typed."""
@@ -205,8 +212,8 @@ async def ask_for_note(ctx: SlackContext, click: Click, ref: AnswerRef, label: s
         await ctx.tell(click.user_id, click.channel_id, INVALID_BUTTON)
         return
     metadata = NoteMetadata(answer=ref.encode(), channel=click.channel_id, ts=click.message_ts)
-    view = note_modal(label, encode_metadata(metadata))
-    await ctx.open_modal(click.trigger_id, view, click.user_id, click.channel_id)
+    modal = note_modal(label, encode_metadata(metadata))
+    await ctx.open_modal(click.trigger_id, modal, click.user_id, click.channel_id)
 
 
 async def show_change(ctx: SlackContext, click: Click) -> None:
@@ -303,9 +310,11 @@ async def publish_home(ctx: SlackContext, user_id: str) -> None:
     """The Home tab of one person."""
     actor = slack_actor(user_id)
     await ctx.refresh_roles()
-    open_views = await ctx.service.list(actor)
+    open_views = await ctx.service.verifications(actor)
     finished = [
-        view for view in await ctx.service.list(actor, open_only=False, limit=20) if not view.open
+        view
+        for view in await ctx.service.verifications(actor, open_only=False, limit=20)
+        if not view.open
     ]
     escalations = await ctx.service.open_escalations(actor)
     security = ctx.service.roles.is_security(actor)

@@ -74,7 +74,7 @@ def bolt_request_of(body: str, query: str, headers: dict[str, str]) -> AsyncBolt
     bolt takes any form body containing "payload" (a channel named payload-team, a command's
     text) for an interactivity payload and reads it as empty; it is read again as a form.
     """
-    bolt_request = AsyncBoltRequest(body=body, query=query, headers=headers)
+    bolt_request = AsyncBoltRequest(body=body, query=query, headers=dict(headers))
     if not bolt_request.body and "payload" in body:
         form = dict(parse_qsl(body, keep_blank_values=True))
         if "payload" not in form:

@@ -70,7 +70,7 @@ class SlackNotifier:
         try:
             response = await self.client.chat_postMessage(**arguments)
         except WEB_API_ERRORS as error:
-            raise delivery_error(error, "chat.postMessage") from error
+            raise delivery_error(error, "chat.postMessage") from error  # type: ignore[arg-type]
         return response.get("ts")
 
 

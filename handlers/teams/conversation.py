@@ -226,7 +226,7 @@ class Conversation:
             return [_error(error)]
 
     async def _list(self, actor: Actor) -> str:
-        views = await self.service.list(actor)
+        views = await self.service.verifications(actor)
         if not views:
             return presenter.NO_OPEN_VERIFICATIONS
         return _lines([presenter.list_line(safe_view(view)) for view in views])
@@ -256,6 +256,7 @@ class Conversation:
             else:
                 collected["name"] = name
         field = next_field(collected)
+        assert field is not None, "a new form has its first question"
         session.candidate, session.field = collected, field.name
         return [
             *replies,
@@ -299,7 +300,7 @@ class Conversation:
     ) -> list[Reply]:
         if session.candidate is None:
             return [Reply(text=FORM_USED)]
-        details = form.details()
+        details: dict[str, str | None] = dict(form.details())
         try:
             return await self._start(session, incoming, details)
         except InvalidCandidate as error:

@@ -107,7 +107,7 @@ async def test_a_listener_bug_is_a_plain_500_and_logged(
     async def broken(*args: object) -> None:
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(slack_app.core.service, "list", broken)
+    monkeypatch.setattr(slack_app.core.service, "verifications", broken)
     caplog.set_level(logging.ERROR)
     with structlog.testing.capture_logs() as logs:
         reply = await slack.command("list")

@@ -134,7 +134,7 @@ async def test_details_are_asked_one_at_a_time_and_an_invalid_email_is_asked_aga
     flow = await flow.send("DE89 3704 0044 0532 0130 00")
     flow = await flow.assert_reply(says("Started Jane Doe (VB-", "Teams test checks"))
     flow = await flow.assert_reply(says("Jane Doe: Notarized proof of identity (Step 1 of 4)"))
-    [view] = await core.service.list(Actor(user_id=HM.aad_id, platform=Platform.TEAMS))
+    [view] = await core.service.verifications(Actor(user_id=HM.aad_id, platform=Platform.TEAMS))
     assert view.candidate.email == JANE["email"]
     assert view.candidate.role == "Backend Engineer"
     assert view.candidate.phone is None
@@ -158,7 +158,7 @@ async def test_a_typed_number_answers_and_a_note_is_asked_for_when_needed(
     flow = await flow.assert_reply(says("Background check (Step 2 of 4)"))
     updated = adapter.updated_activities[-1]
     assert "Recorded Notarized ID received and matches (pass)" in shown(updated)
-    [view] = await core.service.list(Actor(user_id=HM.aad_id, platform=Platform.TEAMS))
+    [view] = await core.service.verifications(Actor(user_id=HM.aad_id, platform=Platform.TEAMS))
     assert view.findings[0].note == "Notary Ann Smith, commission 12345, IL"
 
     flow = await flow.send("clear, identity MATCHES")
@@ -201,7 +201,7 @@ async def test_a_card_of_someone_elses_verification_is_refused(
     adapter: TestAdapter, make_adapter: Callable[..., TestAdapter], core: Core
 ) -> None:
     await start_jane(adapter)
-    [view] = await core.service.list(Actor(user_id=HM.aad_id, platform=Platform.TEAMS))
+    [view] = await core.service.verifications(Actor(user_id=HM.aad_id, platform=Platform.TEAMS))
     other = make_adapter(OTHER_HM)
     forged = {"verifybot": "answer", "verification": view.id, "step": "notarized_id"}
     flow = await other.send(Activity(type="message", value={**forged, "option": "verified"}))
@@ -216,7 +216,7 @@ async def test_a_card_of_someone_elses_verification_is_refused(
 async def test_status_list_and_cancel(adapter: TestAdapter, core: Core) -> None:
     flow = await start_jane(adapter)
     flow = await flow.assert_reply(says("Step 1 of 4"))
-    [view] = await core.service.list(Actor(user_id=HM.aad_id, platform=Platform.TEAMS))
+    [view] = await core.service.verifications(Actor(user_id=HM.aad_id, platform=Platform.TEAMS))
     flow = await flow.send("list")
     flow = await flow.assert_reply(says(f"Jane Doe ({view.id}): 0 of 4 steps answered"))
     flow = await flow.send("status jane doe")

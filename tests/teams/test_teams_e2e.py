@@ -49,7 +49,7 @@ def findings_posted(connector: FakeConnector) -> list[Call]:
 
 
 async def verification_id(app: TeamsApp) -> str:
-    views = await app.core.service.list(HM_ACTOR, open_only=False)
+    views = await app.core.service.verifications(HM_ACTOR, open_only=False)
     return views[0].id
 
 
@@ -425,7 +425,7 @@ async def test_a_bot_error_gets_a_polite_reply_and_no_stack_trace(
     async def broken(*args: object, **kwargs: object) -> None:
         raise RuntimeError("database on fire")
 
-    teams_app.core.service.list = broken
+    teams_app.core.service.verifications = broken
     response = await teams_app.post(hm_chat.activity("list"))
     assert response.status == 201
     assert "database on fire" not in await response.text()

@@ -36,7 +36,7 @@ async def handle_verify(ctx: SlackContext, ack: AsyncAck, command: SlashCommand)
             own = view.requested_by == actor.user_id and view.platform == actor.platform
             await ack(**summary_message(view, can_continue=own))
         elif parsed.name is CommandName.LIST:
-            await ack(text=list_text(await ctx.service.list(actor)))
+            await ack(text=list_text(await ctx.service.verifications(actor)))
         elif parsed.name is CommandName.CANCEL:
             await ack(**summary_message(await ctx.service.cancel(actor, parsed.argument)))
         else:
