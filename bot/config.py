@@ -43,6 +43,10 @@ class Settings(BaseSettings):
     )
 
     db: str = Field("verifybot.db", validation_alias=_env("VERIFYBOT_DB"))
+    database_url: SecretStr | None = Field(None, validation_alias=_env("VERIFYBOT_DATABASE_URL"))
+    database_pool_size: int = Field(
+        5, ge=1, le=100, validation_alias=_env("VERIFYBOT_DATABASE_POOL_SIZE")
+    )
     host: str = Field("127.0.0.1", validation_alias=_env("VERIFYBOT_HOST"))
     port: int = Field(3000, ge=1, le=65535, validation_alias=_env("VERIFYBOT_PORT"))
     playbooks_dir: str | None = Field(None, validation_alias=_env("VERIFYBOT_PLAYBOOKS"))
@@ -162,8 +166,21 @@ class Settings(BaseSettings):
             raise ValueError("must be an http(s) URL")
         return value
 
+    @field_validator("database_url")
+    @classmethod
+    def _postgresql_url(cls, value: SecretStr | None) -> SecretStr | None:
+        if value is not None and not value.get_secret_value().startswith(
+            ("postgresql://", "postgres://")
+        ):
+            raise ValueError("must be a postgresql:// URL (unset it to use VERIFYBOT_DB)")
+        return value
+
     @field_validator(
-        "greenhouse_secret", "greenhouse_api_key", "slack_hiring_channel", mode="before"
+        "greenhouse_secret",
+        "greenhouse_api_key",
+        "slack_hiring_channel",
+        "database_url",
+        mode="before",
     )
     @classmethod
     def _none_when_blank(cls, value: object) -> object:
@@ -214,6 +231,11 @@ class Settings(BaseSettings):
                 f"{' and '.join(shared)} {verb} no longer read: roles are per platform, "
                 f"set {', '.join(ROLE_VARIABLES[:-1])} and {ROLE_VARIABLES[-1]} instead"
             )
+
+    @property
+    def database(self) -> str:
+        """Where the database is: the PostgreSQL URL when set, else the SQLite file."""
+        return self.database_url.get_secret_value() if self.database_url else self.db
 
     def key_settings(self) -> dict[str, str | None]:
         """The configured key secrets by purpose (None: from the key file beside the database)."""

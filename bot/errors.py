@@ -35,8 +35,12 @@ class PermissionDenied(VerifybotError):
 
 
 class StoreError(VerifybotError):
-    """The database file cannot be used (missing, a directory, not a database); nothing was
-    written."""
+    """The database cannot be used (a missing file, a directory, not a database, a server
+    that does not answer, missing keys); nothing was written."""
+
+
+class StoreBusy(StoreError):
+    """Another writer held the database's write lock longer than this caller would wait."""
 
 
 class ConfigError(Exception):

@@ -7,7 +7,6 @@ import contextlib
 import functools
 import json
 import secrets
-import sqlite3
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import timedelta
@@ -15,6 +14,7 @@ from typing import Any
 
 import structlog
 
+from bot.errors import StoreBusy
 from bot.outbox import Backoff
 from bot.store import Row, Store
 
@@ -121,7 +121,7 @@ class JobWorker:
         try:
             with self.store.busy_timeout(self.enqueue_timeout):
                 job_id, created = self.store.insert_job(kind, payload, key)
-        except sqlite3.OperationalError as error:
+        except StoreBusy as error:
             raise QueueBusy(str(error)) from None
         if created:
             log.debug("jobs.enqueued", job_id=job_id, kind=kind)

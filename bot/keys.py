@@ -1,8 +1,9 @@
 """The keys that live outside the database: the audit MAC key, the data master key, the index key.
 
 Each comes from its setting (`VERIFYBOT_AUDIT_KEY`, `VERIFYBOT_DATA_KEY`, `VERIFYBOT_INDEX_KEY`)
-or, when that is not set, from the key file beside the database (`verifybot.db.key`), created
-with mode 0600 on first use. Whoever holds the database but not the keys can neither read the
+or, when that is not set, from the key file beside the SQLite database (`verifybot.db.key`),
+created with mode 0600 on first use. A PostgreSQL database has no "beside": all three settings
+are required there. Whoever holds the database but not the keys can neither read the
 candidates' data nor forge the audit trail.
 """
 
@@ -23,6 +24,11 @@ KEY_NAMES = ("audit", "data", "index")
 KEY_BYTES = 32
 MIN_SECRET_LENGTH = 32
 PRIVATE_FILE = 0o600
+
+
+def is_database_url(location: str) -> bool:
+    """A PostgreSQL URL rather than a SQLite file name."""
+    return location.startswith(("postgresql://", "postgres://"))
 
 
 def key_file_of(db_path: str) -> Path | None:
@@ -61,6 +67,13 @@ def load_keys(db_path: str, configured: dict[str, str | None], create: bool = Tr
             raise StoreError(
                 f"VERIFYBOT_{name.upper()}_KEY: at least {MIN_SECRET_LENGTH} characters "
                 "(e.g. `python -c 'import secrets; print(secrets.token_urlsafe(32))'`)"
+            )
+    if is_database_url(db_path):
+        unset = [f"VERIFYBOT_{name.upper()}_KEY" for name in KEY_NAMES if not configured.get(name)]
+        if unset:
+            raise StoreError(
+                f"{', '.join(unset)}: required with VERIFYBOT_DATABASE_URL (PostgreSQL keeps no "
+                "key file; give every replica the same three keys)"
             )
     chosen = {name: derive(name, secret) for name, secret in configured.items() if secret}
     sources = {name: "setting" for name in chosen}

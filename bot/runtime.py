@@ -98,7 +98,13 @@ def build_core(
     """
     roles = Roles.from_settings(settings, clock=clock)
     playbooks = playbooks or load_playbooks(settings)
-    store = Store(settings.db, clock=clock, create=create_db, key_settings=settings.key_settings())
+    store = Store(
+        settings.database,
+        clock=clock,
+        create=create_db,
+        key_settings=settings.key_settings(),
+        pool_size=settings.database_pool_size,
+    )
     worker = OutboxWorker(store, [], backoff=backoff)
     service = VerificationService(
         store,

@@ -339,7 +339,9 @@ async def test_without_teams_configured_no_teams_row_is_written_and_api_messages
     )
     slack = SlackDriver(http, app.url, fake_slack, app)
     await escalate(slack)
-    assert [row["target"] for row in app.core.store.db["outbox"].rows] == ["slack"]
+    assert [
+        row["target"] for row in app.core.store.db.query("SELECT * FROM outbox ORDER BY id")
+    ] == ["slack"]
     teams_url = app.url.replace("/slack/events", "/api/messages")
     async with http.post(teams_url, json={"type": "message"}) as response:
         assert response.status == 404

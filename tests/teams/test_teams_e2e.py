@@ -333,7 +333,11 @@ async def test_a_connector_outage_delays_the_escalation_which_is_delivered_once(
         store = teams_app.core.store
 
         def finding_row() -> dict[str, Any]:
-            [row] = [r for r in store.db["outbox"].rows if r["kind"] == "finding"]
+            [row] = [
+                r
+                for r in store.db.query("SELECT * FROM outbox ORDER BY id")
+                if r["kind"] == "finding"
+            ]
             return row
 
         async def drive(condition: Callable[[], bool]) -> None:
@@ -477,7 +481,7 @@ async def test_teams_works_beside_slack_on_the_same_app(
     await press(chat, await start_with_form(chat), Result.BLOCK)
     await app.deliver_outbox()
     await connector.wait_for(lambda: len(findings_posted(connector)) == 1)
-    targets = {row["target"] for row in app.core.store.db["outbox"].rows}
+    targets = {row["target"] for row in app.core.store.db.query("SELECT * FROM outbox ORDER BY id")}
     assert targets == {"slack", "teams"}
 
 

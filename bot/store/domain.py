@@ -1,24 +1,17 @@
-"""All SQLite access, through sqlite-utils: the one module a server database would replace."""
+"""The verifybot database's domain methods, written once for SQLite and PostgreSQL."""
 
 from __future__ import annotations
 
-import contextlib
 import json
-import os
-import sqlite3
-import tempfile
 from collections.abc import Callable, Iterable, Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any, NamedTuple
 
-import sqlite_utils
-
 from bot.crypto import Unreadable, Vault, is_sealed
-from bot.errors import StoreError
+from bot.errors import StoreBusy, StoreError
 from bot.keys import Keys, load_keys
-from bot.schema import migrate
 from bot.sealing import (
     ANSWER_COLUMNS,
     BLIND_INDEXES,
@@ -31,13 +24,14 @@ from bot.sealing import (
     open_columns,
     seal_columns,
 )
+from bot.store.backend import is_database_url
+from bot.store.postgres import PostgresBackend
+from bot.store.sqlite import SqliteBackend
 
 Row = dict[str, Any]
 Clock = Callable[[], datetime]
 GENESIS_HASH = "0" * 64
-PRIVATE_FILE = 0o600
 AUDIT_SCHEME = "hmac-sha256-v1"
-BUSY_TIMEOUT_MS = 10_000
 
 
 class Person(NamedTuple):
@@ -58,7 +52,11 @@ def iso(moment: datetime) -> str:
 
 
 class Store:
-    """The verifybot database: WAL mode, foreign keys on, schema migrated on open."""
+    """The verifybot database, SQLite (a file) or PostgreSQL (a URL); schema migrated on open.
+
+    Every domain method is written once here; `self.db` (bot/store/sqlite.py,
+    bot/store/postgres.py) runs it on the database it has.
+    """
 
     def __init__(
         self,
@@ -68,131 +66,85 @@ class Store:
         create: bool = True,
         keys: Keys | None = None,
         key_settings: dict[str, str | None] | None = None,
+        pool_size: int = 5,
     ) -> None:
-        """Open (and migrate) the database; `create=False` refuses a file that does not exist.
+        """Open (and migrate) the database at `path`: a file name, or a `postgresql://` URL.
 
-        The keys are `keys`, else those of `key_settings` and the key file beside the
-        database (bot/keys.py). The database, its WAL and SHM files are private (0600).
-        StoreError, with nothing written, when the path cannot hold a database.
+        SQLite: `create=False` refuses a file that does not exist; the keys are `keys`, else
+        those of `key_settings` and the key file beside the database (bot/keys.py); the
+        database, its WAL and SHM files are private (0600). PostgreSQL: the keys are `keys`
+        or all three settings (never the database's), checked before connecting; `pool_size`
+        connections at most. StoreError, with nothing written, when the database cannot be used.
         """
         self.path = str(path)
         self.clock = clock
-        if self.path != ":memory:":
-            _check_path(Path(self.path), create)
-            _make_private(Path(self.path))
-        try:
-            connection = sqlite3.connect(self.path, timeout=10, check_same_thread=False)
-        except sqlite3.DatabaseError as error:
-            raise StoreError(_open_problem(self.path, error)) from None
-        self.db = sqlite_utils.Database(connection)
-        try:
-            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-            self.db.execute("PRAGMA secure_delete = ON")
-            if self.path != ":memory:":
-                self.db.enable_wal()
-                self.db.execute("PRAGMA synchronous = NORMAL")
-            self.db.execute("PRAGMA foreign_keys = OFF")
-            self.schema_version = migrate(self.db)
-            self.db.execute("PRAGMA foreign_keys = ON")
-        except (sqlite3.DatabaseError, RuntimeError) as error:
-            connection.close()
-            raise StoreError(_open_problem(self.path, error)) from None
+        self.db: SqliteBackend | PostgresBackend
+        if is_database_url(self.path):
+            keys = keys or load_keys(self.path, key_settings or {})
+            self.db = PostgresBackend(self.path, pool_size)
+        else:
+            self.db = SqliteBackend(self.path, create)
+        self.schema_version = self.db.schema_version
         try:
             first_use = self._meta("audit_scheme") is None
             self.vault = Vault(keys or load_keys(self.path, key_settings or {}, first_use))
         except StoreError:
-            connection.close()
+            self.db.close()
             raise
         self._candidate_keys: dict[int, bytes | None] = {}
         self._candidate_of: dict[str, int] = {}
         self._upgrade_data()
 
+    @property
+    def dialect(self) -> str:
+        """`sqlite` or `postgresql`, for messages and health checks."""
+        return self.db.dialect
+
     def close(self) -> None:
         self.db.close()
 
     def backup(self, target: str | Path) -> Path:
-        """Copy the database into the new file `target` with SQLite's online backup API.
-
-        Safe while other processes write (a consistent snapshot, WAL content included); the
-        copy is one self-contained file (rollback journal). StoreError, with nothing left
-        behind, when `target` exists or cannot be written.
-        """
-        target = Path(target)
-        hint = "give a new file name in a writable directory"
-        if target.exists():
-            raise StoreError(f"{target}: already exists; a backup never overwrites, {hint}")
-        partial: Path | None = None
-        try:
-            handle, name = tempfile.mkstemp(
-                dir=target.parent, prefix=f".{target.name}.", suffix=".partial"
+        """A consistent copy of a SQLite database in the new file `target` (see
+        SqliteBackend.backup); a PostgreSQL database is backed up by its server."""
+        if not isinstance(self.db, SqliteBackend):
+            raise StoreError(
+                "verifybot backup copies a SQLite file; back a PostgreSQL database up with "
+                "pg_dump or your provider's point-in-time recovery"
             )
-            os.close(handle)
-            partial = Path(name)
-            destination = sqlite3.connect(partial)
-            try:
-                self.db.conn.backup(destination)
-                destination.execute("PRAGMA journal_mode = DELETE")
-            finally:
-                destination.close()
-            os.replace(partial, target)
-        except (OSError, sqlite3.Error) as error:
-            if partial is not None:
-                partial.unlink(missing_ok=True)
-            reason = getattr(error, "strerror", None) or str(error)
-            raise StoreError(f"{target}: cannot write the backup ({reason}); {hint}") from None
-        return target
+        return self.db.backup(Path(target))
 
     def now(self) -> str:
         return iso(self.clock())
 
-    @contextmanager
-    def transaction(self) -> Iterator[None]:
-        """One transaction; the outermost takes the write lock at once (BEGIN IMMEDIATE).
-
-        A deferred BEGIN that reads before it writes fails with "database is locked" when
-        another process commits in between; IMMEDIATE waits for it (busy_timeout) instead.
-        """
-        if self.db.conn.in_transaction:
-            with self.db.atomic():
-                yield
-            return
-        self.db.execute("BEGIN IMMEDIATE")
-        try:
-            yield
-        except BaseException:
-            self.db.rollback()
-            raise
-        self.db.commit()
+    def transaction(self) -> AbstractContextManager[None]:
+        """One write transaction, one at a time on the database (SQLite: BEGIN IMMEDIATE;
+        PostgreSQL: an advisory lock taken first); nested ones are savepoints."""
+        return self.db.transaction()
 
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
-        cursor = self.db.conn.execute(sql, list(params))
-        names = [column[0] for column in cursor.description]
-        return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
+        return self.db.query(sql, list(params))
 
     def _row(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
         rows = self._rows(sql, params)
         return rows[0] if rows else None
 
     def _insert(self, table: str, row: Row) -> int:
-        """Insert one row into a table of the known schema; return its rowid."""
-        columns = ", ".join(row)
-        marks = ", ".join("?" for _ in row)
-        cursor = self.db.execute(
-            f"INSERT INTO {table} ({columns}) VALUES ({marks})", list(row.values())
-        )
-        return _row_id(cursor)
+        """Insert one row into a table of the known schema; return its id."""
+        return self.db.insert(table, row)
+
+    def _count(self, sql: str) -> int:
+        row = self._row(sql)
+        return int(row["n"]) if row else 0
 
     def health(self) -> Row:
         """The database's state for /healthz."""
-        journal = self.db.execute("PRAGMA journal_mode").fetchone()[0]
-        pending = self.db.execute(
-            "SELECT count(*) FROM outbox WHERE status = 'pending'"
-        ).fetchone()[0]
-        verifications = self.db.execute("SELECT count(*) FROM verifications").fetchone()[0]
+        pending = self._count("SELECT count(*) AS n FROM outbox WHERE status = 'pending'")
+        verifications = self._count("SELECT count(*) AS n FROM verifications")
         return {
             "ok": True,
+            "database": self.dialect,
             "schema_version": self.schema_version,
-            "journal_mode": journal,
+            **self.db.health(),
             "verifications": verifications,
             "outbox_pending": pending,
         }
@@ -521,8 +473,8 @@ class Store:
 
     def set_message_ref(self, escalation_id: int, target: str, message_ref: str) -> None:
         self.db.execute(
-            "INSERT OR IGNORE INTO escalation_messages (escalation_id, target, message_ref) "
-            "VALUES (?, ?, ?)",
+            "INSERT INTO escalation_messages (escalation_id, target, message_ref) "
+            "VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             [escalation_id, target, message_ref],
         )
 
@@ -540,9 +492,9 @@ class Store:
     ) -> bool:
         """Record a playbook version's content; False when that version was already recorded."""
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO playbook_versions "
+            "INSERT INTO playbook_versions "
             "(playbook_id, version, content_hash, content, source, stored_at) "
-            "VALUES (?, ?, ?, ?, ?, ?)",
+            "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [playbook_id, version, content_hash, content, source, self.now()],
         )
         return cursor.rowcount == 1
@@ -568,27 +520,30 @@ class Store:
 
     @contextmanager
     def busy_timeout(self, seconds: float) -> Iterator[None]:
-        """Wait at most `seconds` for another connection's write lock inside the block."""
-        self.db.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")
+        """Wait at most `seconds` for another connection's write lock inside the block;
+        StoreBusy past it."""
         try:
-            yield
-        finally:
-            self.db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
+            with self.db.lock_timeout(seconds):
+                yield
+        except self.db.busy_errors as error:
+            raise StoreBusy(str(error).strip().splitlines()[0]) from None
 
     def insert_job(self, kind: str, payload: Row, dedupe_key: str) -> tuple[int, bool]:
         """Queue a job: (its id, True); a repeated dedupe key gives (the first's id, False)."""
         now = self.now()
         with self.transaction():
-            cursor = self.db.execute(
-                "INSERT INTO jobs (kind, payload, dedupe_key, next_attempt_at, created_at, "
-                "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING",
-                [kind, json.dumps(payload, sort_keys=True), dedupe_key, now, now, now],
-            )
-            if cursor.rowcount:
-                return _row_id(cursor), True
             existing = self._row("SELECT id FROM jobs WHERE dedupe_key = ?", [dedupe_key])
-            assert existing is not None, "a conflicting dedupe key has its row"
-            return int(existing["id"]), False
+            if existing is not None:
+                return int(existing["id"]), False
+            row = {
+                "kind": kind,
+                "payload": json.dumps(payload, sort_keys=True),
+                "dedupe_key": dedupe_key,
+                "next_attempt_at": now,
+                "created_at": now,
+                "updated_at": now,
+            }
+            return self._insert("jobs", row), True
 
     def claim_job(self, kinds: Iterable[str], owner: str, lease_until: datetime) -> Row | None:
         """The oldest due job of these kinds, now running under `owner`'s lease; None if none.
@@ -658,14 +613,15 @@ class Store:
         return self._settle_job(
             job_id,
             owner,
-            "status = 'pending', attempts = max(attempts - 1, 0), next_attempt_at = ?",
+            "status = 'pending', attempts = CASE WHEN attempts > 0 THEN attempts - 1 ELSE 0 END, "
+            "next_attempt_at = ?",
             [self.now()],
         )
 
     def add_job_progress(self, job_id: int, mark: str) -> None:
         """Note that the job did `mark` (a message sent), so a rerun does not do it again."""
         self.db.execute(
-            "UPDATE jobs SET progress = json_insert(progress, '$[#]', ?) WHERE id = ?",
+            f"UPDATE jobs SET progress = {self.db.json_append('progress')} WHERE id = ?",
             [mark, job_id],
         )
 
@@ -695,9 +651,7 @@ class Store:
         return datetime.fromisoformat(row["due"]) if row and row["due"] else None
 
     def unfinished_jobs(self) -> int:
-        return self.db.execute(
-            "SELECT count(*) FROM jobs WHERE status IN ('pending', 'running')"
-        ).fetchone()[0]
+        return self._count("SELECT count(*) AS n FROM jobs WHERE status IN ('pending', 'running')")
 
     def answer_by_dedupe_key(self, dedupe_key: str) -> Row | None:
         row = self._row("SELECT * FROM answers WHERE dedupe_key = ?", [dedupe_key])
@@ -713,7 +667,19 @@ class Store:
         verification_id: str | None = None,
         detail: Row | None = None,
     ) -> int:
-        """Append an event to the audit log, chained by a MAC under the audit key."""
+        """Append an event to the audit log, chained by a MAC under the audit key; under the
+        write lock, so that concurrent writers chain one after the other."""
+        with self.transaction():
+            return self._append_event(actor, platform, action, verification_id, detail)
+
+    def _append_event(
+        self,
+        actor: str,
+        platform: str,
+        action: str,
+        verification_id: str | None,
+        detail: Row | None,
+    ) -> int:
         last = self._row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
         row = {
             "id": (last["id"] + 1) if last else 1,
@@ -788,9 +754,10 @@ class Store:
         return erasure_id
 
     def scrub(self) -> None:
-        """Freed pages are zeroed (secure_delete); the WAL is checkpointed and truncated."""
-        if self.path != ":memory:":
-            self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")
+        """Make what an erasure removed unrecoverable where the engine can: SQLite zeroes
+        freed pages (secure_delete) and truncates the WAL; on PostgreSQL the old row versions
+        are dead tuples that (auto)VACUUM reclaims, unreadable already without the data key."""
+        self.db.scrub()
 
     def candidates_of(self, verification_ids: Iterable[str]) -> list[int]:
         wanted = list(verification_ids)
@@ -846,7 +813,7 @@ class Store:
         row = self._row("SELECT next_run_at FROM schedules WHERE name = ?", [name])
         if row is None:
             self.db.execute(
-                "INSERT OR IGNORE INTO schedules (name, next_run_at) VALUES (?, ?)",
+                "INSERT INTO schedules (name, next_run_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [name, iso(now)],
             )
             row = {"next_run_at": iso(now)}
@@ -865,15 +832,17 @@ class Store:
         if self._meta("audit_scheme") == AUDIT_SCHEME:
             return
         with self.transaction():
-            for row in self._rows(
-                "SELECT * FROM candidates c WHERE c.erased_at IS NULL AND NOT EXISTS "
-                "(SELECT 1 FROM candidate_keys k WHERE k.candidate_id = c.id)"
-            ):
-                self._seal_old_candidate(row)
-            self._seal_old_free_text()
-            self._rekey_audit_chain()
+            if self.db.upgrade_legacy():
+                for row in self._rows(
+                    "SELECT * FROM candidates c WHERE c.erased_at IS NULL AND NOT EXISTS "
+                    "(SELECT 1 FROM candidate_keys k WHERE k.candidate_id = c.id)"
+                ):
+                    self._seal_old_candidate(row)
+                self._seal_old_free_text()
+                self._rekey_audit_chain()
             self.db.execute(
-                "INSERT OR REPLACE INTO meta (key, value) VALUES ('audit_scheme', ?)",
+                "INSERT INTO meta (key, value) VALUES ('audit_scheme', ?) "
+                "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [AUDIT_SCHEME],
             )
         self.scrub()
@@ -900,20 +869,23 @@ class Store:
 
     def _seal_old_free_text(self) -> None:
         """Notes, reasons and chat sessions an earlier version kept in clear, sealed."""
-        for trigger in ("answers_append_only_update",):
-            self.db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
-        for row in self._rows("SELECT * FROM answers"):
-            key = self._key_of_verification(row["verification_id"])
-            sealed = (
-                seal_columns(key, "answers", _answer_key(row), row, ANSWER_COLUMNS) if key else row
-            )
-            changed = {name: sealed[name] for name in ANSWER_COLUMNS if sealed[name] != row[name]}
-            if changed:
-                assignments = ", ".join(f"{name} = ?" for name in changed)
-                self.db.execute(
-                    f"UPDATE answers SET {assignments} WHERE id = ?", [*changed.values(), row["id"]]
+        with self.db.append_only_suspended("answers"):
+            for row in self._rows("SELECT * FROM answers"):
+                key = self._key_of_verification(row["verification_id"])
+                sealed = (
+                    seal_columns(key, "answers", _answer_key(row), row, ANSWER_COLUMNS)
+                    if key
+                    else row
                 )
-        self.db.execute(ANSWERS_APPEND_ONLY_UPDATE)
+                changed = {
+                    name: sealed[name] for name in ANSWER_COLUMNS if sealed[name] != row[name]
+                }
+                if changed:
+                    assignments = ", ".join(f"{name} = ?" for name in changed)
+                    self.db.execute(
+                        f"UPDATE answers SET {assignments} WHERE id = ?",
+                        [*changed.values(), row["id"]],
+                    )
         for row in self._rows("SELECT * FROM escalations WHERE decision_reason IS NOT NULL"):
             key = self._key_of_verification(row["verification_id"])
             if key is not None and not is_sealed(row["decision_reason"]):
@@ -936,23 +908,20 @@ class Store:
         old = self._rows("SELECT * FROM events ORDER BY id")
         if not old:
             return
-        for trigger in ("events_append_only_update", "events_append_only_delete"):
-            self.db.execute(f"DROP TRIGGER IF EXISTS {trigger}")
         prev = GENESIS_HASH
-        for row in old:
-            detail = json.loads(row["detail"] or "{}")
-            for personal in ("candidate", "reason"):
-                if personal in detail:
-                    detail[personal] = bool(detail[personal])
-            row = {**row, "detail": json.dumps(detail, sort_keys=True), "prev_hash": prev}
-            row["hash"] = self.event_mac(row)
-            self.db.execute(
-                "UPDATE events SET detail = ?, prev_hash = ?, hash = ? WHERE id = ?",
-                [row["detail"], row["prev_hash"], row["hash"], row["id"]],
-            )
-            prev = row["hash"]
-        for statement in EVENTS_APPEND_ONLY:
-            self.db.execute(statement)
+        with self.db.append_only_suspended("events"):
+            for row in old:
+                detail = json.loads(row["detail"] or "{}")
+                for personal in ("candidate", "reason"):
+                    if personal in detail:
+                        detail[personal] = bool(detail[personal])
+                row = {**row, "detail": json.dumps(detail, sort_keys=True), "prev_hash": prev}
+                row["hash"] = self.event_mac(row)
+                self.db.execute(
+                    "UPDATE events SET detail = ?, prev_hash = ?, hash = ? WHERE id = ?",
+                    [row["detail"], row["prev_hash"], row["hash"], row["id"]],
+                )
+                prev = row["hash"]
         self.audit(
             "verifybot",
             "system",
@@ -984,9 +953,11 @@ class Store:
 
     def state_write(self, key: str, data: Row, etag: str) -> None:
         sealed = self.vault.seal_master(json.dumps(data), f"bot_state:{key}")
-        self.db.table("bot_state").upsert(
-            {"key": key, "etag": etag, "data": sealed, "updated_at": self.now()},
-            pk="key",
+        self.db.execute(
+            "INSERT INTO bot_state (key, etag, data, updated_at) VALUES (?, ?, ?, ?) "
+            "ON CONFLICT (key) DO UPDATE SET etag = excluded.etag, data = excluded.data, "
+            "updated_at = excluded.updated_at",
+            [key, etag, sealed, self.now()],
         )
 
     def state_delete(self, keys: Iterable[str]) -> None:
@@ -999,15 +970,12 @@ class Store:
     def save_conversation_ref(
         self, key: str, platform: str, data: Row, updated_by: str | None = None
     ) -> None:
-        self.db.table("conversation_refs").upsert(
-            {
-                "key": key,
-                "platform": platform,
-                "data": json.dumps(data),
-                "updated_by": updated_by,
-                "updated_at": self.now(),
-            },
-            pk="key",
+        self.db.execute(
+            "INSERT INTO conversation_refs (key, platform, data, updated_by, updated_at) "
+            "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET platform = excluded.platform, "
+            "data = excluded.data, updated_by = excluded.updated_by, "
+            "updated_at = excluded.updated_at",
+            [key, platform, json.dumps(data), updated_by, self.now()],
         )
 
     def conversation_ref(self, key: str) -> Row | None:
@@ -1073,8 +1041,8 @@ class Store:
     def insert_workflow_execution(self, execution_id: str, verification_id: str) -> bool:
         """Remember the step's execution; False when it was seen already (a redelivery)."""
         cursor = self.db.execute(
-            "INSERT OR IGNORE INTO workflow_executions (execution_id, verification_id, "
-            "created_at) VALUES (?, ?, ?)",
+            "INSERT INTO workflow_executions (execution_id, verification_id, "
+            "created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             [execution_id, verification_id, self.now()],
         )
         return cursor.rowcount == 1
@@ -1126,8 +1094,8 @@ class Store:
         """The match of an address at a place (a missing ZIP on either side matches any)."""
         zip_index = self._blind(f"{prefix}_zip_index", zip_code)
         return (
-            f"(c.{prefix}_place_index = ? AND (c.{prefix}_zip_index IS NULL OR ? IS NULL "
-            f"OR c.{prefix}_zip_index = ?)) OR c.{prefix}_index = ?",
+            f"(c.{prefix}_place_index = ? AND (c.{prefix}_zip_index IS NULL "
+            f"OR CAST(? AS TEXT) IS NULL OR c.{prefix}_zip_index = ?)) OR c.{prefix}_index = ?",
             [
                 self._blind(f"{prefix}_place_index", place),
                 zip_index,
@@ -1146,8 +1114,8 @@ class Store:
         """Other people shipping to the same building, whatever the unit."""
         zip_index = self._blind("shipping_zip_index", zip_code)
         return self._others(
-            "c.shipping_building_index = ? AND (c.shipping_zip_index IS NULL OR ? IS NULL "
-            "OR c.shipping_zip_index = ?)",
+            "c.shipping_building_index = ? AND (c.shipping_zip_index IS NULL "
+            "OR CAST(? AS TEXT) IS NULL OR c.shipping_zip_index = ?)",
             [self._blind("shipping_building_index", building), zip_index, zip_index],
             person,
         )
@@ -1207,50 +1175,12 @@ class Store:
         """Current entries of `kind` matching a normalised value (addresses: place and ZIP)."""
         return self._rows(
             "SELECT * FROM watchlist WHERE kind = ? AND match_key = ? AND removed_at IS NULL "
-            "AND (zip IS NULL OR ? IS NULL OR zip = ?) ORDER BY id",
+            "AND (zip IS NULL OR CAST(? AS TEXT) IS NULL OR zip = ?) ORDER BY id",
             [kind, match_key, zip_code, zip_code],
         )
 
 
-def _check_path(path: Path, create: bool) -> None:
-    """StoreError unless `path` is an existing file, or (with `create`) a new one can be made."""
-    hint = "give --db (or VERIFYBOT_DB) the path of a verifybot database file"
-    if path.is_dir():
-        raise StoreError(f"{path}: is a directory, not a database file; {hint}")
-    if path.exists():
-        return
-    if not create:
-        raise StoreError(f"{path}: no such database file; {hint}")
-    try:
-        path.parent.mkdir(parents=True, exist_ok=True)
-    except OSError as error:
-        raise StoreError(
-            f"{path}: cannot create its directory ({error.strerror}); {hint}"
-        ) from None
-
-
-def _open_problem(path: str, error: Exception) -> str:
-    if isinstance(error, RuntimeError):
-        return f"{path}: {error}"
-    if "not a database" in str(error):
-        return (
-            f"{path}: is not a SQLite database; give --db (or VERIFYBOT_DB) a verifybot "
-            "database or a new file name"
-        )
-    return f"{path}: cannot open the database ({error}); check the file and its permissions"
-
-
-ANSWERS_APPEND_ONLY_UPDATE = (
-    "CREATE TRIGGER answers_append_only_update BEFORE UPDATE ON answers "
-    "BEGIN SELECT RAISE(ABORT, 'answers are append-only'); END"
-)
 BLIND_COLUMNS = tuple(BLIND_INDEXES)
-EVENTS_APPEND_ONLY = (
-    "CREATE TRIGGER events_append_only_update BEFORE UPDATE ON events "
-    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-    "CREATE TRIGGER events_append_only_delete BEFORE DELETE ON events "
-    "BEGIN SELECT RAISE(ABORT, 'the audit log is append-only'); END",
-)
 STATE_TABLES = {
     "verifications": "created_at, id",
     "answers": "id",
@@ -1260,29 +1190,6 @@ STATE_TABLES = {
 EVENT_FIELDS = ("id", "at", "actor", "platform", "action", "verification_id", "detail")
 
 
-def _row_id(cursor: sqlite3.Cursor) -> int:
-    """The rowid an INSERT just wrote."""
-    assert cursor.lastrowid is not None, "an INSERT that wrote a row"
-    return int(cursor.lastrowid)
-
-
 def _answer_key(row: Row) -> str:
     """What an answer's sealed values are bound to (its id is not known before it is written)."""
     return f"{row['verification_id']}:{row['step_id']}:{row['answered_at']}"
-
-
-def _make_private(path: Path) -> None:
-    """The database file created 0600 (SQLite gives its WAL and SHM files the same mode);
-    existing files made 0600."""
-    if not path.exists():
-        try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, PRIVATE_FILE))
-        except FileExistsError:
-            pass
-        except OSError as error:
-            problem = f"{path}: cannot create the database file ({error.strerror})"
-            raise StoreError(problem) from None
-    for candidate in (path, Path(f"{path}-wal"), Path(f"{path}-shm")):
-        with contextlib.suppress(OSError):
-            if candidate.exists() and candidate.stat().st_mode & 0o077:
-                os.chmod(candidate, PRIVATE_FILE)

@@ -1,0 +1,94 @@
+"""What the store asks of a database: statements, one-writer transactions, a lock timeout.
+
+`Store` writes its SQL once, with `?` placeholders and the syntax SQLite and PostgreSQL share
+(`INSERT ... ON CONFLICT`, `RETURNING`); a backend runs it on its database and owns what
+differs: connecting, placeholders, migrations, the write lock, and what erasure leaves behind.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator, Sequence
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from typing import Any, Protocol
+
+from bot.keys import is_database_url
+
+__all__ = ["Backend", "Cursor", "Result", "Row", "is_database_url"]
+
+Row = dict[str, Any]
+
+
+@dataclass
+class Result:
+    """A statement's rows, read in full before its connection went back to the pool."""
+
+    columns: list[str] = field(default_factory=list)
+    rows: list[tuple[Any, ...]] = field(default_factory=list)
+    rowcount: int = -1
+
+    def fetchone(self) -> tuple[Any, ...] | None:
+        return self.rows[0] if self.rows else None
+
+    def fetchall(self) -> list[tuple[Any, ...]]:
+        return self.rows
+
+    def __iter__(self) -> Iterator[tuple[Any, ...]]:
+        return iter(self.rows)
+
+
+class Cursor(Protocol):
+    """What a statement gives back: sqlite3's cursor or a `Result`."""
+
+    @property
+    def rowcount(self) -> int: ...
+
+    def fetchone(self) -> Any: ...
+
+    def fetchall(self) -> list[Any]: ...
+
+
+class Backend(Protocol):
+    """One database, SQLite or PostgreSQL, as the store uses it."""
+
+    dialect: str
+    location: str
+    Error: type[Exception]
+    busy_errors: tuple[type[Exception], ...]
+    schema_version: int
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Cursor: ...
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[Row]: ...
+
+    def insert(self, table: str, row: Row) -> int:
+        """Insert one row; its generated id (0 where the table has none)."""
+        ...
+
+    def json_append(self, column: str) -> str:
+        """An SQL expression: the JSON array in `column` with the next parameter appended."""
+        ...
+
+    def transaction(self) -> AbstractContextManager[None]:
+        """A write transaction: one at a time on the database; nested ones are savepoints."""
+        ...
+
+    def lock_timeout(self, seconds: float) -> AbstractContextManager[None]:
+        """Wait at most `seconds` for the write lock inside the block."""
+        ...
+
+    def upgrade_legacy(self) -> bool:
+        """Whether data written by earlier verifybot versions may need sealing on open."""
+        ...
+
+    def append_only_suspended(self, table: str) -> AbstractContextManager[None]:
+        """The table's append-only triggers dropped inside the block (data upgrades only)."""
+        ...
+
+    def health(self) -> Row: ...
+
+    def scrub(self) -> None:
+        """Make erased data unrecoverable from the database's files where the engine can."""
+        ...
+
+    def close(self) -> None: ...

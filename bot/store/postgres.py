@@ -1,0 +1,196 @@
+"""The PostgreSQL backend (psycopg 3 and its connection pool), for more than one replica.
+
+One writer at a time, as on SQLite: every write transaction starts by taking one
+transaction-level advisory lock (`pg_advisory_xact_lock`), the counterpart of SQLite's
+`BEGIN IMMEDIATE`. The store's read-then-write transactions (the audit chain's head, a job
+claim, a dedupe check before an insert) then stay correct under READ COMMITTED without
+serialisation failures to retry, and a lone write statement outside a transaction takes the
+same lock. Reads take no lock. The lock is released at commit or rollback, also when a
+replica dies (the server ends its session).
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urlsplit, urlunsplit
+
+import psycopg
+import psycopg.errors
+from psycopg_pool import ConnectionPool, PoolTimeout
+
+from bot.errors import StoreError
+from bot.store.backend import Result, Row
+from bot.store.pg_schema import PG_MIGRATIONS
+
+WRITE_LOCK = 0x7665726966790001  # "verify" + 1: the one advisory lock key verifybot uses
+LOCK_TIMEOUT_MS = 10_000
+CONNECT_TIMEOUT_S = 10.0
+RETURNS_ID = frozenset(
+    {"candidates", "answers", "escalations", "outbox", "events", "erasures", "watchlist", "jobs"}
+)
+READS = ("SELECT", "WITH", "SHOW", "EXPLAIN")
+
+
+def redacted(url: str) -> str:
+    """The URL without its password, for messages."""
+    parts = urlsplit(url)
+    if parts.password is None:
+        return url
+    host = parts.netloc.rsplit("@", 1)[1]
+    user = parts.username or ""
+    return urlunsplit(parts._replace(netloc=f"{user}:***@{host}"))
+
+
+@lru_cache(maxsize=512)
+def _placeholders(sql: str) -> str:
+    """The store's `?` placeholders as psycopg's `%s` (a literal `%` doubled)."""
+    return sql.replace("%", "%%").replace("?", "%s")
+
+
+class PostgresBackend:
+    """A verifybot database on a PostgreSQL server, through a pool of connections."""
+
+    dialect = "postgresql"
+    Error = psycopg.DatabaseError
+    busy_errors: tuple[type[Exception], ...] = (psycopg.errors.LockNotAvailable, PoolTimeout)
+
+    def __init__(self, url: str, pool_size: int = 5) -> None:
+        """StoreError naming the server (never the password) when it cannot be used."""
+        self.location = url
+        self._local = threading.local()
+        self.pool = ConnectionPool(
+            url,
+            min_size=1,
+            max_size=max(pool_size, 1),
+            kwargs={"autocommit": True},
+            timeout=CONNECT_TIMEOUT_S,
+            open=False,
+            name="verifybot",
+        )
+        try:
+            self.pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
+            self.schema_version = self._migrate()
+        except (psycopg.Error, PoolTimeout, RuntimeError) as error:
+            self.pool.close()
+            reason = str(error).strip().splitlines()[0] if str(error).strip() else "no answer"
+            raise StoreError(
+                f"{redacted(url)}: cannot use the PostgreSQL database ({reason}); "
+                "check VERIFYBOT_DATABASE_URL and that the server is up"
+            ) from None
+
+    def _migrate(self) -> int:
+        """Apply the migrations the database has not seen, under the write lock (one replica
+        migrates, the others wait and find nothing left to do)."""
+        target = len(PG_MIGRATIONS)
+        with self.transaction():
+            self.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            row = self.execute("SELECT version FROM schema_version").fetchone()
+            current = int(row[0]) if row else 0
+            if current > target:
+                raise RuntimeError(
+                    f"the database has schema version {current}, newer than this verifybot "
+                    f"({target}); upgrade verifybot"
+                )
+            for version in range(current + 1, target + 1):
+                self.execute(PG_MIGRATIONS[version - 1])
+            if row is None:
+                self.execute("INSERT INTO schema_version (version) VALUES (?)", [target])
+            elif current < target:
+                self.execute("UPDATE schema_version SET version = ?", [target])
+        return target
+
+    @property
+    def _conn(self) -> psycopg.Connection[Any] | None:
+        return getattr(self._local, "conn", None)
+
+    def execute(self, sql: str, params: Sequence[Any] | None = None) -> Result:
+        conn = self._conn
+        if conn is None and not sql.lstrip().upper().startswith(READS):
+            with self.transaction():
+                return self.execute(sql, params)
+        if conn is not None:
+            return _run(conn, sql, params)
+        with self.pool.connection() as pooled:
+            return _run(pooled, sql, params)
+
+    def query(self, sql: str, params: Sequence[Any] | None = None) -> list[Row]:
+        result = self.execute(sql, params)
+        return [dict(zip(result.columns, values, strict=True)) for values in result.rows]
+
+    def insert(self, table: str, row: Row) -> int:
+        """Insert one row; its id where the table has a generated one, else 0."""
+        columns = ", ".join(row)
+        marks = ", ".join("?" for _ in row)
+        returning = " RETURNING id" if table in RETURNS_ID else ""
+        result = self.execute(
+            f"INSERT INTO {table} ({columns}) VALUES ({marks}){returning}", list(row.values())
+        )
+        first = result.fetchone()
+        return int(first[0]) if first else 0
+
+    def json_append(self, column: str) -> str:
+        """An expression: the JSON array in `column` with the parameter appended."""
+        return f"({column}::jsonb || to_jsonb(?::text))::text"
+
+    @contextmanager
+    def transaction(self) -> Iterator[None]:
+        """The outermost takes the write lock first (waiting at most the lock timeout)."""
+        conn = self._conn
+        if conn is not None:
+            with conn.transaction():
+                yield
+            return
+        timeout = getattr(self._local, "lock_timeout_ms", LOCK_TIMEOUT_MS)
+        with self.pool.connection() as pooled:
+            self._local.conn = pooled
+            try:
+                with pooled.transaction():
+                    pooled.execute(
+                        "SELECT set_config('lock_timeout', %s, true), pg_advisory_xact_lock(%s)",
+                        [f"{timeout}ms", WRITE_LOCK],
+                    )
+                    yield
+            finally:
+                self._local.conn = None
+
+    @contextmanager
+    def lock_timeout(self, seconds: float) -> Iterator[None]:
+        previous = getattr(self._local, "lock_timeout_ms", LOCK_TIMEOUT_MS)
+        self._local.lock_timeout_ms = max(int(seconds * 1000), 1)
+        try:
+            yield
+        finally:
+            self._local.lock_timeout_ms = previous
+
+    def upgrade_legacy(self) -> bool:
+        """No: PostgreSQL databases were only ever written sealed, under the keyed chain."""
+        return False
+
+    @contextmanager
+    def append_only_suspended(self, table: str) -> Iterator[None]:
+        self.execute(f"ALTER TABLE {table} DISABLE TRIGGER USER")
+        yield
+        self.execute(f"ALTER TABLE {table} ENABLE TRIGGER USER")
+
+    def health(self) -> Row:
+        stats = self.pool.get_stats()
+        return {"pool_size": stats.get("pool_size", 0), "pool_available": stats["pool_available"]}
+
+    def scrub(self) -> None:
+        """Nothing to do at once: an erased candidate's old row versions are dead tuples that
+        (auto)VACUUM reclaims; without the deleted data key their sealed fields are unreadable."""
+
+    def close(self) -> None:
+        self.pool.close()
+
+
+def _run(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any] | None) -> Result:
+    cursor = conn.execute(sql) if params is None else conn.execute(_placeholders(sql), params)
+    if cursor.description is None:
+        return Result(rowcount=cursor.rowcount)
+    columns = [column.name for column in cursor.description]
+    return Result(columns, cursor.fetchall(), cursor.rowcount)
