@@ -15,11 +15,18 @@ $(STAMP): pyproject.toml
 demo: $(STAMP)
 	$(BIN)/verifybot demo
 
+# SQLite always; with VERIFYBOT_TEST_DATABASE_URL set, PostgreSQL too (at the same time, one
+# schema per test; the tests about SQLite files are left out there). .ci/run sets it.
 test: $(STAMP)
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check .
 	$(BIN)/mypy
-	$(BIN)/python -m pytest -q
+	@if [ -z "$$VERIFYBOT_TEST_DATABASE_URL" ]; then exec $(BIN)/python -m pytest -q; fi; \
+	log=$$(mktemp); \
+	$(BIN)/python -m pytest -q -p no:cacheprovider -m "not sqlite_only" >"$$log" 2>&1 & pg=$$!; \
+	echo "== SQLite"; env -u VERIFYBOT_TEST_DATABASE_URL $(BIN)/python -m pytest -q; sqlite=$$?; \
+	wait $$pg; postgres=$$?; echo "== PostgreSQL"; cat "$$log"; rm -f "$$log"; \
+	test $$sqlite -eq 0 -a $$postgres -eq 0
 
 bench: $(STAMP)
 	$(BIN)/python -m bench

@@ -19,6 +19,7 @@ from bot.models import Actor, AnswerOutcome, Platform
 from bot.notices import Notice
 from bot.outbox import Backoff, DeliveryError
 from bot.runtime import Core, build_core
+from tests.database import database_settings, fresh_database
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 PLAYBOOK_DIR = REPO_ROOT / "playbooks"
@@ -87,11 +88,18 @@ def db_path(tmp_path: Path) -> Path:
 
 
 @pytest.fixture
-def settings(db_path: Path) -> Settings:
+def database(db_path: Path) -> Iterator[str]:
+    """The test's database: `db_path`, or a fresh PostgreSQL schema (tests/database.py)."""
+    with fresh_database(db_path) as location:
+        yield location
+
+
+@pytest.fixture
+def settings(database: str) -> Settings:
     return Settings(
-        db=str(db_path),
         playbooks_dir=str(PLAYBOOK_DIR),
         slack_security_users=frozenset({SECURITY_USER}),
+        **database_settings(database),
     )
 
 
@@ -261,3 +269,15 @@ def cli_runner(
         return runner.invoke(main, list(args), input=stdin, env=env, catch_exceptions=False)
 
     return invoke
+
+
+SQLITE_FILE_FIXTURES = frozenset({"db_path", "db", "cli_runner", "cli_env"})
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """A test that asks for a database file (or runs the CLI on one with --db) is about
+    SQLite: marked sqlite_only, left out of the PostgreSQL run. The others ask for `database`."""
+    for item in items:
+        arguments = getattr(item, "_fixtureinfo", None)
+        if arguments and SQLITE_FILE_FIXTURES & set(arguments.argnames):
+            item.add_marker(pytest.mark.sqlite_only)

@@ -21,6 +21,7 @@ from bot.playbook import PlaybookRegistry
 from bot.sealing import ERASED
 from bot.store import GENESIS_HASH
 from tests.conftest import PLAYBOOK_DIR
+from tests.database import raw_execute
 from tests.test_case_and_cli import run_cli
 
 JOHN = {
@@ -70,15 +71,9 @@ async def record(service, actor, hm="hm-1") -> str:
     return vid
 
 
-def tamper(db: Path, *statements: str) -> None:
-    """What someone with write access to the file can do, triggers or not."""
-    connection = sqlite3.connect(db)
-    try:
-        for statement in statements:
-            connection.execute(statement)
-        connection.commit()
-    finally:
-        connection.close()
+def tamper(database: str, *statements: str) -> None:
+    """What someone with write access to the database can do, triggers or not."""
+    raw_execute(database, *statements)
 
 
 def failure(db: Path, core_factory, anchor: tuple[int, str] | None = None) -> str:
@@ -136,19 +131,19 @@ async def test_an_untouched_database_verifies_and_names_its_head(make_core, acto
     ids=["escalation-status", "verification-status", "answer-rewritten", "tail-deleted", "edit"],
 )
 async def test_audit_verify_names_the_first_thing_that_was_edited(
-    make_core, actor, db_path, statements, named
+    make_core, actor, database, statements, named
 ) -> None:
     core = make_core()
     await record(core.service, actor)
     core.close()
 
-    tamper(db_path, *statements)
+    tamper(database, *statements)
 
-    assert named in failure(db_path, make_core)
+    assert named in failure(database, make_core)
 
 
 async def test_an_inserted_or_rechained_event_without_the_key_is_caught(
-    make_core, actor, db_path
+    make_core, actor, database
 ) -> None:
     core = make_core()
     await record(core.service, actor)
@@ -163,22 +158,22 @@ async def test_an_inserted_or_rechained_event_without_the_key_is_caught(
         rows.append((detail, prev, digest, event["id"]))
         prev = digest
     tamper(
-        db_path,
+        database,
         "DROP TRIGGER events_append_only_update",
         *[
             f"UPDATE events SET detail = '{d}', prev_hash = '{p}', hash = '{h}' WHERE id = {i}"
             for d, p, h, i in rows
         ],
     )
-    assert "event 1 (playbook.version_stored) was changed" in failure(db_path, make_core)
+    assert "event 1 (playbook.version_stored) was changed" in failure(database, make_core)
 
 
-async def test_an_event_inserted_in_the_middle_breaks_the_chain(make_core, actor, db_path) -> None:
+async def test_an_event_inserted_in_the_middle_breaks_the_chain(make_core, actor, database) -> None:
     core = make_core()
     await record(core.service, actor)
     core.close()
     tamper(
-        db_path,
+        database,
         "DROP TRIGGER events_append_only_update",
         "UPDATE events SET id = id + 1000 WHERE id > 4",
         "UPDATE events SET id = id - 999 WHERE id > 1000",
@@ -186,11 +181,11 @@ async def test_an_event_inserted_in_the_middle_breaks_the_chain(make_core, actor
         "prev_hash, hash) SELECT 5, at, 'sec-1', 'slack', 'escalation.cleared', "
         "verification_id, '{}', hash, hash FROM events WHERE id = 4",
     )
-    assert "event 5 (escalation.cleared) was changed" in failure(db_path, make_core)
+    assert "event 5 (escalation.cleared) was changed" in failure(database, make_core)
 
 
 async def test_a_tail_cut_with_its_rows_is_caught_against_an_anchor(
-    make_core, actor, db_path
+    make_core, actor, database
 ) -> None:
     core = make_core()
     first = await record(core.service, actor)
@@ -198,7 +193,7 @@ async def test_a_tail_cut_with_its_rows_is_caught_against_an_anchor(
     later = await core.service.start(actor("hm-2"), {**JOHN, "email": "other@example.org"})
     core.close()
     tamper(
-        db_path,
+        database,
         "DROP TRIGGER events_append_only_delete",
         f"DELETE FROM events WHERE id > {anchor_before[0]}",
         f"DELETE FROM answers WHERE verification_id = '{later.verification.id}'",
@@ -210,7 +205,7 @@ async def test_a_tail_cut_with_its_rows_is_caught_against_an_anchor(
     finally:
         core.close()
     current = (anchor_before[0] + 3, "0" * 64)
-    assert "events were cut from its end" in failure(db_path, make_core, current)
+    assert "events were cut from its end" in failure(database, make_core, current)
     assert first
 
 
@@ -221,6 +216,7 @@ def test_an_anchor_is_count_and_mac() -> None:
             parse_anchor(bad)
 
 
+@pytest.mark.sqlite_only
 async def test_the_cli_verifies_and_exits_1_naming_the_tampering(
     tmp_path: Path, cli_env, make_core, actor, db_path
 ) -> None:
@@ -231,7 +227,7 @@ async def test_the_cli_verifies_and_exits_1_naming_the_tampering(
 
     head = run_cli("audit", "head", env=cli_env, cwd=tmp_path)
     intact = run_cli("audit", "verify", "--anchor", head.stdout.strip(), env=cli_env, cwd=tmp_path)
-    tamper(db_path, "UPDATE escalations SET status = 'confirmed'")
+    tamper(str(db_path), "UPDATE escalations SET status = 'confirmed'")
     broken = run_cli("audit", "verify", env=cli_env, cwd=tmp_path)
 
     assert intact.returncode == 0, intact.stderr
@@ -240,6 +236,7 @@ async def test_the_cli_verifies_and_exits_1_naming_the_tampering(
     assert broken.stderr.startswith("audit: FAILED: escalation 1: status is 'confirmed'")
 
 
+@pytest.mark.sqlite_only
 async def test_a_wrong_or_missing_audit_key_is_refused(make_core, actor, db_path) -> None:
     core = make_core()
     await record(core.service, actor)
@@ -265,6 +262,7 @@ async def test_events_carry_no_personal_data(make_core, actor) -> None:
 # sealed at rest
 
 
+@pytest.mark.sqlite_only
 async def test_the_database_and_its_wal_hold_no_personal_data_in_clear(
     make_core, actor, db_path
 ) -> None:
@@ -301,6 +299,7 @@ async def test_outbox_rows_carry_ids_and_a_notice_after_erasure_has_no_personal_
     assert decision.candidate_name == ERASED
 
 
+@pytest.mark.sqlite_only
 def test_database_wal_shm_and_key_files_are_private(make_core, db_path) -> None:
     core = make_core()
     core.store.audit("cli", "cli", "probe")
@@ -308,6 +307,7 @@ def test_database_wal_shm_and_key_files_are_private(make_core, db_path) -> None:
         assert stat.S_IMODE(path.stat().st_mode) == 0o600, path
 
 
+@pytest.mark.sqlite_only
 def test_keys_from_the_environment_leave_no_key_file(make_core, db_path) -> None:
     secret = "k" * 40
     core = make_core(
@@ -327,6 +327,7 @@ def test_keys_from_the_environment_leave_no_key_file(make_core, db_path) -> None
 # erasure and retention
 
 
+@pytest.mark.sqlite_only
 async def test_erasure_destroys_the_key_and_keeps_the_skeleton_and_the_audit(
     make_core, actor, db_path
 ) -> None:
@@ -416,6 +417,7 @@ async def test_the_daily_tasks_run_once_a_day_whoever_asks(make_core, actor, clo
 # an older database
 
 
+@pytest.mark.sqlite_only
 async def test_an_older_database_is_sealed_and_its_chain_rekeyed_at_open(
     tmp_path: Path, make_core, actor
 ) -> None:
@@ -497,6 +499,7 @@ async def test_the_daily_audit_head_reaches_every_security_channel(
     assert f"--anchor {count}:{head[:32]}" in posted.lines[1]
 
 
+@pytest.mark.sqlite_only
 async def test_erase_and_purge_from_the_command_line(
     tmp_path: Path, cli_env, make_core, actor, db_path
 ) -> None:

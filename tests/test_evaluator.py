@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import sqlite3
-
 import pytest
 
 from bot.evaluator import outcome
@@ -208,9 +206,9 @@ async def test_the_answers_table_is_append_only(service, store, actor, candidate
     verification_id = await start(service, hm, candidate, "device-handover")
     await service.answer(hm, verification_id, "edr_reporting", "not_installed")
 
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    with pytest.raises(store.db.Error, match="append-only"):
         store.db.execute("UPDATE answers SET result = 'pass', value = 'reporting'")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    with pytest.raises(store.db.Error, match="append-only"):
         store.db.execute("DELETE FROM answers")
 
     rows = store.answers(verification_id)

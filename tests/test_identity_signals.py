@@ -170,6 +170,7 @@ async def test_the_watchlist_matches_every_spelling_and_removal_stops_it(
     assert store.audit_chain_intact()
 
 
+@pytest.mark.sqlite_only
 async def test_the_payout_account_is_never_stored_in_clear(
     service, store, actor, candidate, db_path
 ) -> None:
@@ -213,6 +214,7 @@ async def test_an_older_playbook_version_records_same_building_as_mismatch(
     assert second.verification.outcome == Outcome.IN_PROGRESS
 
 
+@pytest.mark.sqlite_only
 async def test_candidates_from_before_the_migration_are_still_compared(
     db_path, make_core, actor, candidate
 ) -> None:
@@ -255,6 +257,7 @@ async def test_candidates_from_before_the_migration_are_still_compared(
     assert [f.answer for f in outcome.computed] == ["shared", "linked"]
 
 
+@pytest.mark.sqlite_only
 def test_the_cross_candidate_lookups_are_indexed(store) -> None:
     def plan(sql: str, params: list) -> str:
         rows = store.db.execute("EXPLAIN QUERY PLAN " + sql, params).fetchall()

@@ -14,6 +14,7 @@ from bot.notices import MAX_NOTICE_ITEMS, FindingNotice
 from bot.outbox import Backoff
 from bot.service import NOTICE_INTERVAL
 from bot.store import Store
+from tests.database import open_store
 
 
 class Boom(Exception):
@@ -56,14 +57,14 @@ AI_PHOTO = ("profile_photo", "suspected_ai", "Same photo on three profiles")
 
 
 async def test_a_red_flag_writes_its_outbox_row_with_the_answer(
-    service, store, db_path, actor, candidate, security_notifier
+    service, store, database, actor, candidate, security_notifier
 ) -> None:
     hm = actor()
     started = await service.start(hm, candidate())
     result = await service.answer(hm, started.verification.id, *REFUSED)
 
     assert result.escalated
-    other = Store(db_path)  # a second connection sees both: they were committed together
+    other = open_store(database)  # a second connection sees both: they were committed together
     try:
         [answer] = other.answers(started.verification.id)
         [row] = other.pending_outbox()

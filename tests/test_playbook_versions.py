@@ -8,7 +8,6 @@ import hashlib
 import json
 import shutil
 import socket
-import sqlite3
 import subprocess
 import sys
 from collections.abc import Callable
@@ -22,6 +21,7 @@ from bot.errors import InvalidInput
 from bot.models import Actor, Platform
 from bot.playbook import canonical_content, content_hash, load_playbook
 from bot.runtime import Core
+from tests.database import raw_execute
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 JANE = REPO_ROOT / "examples" / "jane_doe.yml"
@@ -176,6 +176,7 @@ def run_verifybot(*args: str, env: dict[str, str], cwd: Path) -> subprocess.Comp
     )
 
 
+@pytest.mark.sqlite_only
 def test_an_edit_without_a_version_bump_is_refused_with_exit_2_naming_the_file(
     make_core, playbooks: Path, candidate, tmp_path: Path, cli_env, cli_runner
 ) -> None:
@@ -293,16 +294,16 @@ async def test_a_verification_whose_playbook_is_no_longer_installed_keeps_workin
 
 
 async def test_verifications_from_before_versions_were_kept_get_the_installed_version(
-    make_core, playbooks: Path, candidate, db_path: Path
+    make_core, playbooks: Path, candidate, database: str
 ) -> None:
     first = make_core(playbooks_dir=str(playbooks))
     verification_id = await start_partial(first, candidate())
     first.close()
-    connection = sqlite3.connect(db_path)
-    with connection:
-        connection.execute("DROP TRIGGER playbook_versions_append_only_delete")
-        connection.execute("DELETE FROM playbook_versions")
-    connection.close()
+    raw_execute(
+        database,
+        "DROP TRIGGER playbook_versions_append_only_delete",
+        "DELETE FROM playbook_versions",
+    )
 
     later = make_core(playbooks_dir=str(playbooks))
     recorded = later.store.playbook_version("pre-offer", 2)
@@ -316,13 +317,14 @@ def test_recorded_versions_are_never_changed(store) -> None:
     with store.transaction():
         assert store.insert_playbook_version("x", 1, "a" * 64, "{}", "x.yml")
         assert not store.insert_playbook_version("x", 1, "b" * 64, "{}", "x.yml")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    with pytest.raises(store.db.Error, match="append-only"):
         store.db.execute("UPDATE playbook_versions SET content = 'edited'")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    with pytest.raises(store.db.Error, match="append-only"):
         store.db.execute("DELETE FROM playbook_versions")
     assert store.playbook_version("x", 1)["content_hash"] == "a" * 64
 
 
+@pytest.mark.sqlite_only
 def test_the_unrecorded_versions_are_found_through_the_index(store) -> None:
     address = {"home_address": "1 Elm St", "shipping_address": "1 Elm St"}
     normalized = {"home_normalized": "1 ELM ST", "shipping_normalized": "1 ELM ST"}

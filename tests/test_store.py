@@ -9,10 +9,14 @@ import threading
 from pathlib import Path
 
 import pytest
+from pydantic import ValidationError
 
+from bot.config import Settings
 from bot.errors import PermissionDenied, StoreError
 from bot.schema import MIGRATIONS, SCHEMA_VERSION
 from bot.store import GENESIS_HASH, Store
+from bot.store.pg_schema import PG_MIGRATIONS
+from tests.database import open_store
 
 
 def index_columns(store: Store, table: str) -> set[tuple[str, ...]]:
@@ -23,6 +27,7 @@ def index_columns(store: Store, table: str) -> set[tuple[str, ...]]:
     }
 
 
+@pytest.mark.sqlite_only
 def test_the_database_is_a_wal_file_with_foreign_keys_on(db_path: Path, clock) -> None:
     store = Store(db_path, clock=clock)
     try:
@@ -35,7 +40,7 @@ def test_the_database_is_a_wal_file_with_foreign_keys_on(db_path: Path, clock) -
 
 
 def test_foreign_keys_are_enforced(store) -> None:
-    with pytest.raises(sqlite3.IntegrityError):
+    with pytest.raises(store.db.Error):
         store.insert_verification(
             {
                 "id": "VB-00000000",
@@ -50,6 +55,7 @@ def test_foreign_keys_are_enforced(store) -> None:
     assert store.db.execute("SELECT count(*) FROM verifications").fetchone()[0] == 0
 
 
+@pytest.mark.sqlite_only
 def test_the_schema_version_is_set_and_opening_again_migrates_nothing(db_path: Path, clock) -> None:
     first = Store(db_path, clock=clock)
     first.insert_candidate(
@@ -75,6 +81,7 @@ def test_the_schema_version_is_set_and_opening_again_migrates_nothing(db_path: P
         again.close()
 
 
+@pytest.mark.sqlite_only
 def test_a_database_newer_than_the_code_is_refused(db_path: Path) -> None:
     connection = sqlite3.connect(db_path)
     connection.execute(f"PRAGMA user_version = {SCHEMA_VERSION + 1}")
@@ -83,6 +90,7 @@ def test_a_database_newer_than_the_code_is_refused(db_path: Path) -> None:
         Store(db_path)
 
 
+@pytest.mark.sqlite_only
 def test_the_lookups_are_indexed(store) -> None:
     assert ("shipping_index",) in index_columns(store, "candidates")
     assert ("name_index",) in index_columns(store, "candidates")
@@ -92,6 +100,7 @@ def test_the_lookups_are_indexed(store) -> None:
     assert ("dedupe_key",) in index_columns(store, "answers")
 
 
+@pytest.mark.sqlite_only
 def test_the_laptop_farm_lookup_uses_the_shipping_index(store) -> None:
     plan = store.db.execute(
         "EXPLAIN QUERY PLAN SELECT v.id FROM candidates c "
@@ -129,9 +138,9 @@ async def test_the_audit_chain_is_intact_after_a_flow(
 
 def test_the_audit_log_is_append_only(store) -> None:
     store.audit("hm-1", "slack", "verification.started", "VB-00000001", {"a": 1})
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    with pytest.raises(store.db.Error, match="append-only"):
         store.db.execute("UPDATE events SET actor = 'someone-else'")
-    with pytest.raises(sqlite3.DatabaseError, match="append-only"):
+    with pytest.raises(store.db.Error, match="append-only"):
         store.db.execute("DELETE FROM events")
     assert store.audit_chain_intact()
 
@@ -150,8 +159,8 @@ def test_a_tampered_audit_row_breaks_the_chain(store, column: str, value: str) -
         store.audit("hm-1", "slack", "answer.recorded", "VB-00000001", {"n": n})
     assert store.audit_chain_intact()
 
-    store.db.execute("DROP TRIGGER events_append_only_update")
-    store.db.execute(f"UPDATE events SET {column} = ? WHERE id = 2", [value])
+    with store.db.append_only_suspended("events"):
+        store.db.execute(f"UPDATE events SET {column} = ? WHERE id = 2", [value])
 
     assert not store.audit_chain_intact()
 
@@ -159,8 +168,8 @@ def test_a_tampered_audit_row_breaks_the_chain(store, column: str, value: str) -
 def test_a_deleted_audit_row_breaks_the_chain(store) -> None:
     for n in range(3):
         store.audit("hm-1", "slack", "answer.recorded", None, {"n": n})
-    store.db.execute("DROP TRIGGER events_append_only_delete")
-    store.db.execute("DELETE FROM events WHERE id = 2")
+    with store.db.append_only_suspended("events"):
+        store.db.execute("DELETE FROM events WHERE id = 2")
     assert not store.audit_chain_intact()
 
 
@@ -185,11 +194,11 @@ def test_bot_state_is_written_read_and_deleted(store) -> None:
     assert list(store.state_read(["teams/conv-1", "teams/conv-2"])) == ["teams/conv-2"]
 
 
-def test_bot_state_survives_reopening(db_path: Path, clock) -> None:
-    first = Store(db_path, clock=clock)
+def test_bot_state_survives_reopening(database: str, clock) -> None:
+    first = open_store(database, clock=clock)
     first.state_write("k", {"x": [1, 2]}, etag="e1")
     first.close()
-    again = Store(db_path, clock=clock)
+    again = open_store(database, clock=clock)
     try:
         assert again.state_read(["k"]) == {"k": {"etag": "e1", "data": {"x": [1, 2]}}}
     finally:
@@ -266,3 +275,55 @@ async def test_two_processes_can_record_answers_at_the_same_time(
     assert [row["value"] for row in here.store.answers(mine)] == ["matched"]
     assert [row["value"] for row in here.store.answers(theirs)] == ["matched"]
     assert here.store.audit_chain_intact()
+
+
+def test_concurrent_writers_chain_the_audit_log_one_after_the_other(database: str, clock) -> None:
+    stores = [open_store(database, clock=clock) for _ in range(2)]
+
+    def write(store: Store) -> None:
+        for n in range(20):
+            store.audit("hm-1", "slack", "answer.recorded", None, {"n": n})
+
+    writers = [threading.Thread(target=write, args=(store,)) for store in stores]
+    try:
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(timeout=30)
+        events = stores[0].events()
+        assert [event["id"] for event in events] == list(range(1, 41))
+        assert stores[1].audit_chain_intact()
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_postgresql_takes_its_keys_from_the_settings_only(clock) -> None:
+    with pytest.raises(StoreError) as refused:
+        Store("postgresql://verifybot@127.0.0.1:1/verifybot", clock=clock)
+    assert str(refused.value) == (
+        "VERIFYBOT_AUDIT_KEY, VERIFYBOT_DATA_KEY, VERIFYBOT_INDEX_KEY: required with "
+        "VERIFYBOT_DATABASE_URL (PostgreSQL keeps no key file; give every replica the same "
+        "three keys)"
+    )
+
+
+def test_an_unreachable_server_is_one_line_without_the_password(clock) -> None:
+    with pytest.raises(StoreError) as refused:
+        open_store("postgresql://verifybot:hunter2-secret@127.0.0.1:1/verifybot", clock=clock)
+    message = str(refused.value)
+    assert message.startswith("postgresql://verifybot:***@127.0.0.1:1/verifybot: cannot use")
+    assert "hunter2" not in message and "\n" not in message
+
+
+def test_the_database_url_must_be_postgresql() -> None:
+    with pytest.raises(ValidationError, match="must be a postgresql:// URL"):
+        Settings(_env_file=None, database_url="mysql://verifybot@db/verifybot")
+    settings = Settings(_env_file=None, database_url="postgresql://v:secret@db/v", db="x.db")
+    assert settings.database == "postgresql://v:secret@db/v"
+    assert "v:secret@" not in repr(settings)
+    assert Settings(_env_file=None, db="x.db").database == "x.db"
+
+
+def test_every_migration_is_expressed_for_postgresql_too() -> None:
+    assert len(PG_MIGRATIONS) == len(MIGRATIONS)

@@ -72,6 +72,7 @@ class PostgresBackend:
             name="verifybot",
         )
         try:
+            psycopg.connect(url, connect_timeout=int(CONNECT_TIMEOUT_S)).close()
             self.pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
             self.schema_version = self._migrate()
         except (psycopg.Error, PoolTimeout, RuntimeError) as error:

@@ -4,12 +4,16 @@ from __future__ import annotations
 
 import json
 
+import pytest
+
 from bot.intake_jobs import HANDOVER, opened
 from bot.schema import MIGRATIONS
 
 MOVED = next(i for i, script in enumerate(MIGRATIONS) if "DROP TABLE deferred_work" in script)
 CREATED = next(script for script in MIGRATIONS if "CREATE TABLE deferred_work" in script)
 DEFERRED_SCHEMA = CREATED[CREATED.index("CREATE TABLE deferred_work") :]
+
+pytestmark = pytest.mark.sqlite_only
 
 
 def test_pending_deferred_work_becomes_sealed_jobs_and_the_table_goes(make_core) -> None:

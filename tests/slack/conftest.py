@@ -21,6 +21,7 @@ from bot.outbox import Backoff
 from bot.runtime import Core, build_core
 from handlers.server import FRONTENDS, build_app
 from handlers.slack.frontend import SlackFrontend
+from tests.database import database_settings
 from tests.fakes.slack_api import TEAM, FakeSlackAPI, Message, OpenedView
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -395,9 +396,9 @@ async def fake_slack() -> AsyncIterator[FakeSlackAPI]:
 
 
 @pytest.fixture
-def slack_settings(tmp_path: Path, fake_slack: FakeSlackAPI) -> Settings:
+def slack_settings(database: str, fake_slack: FakeSlackAPI) -> Settings:
     return Settings(
-        db=str(tmp_path / "verifybot.db"),
+        **database_settings(database),
         playbooks_dir=str(REPO_ROOT / "playbooks"),
         slack_bot_token=TOKEN,
         slack_signing_secret=SECRET,

@@ -4,7 +4,6 @@ outage, each answer recorded once and its follow-up messages sent."""
 from __future__ import annotations
 
 import asyncio
-import sqlite3
 from collections.abc import Awaitable, Callable
 
 import aiohttp
@@ -12,6 +11,7 @@ import pytest
 import structlog
 
 from handlers import server
+from tests.database import write_lock_held
 from tests.fakes.slack_api import FakeSlackAPI, Message
 from tests.slack.conftest import (
     HM,
@@ -129,14 +129,8 @@ async def test_a_click_that_cannot_be_queued_is_not_acked(
     step = slack.last_dm()
     jobs_before = len(slack_app.core.store.jobs())
     slack_app.core.jobs.enqueue_timeout = 0.05
-    blocker = sqlite3.connect(slack_app.core.store.path, isolation_level=None)
-    try:
-        blocker.execute("BEGIN IMMEDIATE")
-        with structlog.testing.capture_logs() as logs:
-            refused = await slack.click(step, option="not_provided")
-        blocker.execute("ROLLBACK")
-    finally:
-        blocker.close()
+    with write_lock_held(slack_app.core.store.path), structlog.testing.capture_logs() as logs:
+        refused = await slack.click(step, option="not_provided")
 
     assert refused.status == 503
     assert "Traceback" not in refused.text

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Awaitable, Callable
-from pathlib import Path
 from typing import Any
 
 import pytest
@@ -21,12 +20,12 @@ async def connector() -> AsyncIterator[FakeConnector]:
 
 
 @pytest.fixture
-async def start_app(tmp_path: Path) -> AsyncIterator[Callable[..., Awaitable[TeamsApp]]]:
+async def start_app(database: str) -> AsyncIterator[Callable[..., Awaitable[TeamsApp]]]:
     """Serve verifybot on the test's database; settings overrides as keyword arguments."""
     running: list[TeamsApp] = []
 
     async def start(**overrides: Any) -> TeamsApp:
-        app = await TeamsApp(teams_settings(tmp_path / "teams.db", **overrides)).start()
+        app = await TeamsApp(teams_settings(database, **overrides)).start()
         running.append(app)
         return app
 

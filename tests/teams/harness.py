@@ -15,6 +15,7 @@ from bot.config import Settings
 from bot.outbox import Backoff
 from bot.runtime import Core, build_core
 from handlers.server import build_app
+from tests.database import database_settings
 from tests.fakes.bot_connector import Call, FakeConnector
 
 REPO_ROOT = Path(__file__).resolve().parents[2]
@@ -40,10 +41,10 @@ OTHER_HM = TeamsUser("aad-hm-2", "Oscar Other")
 SECURITY = TeamsUser("aad-sec-1", "Sam Security")
 
 
-def teams_settings(db: Path, **overrides: Any) -> Settings:
+def teams_settings(db: Path | str, **overrides: Any) -> Settings:
     """Teams on in Emulator mode (no app id), Slack off; nothing read from the environment."""
     values: dict[str, Any] = {
-        "db": str(db),
+        **database_settings(db),
         "playbooks_dir": str(PLAYBOOKS),
         "teams_hiring_managers": frozenset({HM.aad_id, OTHER_HM.aad_id}),
         "teams_security_users": frozenset({SECURITY.aad_id}),

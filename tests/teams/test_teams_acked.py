@@ -5,7 +5,7 @@ from __future__ import annotations
 import structlog
 
 from bot.models import Result
-from bot.store import Store
+from tests.database import open_store
 from tests.fakes.bot_connector import FakeConnector
 from tests.teams.harness import Chat, TeamsApp
 from tests.teams.test_teams_e2e import (
@@ -18,7 +18,7 @@ from tests.teams.test_teams_e2e import (
 
 
 def answers_seen_by_another_connection(app: TeamsApp, vid: str) -> list[tuple[str, str]]:
-    other = Store(app.core.store.path)
+    other = open_store(app.core.store.path)
     try:
         return [(a["step_id"], a["value"]) for a in other.answers(vid)]
     finally:
