@@ -205,15 +205,17 @@ def playbook_validate(files: tuple[Path, ...], db: str | None) -> None:
 def _recorded_versions(db: str | None) -> Iterator[Callable[[Any, str], str | None]]:
     """A check of a playbook against the versions the database recorded; none without one."""
     from bot.errors import StoreError
+    from bot.keys import is_database_url
     from bot.playbook_versions import version_conflict
     from bot.store import Store
 
-    path = load_settings(db=db).db
-    if path == ":memory:" or not Path(path).is_file():
+    settings = load_settings(db=db)
+    path = settings.database
+    if not is_database_url(path) and (path == ":memory:" or not Path(path).is_file()):
         yield lambda playbook, source: None
         return
     try:
-        store = Store(path, create=False)
+        store = Store(path, create=False, key_settings=settings.key_settings())
     except StoreError as error:
         fail(error.message)
     try:
@@ -462,7 +464,7 @@ def backup(path: Path, db: str | None) -> None:
 
     settings = load_settings(db=db)
     try:
-        store = Store(settings.db, create=False, key_settings=settings.key_settings())
+        store = Store(settings.database, create=False, key_settings=settings.key_settings())
     except StoreError as error:
         fail(error.message)
     try:

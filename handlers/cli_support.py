@@ -17,7 +17,8 @@ DB_OPTION = click.option(
     "--db",
     envvar="VERIFYBOT_DB",
     default=None,
-    help="SQLite database file [env VERIFYBOT_DB; default ./verifybot.db]",
+    help="SQLite database file [env VERIFYBOT_DB; default ./verifybot.db; "
+    "VERIFYBOT_DATABASE_URL instead, unless --db is given]",
 )
 
 
@@ -36,9 +37,23 @@ def load_settings(**overrides: Any) -> Settings:
     from handlers.settings_check import validation_problems
 
     try:
-        return Settings(**{key: value for key, value in overrides.items() if value is not None})
+        settings = Settings(**{key: value for key, value in overrides.items() if value is not None})
     except ValidationError as error:
         fail(*validation_problems(error))
+    if overrides.get("db") is not None and _given_on_the_command_line("db"):
+        return settings.model_copy(update={"database_url": None})
+    return settings
+
+
+def _given_on_the_command_line(parameter: str) -> bool:
+    """`--db PATH` typed (not from VERIFYBOT_DB) names a SQLite file even when
+    VERIFYBOT_DATABASE_URL is set: reading a backup in place, for one."""
+    from click.core import ParameterSource
+
+    context = click.get_current_context(silent=True)
+    return context is not None and context.get_parameter_source(parameter) is (
+        ParameterSource.COMMANDLINE
+    )
 
 
 def load_playbooks_or_exit(settings: Settings) -> PlaybookRegistry:

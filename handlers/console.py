@@ -141,7 +141,7 @@ class Demo:
 
     async def _converse(self, playbook_id: str | None) -> int:
         playbook = self.core.service.playbooks.get(playbook_id)
-        self.say(f"verifybot demo: {playbook.title} (database: {self.core.store.path})")
+        self.say(f"verifybot demo: {playbook.title} (database: {self.core.store.shown_path})")
         self.say(_wrap(playbook.description, "") + "\n")
         details = self._ask_candidate()
         if details is None:

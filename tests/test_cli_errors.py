@@ -451,3 +451,25 @@ def test_settings_in_dotenv_alone_reach_every_command(tmp_path: Path, cli_env) -
     assert validated.stdout.splitlines() == [
         f"{mine / 'pre_offer.yml'}: ok (pre-offer v2, 8 steps)"
     ], validated.stderr
+
+
+def test_postgresql_without_its_keys_refuses_to_start_with_one_line(cli_runner) -> None:
+    url = "postgresql://verifybot:hunter2-secret@127.0.0.1:1/verifybot"
+    result = cli_runner("list", env={"VERIFYBOT_DATABASE_URL": url})
+    assert (result.exit_code, result.stderr) == (
+        2,
+        "error: VERIFYBOT_AUDIT_KEY, VERIFYBOT_DATA_KEY, VERIFYBOT_INDEX_KEY: required with "
+        "VERIFYBOT_DATABASE_URL (PostgreSQL keeps no key file; give every replica the same "
+        "three keys)\n",
+    )
+
+
+def test_an_unreachable_postgresql_server_is_one_line_and_exit_2(cli_runner) -> None:
+    env = {
+        "VERIFYBOT_DATABASE_URL": "postgresql://verifybot:hunter2-secret@127.0.0.1:1/verifybot",
+        **{f"VERIFYBOT_{name}_KEY": "k" * 40 for name in ("AUDIT", "DATA", "INDEX")},
+    }
+    result = cli_runner("list", env=env)
+    assert result.exit_code == 2
+    assert result.stderr.startswith("error: postgresql://verifybot:***@127.0.0.1:1/verifybot: ")
+    assert result.stderr.count("\n") == 1 and "hunter2" not in result.stderr

@@ -1,13 +1,12 @@
-"""The durable job queue on a real SQLite file: dedupe, claim, lease, retry, exactly once."""
+"""The durable job queue on a real database (SQLite or PostgreSQL): dedupe, claim, lease, retry,
+exactly once."""
 
 from __future__ import annotations
 
 import asyncio
 import json
-import sqlite3
 from collections.abc import Iterator
 from datetime import timedelta
-from pathlib import Path
 
 import pytest
 import structlog
@@ -17,21 +16,23 @@ from bot.outbox import Backoff
 from bot.schema import SCHEMA_VERSION
 from bot.store import Store
 from tests.conftest import FakeClock
+from tests.database import open_store as open_database
+from tests.database import write_lock_held
 
 KIND = "test.work"
 
 
 @pytest.fixture
-def stores(db_path: Path, clock: FakeClock) -> Iterator[list[Store]]:
-    """Stores (connections) on the test's one database file; closed at the end."""
+def stores(database: str, clock: FakeClock) -> Iterator[list[Store]]:
+    """Stores (connections) on the test's one database; closed at the end."""
     opened: list[Store] = []
     yield opened
     for store in opened:
         store.close()
 
 
-def open_store(stores: list[Store], db_path: Path, clock: FakeClock) -> Store:
-    store = Store(db_path, clock=clock)
+def open_store(stores: list[Store], database: str, clock: FakeClock) -> Store:
+    store = open_database(database, clock=clock)
     stores.append(store)
     return store
 
@@ -46,8 +47,8 @@ def job_row(store: Store, job_id: int = 1) -> dict:
     return row
 
 
-async def test_a_repeated_dedupe_key_is_one_job(stores, db_path, clock) -> None:
-    store = open_store(stores, db_path, clock)
+async def test_a_repeated_dedupe_key_is_one_job(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
     worker = worker_on(store)
     assert worker.enqueue(KIND, {"n": 1}, "click-1") is True
     assert worker.enqueue(KIND, {"n": 2}, "click-1") is False
@@ -60,8 +61,8 @@ async def test_a_repeated_dedupe_key_is_one_job(stores, db_path, clock) -> None:
     assert store.schema_version == SCHEMA_VERSION
 
 
-async def test_a_job_runs_once_and_is_marked_done(stores, db_path, clock) -> None:
-    store = open_store(stores, db_path, clock)
+async def test_a_job_runs_once_and_is_marked_done(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
     worker = worker_on(store)
     seen: list[dict] = []
 
@@ -79,9 +80,9 @@ async def test_a_job_runs_once_and_is_marked_done(stores, db_path, clock) -> Non
 
 
 async def test_kinds_without_a_handler_are_left_for_a_process_that_has_one(
-    stores, db_path, clock
+    stores, database, clock
 ) -> None:
-    store = open_store(stores, db_path, clock)
+    store = open_store(stores, database, clock)
     worker = worker_on(store)
     worker.enqueue("slack.answer", {"n": 1}, "k")
     assert await worker.drain(timeout=1)
@@ -89,9 +90,9 @@ async def test_kinds_without_a_handler_are_left_for_a_process_that_has_one(
 
 
 async def test_a_failing_job_is_retried_with_backoff_then_marked_failed(
-    stores, db_path, clock
+    stores, database, clock
 ) -> None:
-    store = open_store(stores, db_path, clock)
+    store = open_store(stores, database, clock)
     worker = worker_on(store, max_attempts=3)
     attempts: list[int] = []
 
@@ -127,8 +128,8 @@ async def test_a_failing_job_is_retried_with_backoff_then_marked_failed(
     assert attempts == [1, 2, 3]
 
 
-async def test_retry_after_wins_over_a_shorter_backoff(stores, db_path, clock) -> None:
-    store = open_store(stores, db_path, clock)
+async def test_retry_after_wins_over_a_shorter_backoff(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
     worker = worker_on(store)
 
     async def handle(job: Job) -> None:
@@ -140,8 +141,8 @@ async def test_retry_after_wins_over_a_shorter_backoff(stores, db_path, clock) -
     assert (store.next_job_due([KIND]) - clock.now).total_seconds() == pytest.approx(120)
 
 
-async def test_a_crashing_handler_is_logged_and_retried(stores, db_path, clock) -> None:
-    store = open_store(stores, db_path, clock)
+async def test_a_crashing_handler_is_logged_and_retried(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
     worker = worker_on(store)
     calls = 0
 
@@ -163,15 +164,15 @@ async def test_a_crashing_handler_is_logged_and_retried(stores, db_path, clock) 
 
 
 async def test_a_job_of_a_dead_worker_is_taken_over_when_its_lease_expires(
-    stores, db_path, clock
+    stores, database, clock
 ) -> None:
-    dead = open_store(stores, db_path, clock)
+    dead = open_store(stores, database, clock)
     assert dead.claim_job([KIND], "dead-worker", clock.now) is None
     worker_on(dead).enqueue(KIND, {"n": 1}, "k")
     claimed = dead.claim_job([KIND], "dead-worker", clock.now + timedelta(seconds=30))
     assert claimed is not None and claimed["status"] == "running"
 
-    alive = open_store(stores, db_path, clock)
+    alive = open_store(stores, database, clock)
     worker = worker_on(alive, lease_seconds=30)
     seen: list[int] = []
 
@@ -188,8 +189,8 @@ async def test_a_job_of_a_dead_worker_is_taken_over_when_its_lease_expires(
     assert not dead.finish_job(1, "dead-worker"), "the old owner cannot settle it any more"
 
 
-async def test_a_running_job_keeps_its_lease_while_it_runs(stores, db_path, clock) -> None:
-    store = open_store(stores, db_path, clock)
+async def test_a_running_job_keeps_its_lease_while_it_runs(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
     worker = worker_on(store, lease_seconds=30)
     release = asyncio.Event()
 
@@ -205,7 +206,7 @@ async def test_a_running_job_keeps_its_lease_while_it_runs(stores, db_path, cloc
         clock.advance(25)
         await asyncio.sleep(0.05)
         clock.advance(25)
-        other = open_store(stores, db_path, clock)
+        other = open_store(stores, database, clock)
         assert other.claim_job([KIND], "thief", clock.now) is None
         release.set()
         while job_row(store)["status"] != "done":
@@ -215,9 +216,9 @@ async def test_a_running_job_keeps_its_lease_while_it_runs(stores, db_path, cloc
         await asyncio.gather(runner, return_exceptions=True)
 
 
-async def test_two_workers_on_one_file_run_every_job_exactly_once(stores, db_path, clock) -> None:
-    first = worker_on(open_store(stores, db_path, clock))
-    second = worker_on(open_store(stores, db_path, clock))
+async def test_two_workers_on_one_file_run_every_job_exactly_once(stores, database, clock) -> None:
+    first = worker_on(open_store(stores, database, clock))
+    second = worker_on(open_store(stores, database, clock))
     runs: list[tuple[str, int]] = []
 
     def handler(name: str):
@@ -238,8 +239,8 @@ async def test_two_workers_on_one_file_run_every_job_exactly_once(stores, db_pat
     assert {row["status"] for row in first.store.jobs()} == {"done"}
 
 
-async def test_stop_hands_unfinished_jobs_back_for_the_next_start(stores, db_path, clock) -> None:
-    store = open_store(stores, db_path, clock)
+async def test_stop_hands_unfinished_jobs_back_for_the_next_start(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
     worker = worker_on(store, concurrency=2)
     started = 0
 
@@ -266,7 +267,7 @@ async def test_stop_hands_unfinished_jobs_back_for_the_next_start(stores, db_pat
     [left] = [entry for entry in logs if "unfinished" in entry]
     assert left["unfinished"] == 5 and left["interrupted"] == 2
 
-    again = worker_on(open_store(stores, db_path, clock))
+    again = worker_on(open_store(stores, database, clock))
     done: list[int] = []
 
     async def quick(job: Job) -> None:
@@ -277,8 +278,8 @@ async def test_stop_hands_unfinished_jobs_back_for_the_next_start(stores, db_pat
     assert sorted(done) == [0, 1, 2, 3, 4]
 
 
-async def test_progress_survives_a_rerun(stores, db_path, clock) -> None:
-    store = open_store(stores, db_path, clock)
+async def test_progress_survives_a_rerun(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
     worker = worker_on(store)
     sent: list[str] = []
 
@@ -300,18 +301,13 @@ async def test_progress_survives_a_rerun(stores, db_path, clock) -> None:
     assert json.loads(job_row(store)["progress"]) == ["first", "second"]
 
 
-async def test_enqueue_waits_a_bounded_time_for_a_locked_database(stores, db_path, clock) -> None:
-    store = open_store(stores, db_path, clock)
+async def test_enqueue_waits_a_bounded_time_for_a_locked_database(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
     worker = worker_on(store, enqueue_timeout=0.05)
-    blocker = sqlite3.connect(db_path, isolation_level=None)
-    try:
-        blocker.execute("BEGIN IMMEDIATE")
-        with pytest.raises(QueueBusy):
-            worker.enqueue(KIND, {}, "k")
-        blocker.execute("ROLLBACK")
-    finally:
-        blocker.close()
+    with write_lock_held(database), pytest.raises(QueueBusy):
+        worker.enqueue(KIND, {}, "k")
     assert store.jobs() == []
     assert worker.enqueue(KIND, {}, "k") is True
-    busy = store.db.execute("PRAGMA busy_timeout").fetchone()[0]
-    assert busy == 10_000, "the store's own timeout is back"
+    if store.dialect == "sqlite":
+        busy = store.db.execute("PRAGMA busy_timeout").fetchone()[0]
+        assert busy == 10_000, "the store's own timeout is back"

@@ -25,7 +25,7 @@ from bot.sealing import (
     seal_columns,
 )
 from bot.store.backend import is_database_url
-from bot.store.postgres import PostgresBackend
+from bot.store.postgres import PostgresBackend, redacted
 from bot.store.sqlite import SqliteBackend
 
 Row = dict[str, Any]
@@ -94,6 +94,11 @@ class Store:
         self._candidate_keys: dict[int, bytes | None] = {}
         self._candidate_of: dict[str, int] = {}
         self._upgrade_data()
+
+    @property
+    def shown_path(self) -> str:
+        """The file name, or the URL without its password: what messages may show."""
+        return redacted(self.path)
 
     @property
     def dialect(self) -> str:
