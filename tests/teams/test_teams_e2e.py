@@ -345,7 +345,7 @@ async def test_a_connector_outage_delays_the_escalation_which_is_delivered_once(
             raise AssertionError(f"the outbox row is stuck: {finding_row()}")
 
         await drive(lambda: finding_row()["attempts"] >= 2)
-        assert finding_row()["status"] == "pending"
+        assert finding_row()["status"] in ("pending", "sending"), "the worker may be retrying"
         assert finding_row()["last_error"].startswith("Teams connector unreachable")
 
         seen = len(region.requests)
