@@ -13,7 +13,7 @@ from typing import Any, Protocol
 import structlog
 
 from bot import metrics
-from bot.notices import FindingNotice, Notice
+from bot.notices import THREADED_KINDS, Notice
 from bot.store import Store
 
 log = structlog.get_logger("verifybot.outbox")
@@ -111,7 +111,7 @@ class OutboxWorker:
             return True
         thread_ref = (
             self.store.message_ref(row["escalation_id"], row["target"])
-            if isinstance(notice, FindingNotice)
+            if notice.kind in THREADED_KINDS
             else None
         )
         with self.store.transaction():
@@ -125,7 +125,7 @@ class OutboxWorker:
             return self._retry_later(row, f"{type(error).__name__}: {error}", None)
         with self.store.transaction():
             self.store.mark_delivered(row["id"], message_ref)
-            if message_ref and isinstance(notice, FindingNotice) and thread_ref is None:
+            if message_ref and notice.kind in THREADED_KINDS and thread_ref is None:
                 self.store.set_message_ref(row["escalation_id"], row["target"], message_ref)
         self.delivered += 1
         metrics.OUTBOX_DELIVERED.labels(row["target"]).inc()

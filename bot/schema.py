@@ -272,6 +272,31 @@ MIGRATIONS: list[str] = [
     );
     CREATE INDEX idx_deferred_work_due ON deferred_work(status, next_attempt_at);
     """,
+    # 7: chasing open verifications (reminders, overdue, re-surfaced findings), each sent once;
+    # the device hand-over scheduled when a pre-offer verification is cleared.
+    """
+    CREATE TABLE chases (
+        key TEXT PRIMARY KEY,
+        verification_id TEXT NOT NULL REFERENCES verifications(id),
+        kind TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        due_at TEXT NOT NULL,
+        sent_at TEXT NOT NULL,
+        done_by TEXT
+    );
+    CREATE INDEX idx_chases_verification ON chases(verification_id, kind);
+
+    CREATE TABLE handovers (
+        pre_offer_id TEXT PRIMARY KEY REFERENCES verifications(id),
+        due_at TEXT NOT NULL,
+        scheduled_at TEXT NOT NULL,
+        verification_id TEXT UNIQUE REFERENCES verifications(id),
+        started_at TEXT
+    );
+    CREATE INDEX idx_handovers_due ON handovers(verification_id, due_at);
+
+    ALTER TABLE candidates ADD COLUMN start_date TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

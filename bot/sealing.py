@@ -21,6 +21,7 @@ CANDIDATE_COLUMNS = (
     "shipping_address",
     "home_normalized",
     "shipping_normalized",
+    "start_date",
 )
 ANSWER_COLUMNS = ("note", "reason", "security_detail")
 ESCALATION_COLUMNS = ("decision_reason",)
