@@ -16,13 +16,15 @@ from bot.candidate_form import CANDIDATE_FIELDS, FIELDS_BY_NAME, field_problem
 from bot.commands import Command, CommandName, parse_command
 from bot.errors import InvalidInput, NoteRequired, VerifybotError
 from bot.models import Actor, AnswerOutcome, Prompt, VerificationView
+from bot.notices import OverdueNotice
 from bot.service import InvalidCandidate, VerificationService, parse_verification_id
 from bot.store import Store
 from bot.validation import clean_text
 from handlers.teams import cards
 from handlers.teams.candidate import next_field, question_of, typed_value
+from handlers.teams.chase_cards import overdue_card
 from handlers.teams.markdown import escape, safe_escalation, safe_finding, safe_prompt, safe_view
-from handlers.teams.references import SECURITY_KEY
+from handlers.teams.references import SECURITY_KEY, user_name
 
 MAX_TEXT = 4000
 MAX_STARTED = 20
@@ -142,12 +144,20 @@ class CandidateSubmit(BaseModel):
         return {name: value for name, value in values.items() if value and value.strip()}
 
 
-SUBMIT: TypeAdapter[AnswerSubmit | DecideSubmit | CandidateSubmit] = TypeAdapter(
-    Annotated[AnswerSubmit | DecideSubmit | CandidateSubmit, Field(discriminator="verifybot")]
-)
+class OverdueSubmit(BaseModel):
+    """Acknowledge on an overdue post (handlers/teams/chase_cards.py)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    verifybot: Literal["overdue"]
+    verification: str = Field(max_length=32)
 
 
-def parse_submit(value: object) -> AnswerSubmit | DecideSubmit | CandidateSubmit | None:
+Submit = AnswerSubmit | DecideSubmit | CandidateSubmit | OverdueSubmit
+SUBMIT: TypeAdapter[Submit] = TypeAdapter(Annotated[Submit, Field(discriminator="verifybot")])
+
+
+def parse_submit(value: object) -> Submit | None:
     """A card button's data, validated; None when it is not one of ours."""
     try:
         return SUBMIT.validate_python(value)
@@ -501,7 +511,23 @@ class Conversation:
             return await self._decide(incoming, data)
         if isinstance(data, CandidateSubmit):
             return await self._form(session, incoming, data)
+        if isinstance(data, OverdueSubmit):
+            return await self._acknowledge_overdue(incoming, data)
         return [Reply(text=NOT_UNDERSTOOD)]
+
+    async def _acknowledge_overdue(self, incoming: Incoming, data: OverdueSubmit) -> list[Reply]:
+        try:
+            await self.service.acknowledge_overdue(incoming.actor, data.verification)
+        except VerifybotError as error:
+            return [_error(error)]
+        ref = {"kind": "overdue", "verification_id": parse_verification_id(data.verification)}
+        notice = self.service.render_notice(ref)
+        if not isinstance(notice, OverdueNotice):
+            return [Reply(text="Acknowledged.")]
+        manager = user_name(self.store, notice.requested_by)
+        line = f"Acknowledged by {escape(notice.acknowledged_by or '')}"
+        card = overdue_card(notice, manager)
+        return [Reply(card=card, text=line, replaces=incoming.reply_to_id)]
 
     async def _decide(self, incoming: Incoming, data: DecideSubmit) -> list[Reply]:
         try:

@@ -14,11 +14,21 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from bot import presenter
 from bot.config import Settings
-from bot.notices import DecisionNotice, FindingNotice, Notice, TextNotice
+from bot.notices import (
+    DecisionNotice,
+    FindingNotice,
+    HandoverNotice,
+    Notice,
+    OverdueNotice,
+    ReminderNotice,
+    ResurfaceNotice,
+    TextNotice,
+)
 from bot.outbox import DeliveryError
 from bot.store import Store
 from handlers.teams import references
 from handlers.teams.cards import escalation_card, text_card, thread_card
+from handlers.teams.chase_cards import handover_card, overdue_card, reminder_card, resurface_card
 from handlers.teams.markdown import safe_decision_notice
 
 log = structlog.get_logger("verifybot.teams.notifier")
@@ -98,7 +108,39 @@ class TeamsNotifier:
                 raise DeliveryError(f"no Teams chat with {notice.recipient} yet")
             text = presenter.decision_text(safe_decision_notice(notice))
             return await self.post(reference, Activity(type=ActivityTypes.message, text=text))
+        if isinstance(notice, ReminderNotice | HandoverNotice | OverdueNotice | ResurfaceNotice):
+            return await self._deliver_chase(notice, thread_ref)
         raise DeliveryError(f"Teams cannot deliver a {type(notice).__name__}")
+
+    async def _deliver_chase(
+        self,
+        notice: ReminderNotice | HandoverNotice | OverdueNotice | ResurfaceNotice,
+        thread_ref: str | None,
+    ) -> str | None:
+        """Reminders and hand-overs to the personal chat (or the IT conversation); overdue
+        posts and re-surfaced escalations to the security channel."""
+        if isinstance(notice, ReminderNotice | HandoverNotice):
+            it_channel = isinstance(notice, HandoverNotice) and notice.to_it_channel
+            reference = (
+                references.it_reference(self.settings)
+                if it_channel
+                else references.user_reference(self.store, notice.recipient)
+            )
+            if reference is None:
+                raise DeliveryError(f"no Teams chat with {notice.recipient} yet")
+            built = (
+                reminder_card(notice)
+                if isinstance(notice, ReminderNotice)
+                else handover_card(notice)
+            )
+            return await self.post(reference, card_activity(built))
+        reference = references.security_reference(self.store, self.settings)
+        if reference is None:
+            raise DeliveryError("no Teams security channel registered yet")
+        if isinstance(notice, ResurfaceNotice):
+            return await self.post(reference, card_activity(resurface_card(notice)), thread_ref)
+        manager = references.user_name(self.store, notice.requested_by)
+        return await self.post(reference, card_activity(overdue_card(notice, manager)))
 
     def _escalation(self, notice: FindingNotice) -> Activity:
         escalation = notice.escalation

@@ -72,14 +72,25 @@ def from_data(data: dict[str, Any]) -> ConversationReference:
 
 def configured_security_reference(settings: Settings) -> ConversationReference | None:
     """The security channel named by VERIFYBOT_TEAMS_SECURITY_CONVERSATION_ID and _SERVICE_URL."""
-    if not (settings.teams_security_conversation_id and settings.teams_service_url):
+    return _channel_reference(settings, settings.teams_security_conversation_id)
+
+
+def it_reference(settings: Settings) -> ConversationReference | None:
+    """The IT conversation named by VERIFYBOT_TEAMS_IT_CONVERSATION_ID (device hand-overs)."""
+    return _channel_reference(settings, settings.teams_it_conversation_id)
+
+
+def _channel_reference(
+    settings: Settings, conversation_id: str | None
+) -> ConversationReference | None:
+    if not (conversation_id and settings.teams_service_url):
         return None
     app_id = settings.microsoft_app_id
     return ConversationReference(
         channel_id=TEAMS_CHANNEL,
         service_url=settings.teams_service_url,
         conversation=ConversationAccount(
-            id=channel_root(settings.teams_security_conversation_id),
+            id=channel_root(conversation_id),
             is_group=True,
             conversation_type="channel",
             tenant_id=settings.microsoft_app_tenant_id or None,
