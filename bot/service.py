@@ -500,6 +500,25 @@ class VerificationService:
         self._check_view(actor, row)
         return self._prompt_for(row)
 
+    async def change_prompt(self, actor: Actor, verification_id: str, step_id: str) -> Prompt:
+        """An answered step's options again, for "Change answer" (Slack and Teams alike).
+
+        Refused (audited) once fraud is confirmed; InvalidInput for a cancelled verification or
+        a step verifybot computes. The change itself is `answer(..., change=True)`.
+        """
+        verification_id = parse_verification_id(verification_id)
+        row = self._verification_row(verification_id)
+        self._check_view(actor, row)
+        self._refuse_if_final(actor, "answer.change", row)
+        if row["cancelled_at"]:
+            raise InvalidInput("this verification was cancelled", "verification")
+        playbook = self._playbook_of(row)
+        step = playbook.step(str(step_id))
+        if step is None or step.computed:
+            raise InvalidInput("this step cannot be changed", "step")
+        name = self.store.candidate(row["candidate_id"])["name"]
+        return playbook.prompt(step, verification_id, name)
+
     async def view(self, actor: Actor, verification_id: str) -> VerificationView:
         verification_id = parse_verification_id(verification_id)
         row = self._verification_row(verification_id)

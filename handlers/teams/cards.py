@@ -21,7 +21,7 @@ from bot.models import (
     VerificationView,
 )
 from bot.notices import FindingNotice, TextNotice
-from bot.service import MAX_REASON_LENGTH
+from bot.service import MAX_REASON_LENGTH, SYSTEM_ACTOR
 from bot.validation import MAX_NOTE_LENGTH
 from handlers.teams.markdown import (
     escape,
@@ -38,6 +38,7 @@ SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.4"
 ACTION = "verifybot"
 ANSWER = "answer"
+CHANGE = "change"
 DECIDE = "decide"
 CANDIDATE = "candidate"
 NOTE_INPUT = "note"
@@ -81,11 +82,13 @@ def submit(label: str, data: Card) -> Card:
     return {"type": "Action.Submit", "title": label, "data": data}
 
 
-def prompt_card(prompt: Prompt) -> Card:
-    """One step: question, help, progress, source and one button per option."""
+def prompt_card(prompt: Prompt, change: bool = False) -> Card:
+    """One step: question, help, progress, source and one button per option (a `change` of an
+    answered step records a new answer for it)."""
     shown = safe_prompt(prompt)
+    heading = presenter.prompt_header(shown)
     body = [
-        title(presenter.prompt_header(shown)),
+        title(f"Change: {heading}" if change else heading),
         text(shown.question),
         text(shown.help, isSubtle=True, size="Small"),
         text(f"Source: {shown.source}", isSubtle=True, size="Small"),
@@ -110,6 +113,7 @@ def prompt_card(prompt: Prompt) -> Card:
                 "verification": prompt.verification_id,
                 "step": prompt.step_id,
                 "option": option.value,
+                **({"change": True} if change else {}),
             },
         )
         for index, option in enumerate(prompt.options, 1)
@@ -127,7 +131,10 @@ def answered_card(finding: Finding, view: VerificationView) -> Card:
     ]
     if finding.note:
         body.append(text(f"Note: {finding.note}", size="Small"))
-    return card(body)
+    if view.final or view.cancelled or finding.answered_by == SYSTEM_ACTOR:
+        return card(body)
+    change = {ACTION: CHANGE, "verification": view.id, "step": finding.step}
+    return card(body, [submit("Change answer", change)])
 
 
 def summary_card(view: VerificationView) -> Card:

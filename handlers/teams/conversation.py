@@ -48,6 +48,7 @@ class PendingNote(BaseModel):
     step_id: str
     option: str
     label: str
+    change: bool = False
 
 
 class Session(BaseModel):
@@ -116,6 +117,17 @@ class AnswerSubmit(BaseModel):
     step: str = Field(max_length=64)
     option: str = Field(max_length=64)
     note: str | None = Field(None, max_length=2 * cards.MAX_NOTE)
+    change: bool = False
+
+
+class ChangeSubmit(BaseModel):
+    """ "Change answer" on an answered step's card."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    verifybot: Literal["change"]
+    verification: str = Field(max_length=32)
+    step: str = Field(max_length=64)
 
 
 class DecideSubmit(BaseModel):
@@ -153,7 +165,7 @@ class OverdueSubmit(BaseModel):
     verification: str = Field(max_length=32)
 
 
-Submit = AnswerSubmit | DecideSubmit | CandidateSubmit | OverdueSubmit
+Submit = AnswerSubmit | DecideSubmit | CandidateSubmit | OverdueSubmit | ChangeSubmit
 SUBMIT: TypeAdapter[Submit] = TypeAdapter(Annotated[Submit, Field(discriminator="verifybot")])
 
 
@@ -397,6 +409,7 @@ class Conversation:
             pending.option,
             text,
             session.card_id,
+            change=pending.change,
         )
 
     async def _answer(
@@ -408,6 +421,7 @@ class Conversation:
         option: str,
         note: str | None,
         replaces: str | None,
+        change: bool = False,
     ) -> list[Reply]:
         try:
             outcome = await self.service.answer(
@@ -416,6 +430,7 @@ class Conversation:
                 step_id,
                 option,
                 note=note,
+                change=change,
                 dedupe_key=_dedupe_key(incoming),
             )
         except NoteRequired as error:
@@ -424,6 +439,7 @@ class Conversation:
                 step_id=step_id,
                 option=option,
                 label=error.note_label,
+                change=change,
             )
             session.card_id = replaces
             return [
@@ -448,6 +464,8 @@ class Conversation:
                     replaces=replaces,
                 )
             )
+        if change and not outcome.finished:
+            return [*replies, *([Reply(text=ESCALATED)] if outcome.escalated else [])]
         return [*replies, *self._after(session, outcome)]
 
     def _after(self, session: Session, outcome: AnswerOutcome) -> list[Reply]:
@@ -506,7 +524,22 @@ class Conversation:
                 data.option,
                 data.note,
                 incoming.reply_to_id,
+                change=data.change,
             )
+        if isinstance(data, ChangeSubmit):
+            try:
+                prompt = await self.service.change_prompt(
+                    incoming.actor, data.verification, data.step
+                )
+            except VerifybotError as error:
+                return [_error(error)]
+            return [
+                Reply(
+                    card=cards.prompt_card(prompt, change=True),
+                    text=f"Change: {presenter.prompt_header(safe_prompt(prompt))}",
+                    replaces=incoming.reply_to_id,
+                )
+            ]
         if isinstance(data, DecideSubmit):
             return await self._decide(incoming, data)
         if isinstance(data, CandidateSubmit):
