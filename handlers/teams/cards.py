@@ -145,9 +145,29 @@ def summary_card(view: VerificationView) -> Card:
     return card(body)
 
 
-def candidate_form(values: dict[str, str | None], problems: dict[str, str]) -> Card:
-    """Every candidate detail in one form; `problems` are shown under their fields."""
+PLAYBOOK_INPUT = "playbook"
+
+
+def candidate_form(
+    values: dict[str, str | None],
+    problems: dict[str, str],
+    playbooks: list[tuple[str, str]] | None = None,
+    chosen: str | None = None,
+) -> Card:
+    """Every candidate detail in one form; `problems` are shown under their fields. With more
+    than one of `playbooks` (id, title), a choice of the playbook, `chosen` first."""
     body: list[Card] = [title("Candidate details")]
+    if playbooks and len(playbooks) > 1:
+        body.append(
+            {
+                "type": "Input.ChoiceSet",
+                "id": PLAYBOOK_INPUT,
+                "label": "Playbook",
+                "style": "compact",
+                "value": chosen or playbooks[0][0],
+                "choices": [{"title": title, "value": id_} for id_, title in playbooks],
+            }
+        )
     for field in CANDIDATE_FIELDS:
         body.append(
             {

@@ -13,7 +13,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from bot import metrics, presenter
 from bot.candidate_form import CANDIDATE_FIELDS, FIELDS_BY_NAME, field_problem
-from bot.commands import Command, CommandName, parse_command
+from bot.commands import Command, CommandName, parse_command, split_playbook
 from bot.errors import InvalidInput, NoteRequired, VerifybotError
 from bot.models import Actor, AnswerOutcome, Prompt, VerificationView
 from bot.notices import OverdueNotice
@@ -63,6 +63,7 @@ class Session(BaseModel):
     field: str | None = None
     pending_note: PendingNote | None = None
     started: list[str] = []
+    playbook: str | None = None
 
     def ask(self, prompt: Prompt) -> None:
         self.verification_id = prompt.verification_id
@@ -76,6 +77,7 @@ class Session(BaseModel):
     def stop_collecting(self) -> None:
         self.candidate = None
         self.field = None
+        self.playbook = None
 
     def remember(self, verification_id: str) -> None:
         self.started = [*self.started, verification_id][-MAX_STARTED:]
@@ -149,6 +151,7 @@ class CandidateSubmit(BaseModel):
     role: str | None = Field(None, max_length=1000)
     home_address: str | None = Field(None, max_length=1000)
     shipping_address: str | None = Field(None, max_length=1000)
+    playbook: str | None = Field(None, max_length=64)
 
     def details(self) -> dict[str, str]:
         """The filled-in fields; blank ones are left out."""
@@ -275,9 +278,17 @@ class Conversation:
 
     # the candidate's details, before the verification starts
 
-    def _begin(self, session: Session, name: str) -> list[Reply]:
+    def _playbook_choices(self) -> list[tuple[str, str]]:
+        default = self.service.playbooks.default_id
+        ordered = sorted(self.service.playbooks, key=lambda p: (p.id != default, p.id))
+        return [(playbook.id, playbook.title) for playbook in ordered]
+
+    def _begin(self, session: Session, argument: str) -> list[Reply]:
+        """`start [PLAYBOOK] [NAME]`: the form (with a playbook choice), and the first question."""
         session.stop_collecting()
         session.pending_note = None
+        choices = self._playbook_choices()
+        playbook, name = split_playbook(argument, [id_ for id_, _ in choices])
         collected: dict[str, str | None] = {}
         replies: list[Reply] = []
         if name:
@@ -288,9 +299,11 @@ class Conversation:
                 collected["name"] = name
         field = next_field(collected)
         session.candidate, session.field = collected, field.name
+        session.playbook = playbook
+        form = cards.candidate_form(collected, {}, choices, playbook)
         return [
             *replies,
-            Reply(card=cards.candidate_form(collected, {}), text="Candidate details form"),
+            Reply(card=form, text="Candidate details form"),
             Reply(text=f"Fill in the form, or answer here one at a time. {question_of(field)}"),
         ]
 
@@ -331,12 +344,15 @@ class Conversation:
         if session.candidate is None:
             return [Reply(text=FORM_USED)]
         details = form.details()
+        if form.playbook:
+            session.playbook = form.playbook
         try:
             return await self._start(session, incoming, details)
         except InvalidCandidate as error:
+            choices = self._playbook_choices()
             return [
                 Reply(
-                    card=cards.candidate_form(details, error.problems),
+                    card=cards.candidate_form(details, error.problems, choices, session.playbook),
                     text=escape(error.message),
                     replaces=incoming.reply_to_id,
                 )
@@ -349,7 +365,7 @@ class Conversation:
         candidate = {name: value for name, value in details.items() if value is not None}
         try:
             outcome = await self.service.start(
-                incoming.actor, candidate, dedupe_key=_dedupe_key(incoming)
+                incoming.actor, candidate, session.playbook, dedupe_key=_dedupe_key(incoming)
             )
         except InvalidCandidate:
             raise

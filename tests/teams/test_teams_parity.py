@@ -8,6 +8,8 @@ from tests.fakes.bot_connector import FakeConnector
 from tests.teams.harness import HM, SECURITY, Chat, TeamsApp
 from tests.teams.test_teams_e2e import (
     EVIDENCE,
+    JANE,
+    last_card,
     press,
     start_with_form,
     verification_id,
@@ -59,3 +61,23 @@ async def test_change_answer_is_refused_once_fraud_is_confirmed(
     assert teams_app.core.store.escalation_for(vid)["status"] == EscalationStatus.CONFIRMED
     [refused] = await hm_chat.click(calls[0], "Change answer")
     assert refused.text.startswith("Refused: fraud was confirmed by security")
+
+
+async def test_start_device_handover_by_name_and_a_playbook_choice_in_the_form(
+    hm_chat: Chat, connector: FakeConnector, teams_app: TeamsApp
+) -> None:
+    calls = await hm_chat.say("start device-handover Jane Doe")
+    form = calls[0]
+    (choice,) = [e for e in form.card["body"] if e["type"] == "Input.ChoiceSet"]
+    assert choice["value"] == "device-handover"
+    assert [c["value"] for c in choice["choices"]] == ["pre-offer", "device-handover"]
+    calls = await hm_chat.click(form, "Start verification", **JANE)
+    assert "Device hand-over checks" in calls[0].text
+    assert "EDR installed and reporting" in last_card(calls).text
+
+    calls = await hm_chat.say("start Jim Roe")
+    (choice,) = [e for e in calls[0].card["body"] if e["type"] == "Input.ChoiceSet"]
+    assert choice["value"] == "pre-offer"
+    calls = await hm_chat.click(calls[0], "Start verification", playbook="device-handover", **JANE)
+    assert calls[0].text.startswith("Started Jim Roe (VB-")
+    assert "Device hand-over checks" in calls[0].text
