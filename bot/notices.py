@@ -140,6 +140,18 @@ class HandoverNotice(BaseModel):
     to_it_channel: bool = False
 
 
+class StepNotice(BaseModel):
+    """A verification started in a shared conversation: its step, for the owner's own chat."""
+
+    kind: Literal["step"] = "step"
+    verification_id: str
+    candidate_name: str
+    playbook_title: str
+    prompt: Prompt | None
+    recipient: str
+    recipient_platform: Platform
+
+
 Notice = Annotated[
     FindingNotice
     | DecisionNotice
@@ -147,7 +159,8 @@ Notice = Annotated[
     | ReminderNotice
     | OverdueNotice
     | ResurfaceNotice
-    | HandoverNotice,
+    | HandoverNotice
+    | StepNotice,
     Field(discriminator="kind"),
 ]
 
@@ -224,8 +237,20 @@ class HandoverRef(BaseModel):
     to_it_channel: bool = False
 
 
+class StepRef(BaseModel):
+    kind: Literal["step"] = "step"
+    verification_id: str
+
+
 AnyRef = (
-    FindingRef | DecisionRef | TextNotice | ReminderRef | OverdueRef | ResurfaceRef | HandoverRef
+    FindingRef
+    | DecisionRef
+    | TextNotice
+    | ReminderRef
+    | OverdueRef
+    | ResurfaceRef
+    | HandoverRef
+    | StepRef
 )
 NoticeRef = Annotated[AnyRef, Field(discriminator="kind")]
 NOTICE_REF: TypeAdapter[AnyRef] = TypeAdapter(NoticeRef)

@@ -55,6 +55,8 @@ from bot.notices import (
     ReminderRef,
     ResurfaceNotice,
     ResurfaceRef,
+    StepNotice,
+    StepRef,
     TextNotice,
     notice_ref,
 )
@@ -723,6 +725,15 @@ class VerificationService:
         metrics.VERIFICATIONS_STARTED.labels(owner.platform.value).inc()
         return verification_id
 
+    def send_step(self, verification_id: str) -> None:
+        """Queue the verification's current step for its owner's own chat (it was started in a
+        shared conversation); delivered when that chat can be reached."""
+        row = self._verification_row(parse_verification_id(verification_id))
+        ref = StepRef(verification_id=row["id"])
+        with self.store.transaction():
+            self.store.enqueue(None, ref.kind, row["platform"], ref.model_dump(mode="json"))
+        self.outbox_written()
+
     async def acknowledge_overdue(self, actor: Actor, verification_id: str) -> bool:
         """Security saw the overdue post; True the first time (audited), False after."""
         if not self.roles.is_security(actor):
@@ -964,7 +975,7 @@ class VerificationService:
         ref = notice_ref(payload)
         if isinstance(ref, TextNotice):
             return ref
-        if isinstance(ref, ReminderRef | OverdueRef | HandoverRef | ResurfaceRef):
+        if isinstance(ref, ReminderRef | OverdueRef | HandoverRef | ResurfaceRef | StepRef):
             return self._render_chase(ref)
         row = self.store.escalation(ref.escalation_id)
         if row is None:
@@ -1003,7 +1014,7 @@ class VerificationService:
         )
 
     def _render_chase(
-        self, ref: ReminderRef | OverdueRef | HandoverRef | ResurfaceRef
+        self, ref: ReminderRef | OverdueRef | HandoverRef | ResurfaceRef | StepRef
     ) -> Notice | None:
         """A reminder, an overdue post, a re-surfaced escalation or a hand-over, as of now.
 
@@ -1030,6 +1041,15 @@ class VerificationService:
         view = self._view(row)
         if view.erased:
             return None
+        if isinstance(ref, StepRef):
+            return StepNotice(
+                verification_id=row["id"],
+                candidate_name=view.candidate.name,
+                playbook_title=view.playbook_title,
+                prompt=self._prompt_for(row),
+                recipient=row["requested_by"],
+                recipient_platform=Platform(row["platform"]),
+            )
         if isinstance(ref, HandoverRef):
             pre_offer = self.store.handover_link(row["id"])
             return HandoverNotice(

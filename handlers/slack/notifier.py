@@ -17,10 +17,17 @@ from bot.notices import (
     OverdueNotice,
     ReminderNotice,
     ResurfaceNotice,
+    StepNotice,
     TextNotice,
 )
 from bot.outbox import DeliveryError
-from handlers.slack.blocks import escalation_message, escape, text_message, thread_message
+from handlers.slack.blocks import (
+    escalation_message,
+    escape,
+    prompt_message,
+    text_message,
+    thread_message,
+)
 from handlers.slack.chase_blocks import (
     handover_message,
     overdue_message,
@@ -90,6 +97,10 @@ class SlackNotifier:
             return await self._post(
                 channel=self.security_channel, thread_ts=thread_ref, **resurface_message(notice)
             )
+        if isinstance(notice, StepNotice):
+            if notice.prompt is None:
+                return None
+            return await self._post(channel=notice.recipient, **prompt_message(notice.prompt))
         if isinstance(notice, HandoverNotice):
             channel = self.it_channel if notice.to_it_channel else notice.recipient
             if channel is None:

@@ -3,7 +3,13 @@
 from __future__ import annotations
 
 from bot import chase_text
-from bot.notices import HandoverNotice, OverdueNotice, ReminderNotice, ResurfaceNotice
+from bot.notices import (
+    HandoverNotice,
+    OverdueNotice,
+    ReminderNotice,
+    ResurfaceNotice,
+    StepNotice,
+)
 from handlers.teams.cards import (
     ACTION,
     Card,
@@ -62,3 +68,10 @@ def handover_card(notice: HandoverNotice) -> Card:
     if notice.to_it_channel or notice.prompt is None:
         return card(body)
     return _with_prompt(body, prompt_card(notice.prompt))
+
+
+def step_card(notice: StepNotice) -> Card:
+    """A verification started in a channel, in its owner's personal chat: its current step."""
+    heading = f"{notice.candidate_name} ({notice.verification_id}): {notice.playbook_title}"
+    body = [title(escape(heading)), text("You started this verification in a channel.")]
+    return _with_prompt(body, prompt_card(notice.prompt) if notice.prompt else None)

@@ -17,20 +17,24 @@ from bot.commands import Command, CommandName, parse_command, split_playbook
 from bot.errors import InvalidInput, NoteRequired, VerifybotError
 from bot.models import Actor, AnswerOutcome, Prompt, VerificationView
 from bot.notices import OverdueNotice
-from bot.service import InvalidCandidate, VerificationService, parse_verification_id
+from bot.service import InvalidCandidate, VerificationService, owner_of, parse_verification_id
 from bot.store import Store
 from bot.validation import clean_text
 from handlers.teams import cards
 from handlers.teams.candidate import next_field, question_of, typed_value
 from handlers.teams.chase_cards import overdue_card
 from handlers.teams.markdown import escape, safe_escalation, safe_finding, safe_prompt, safe_view
-from handlers.teams.references import SECURITY_KEY, user_name
+from handlers.teams.references import SECURITY_KEY, origin_key, user_name
 
 MAX_TEXT = 4000
 MAX_STARTED = 20
 CANCEL_WORDS = frozenset({"cancel", "stop"})
 
 ESCALATED = "This answer was sent to the security team for review."
+STARTED_IN_CHANNEL = (
+    "Started {id} ({playbook}). The steps are in your personal chat with verifybot; if you "
+    "have none yet, open one and they arrive there."
+)
 NOT_YOURS = "That card is not for a verification you started in this chat; nothing was recorded."
 NOT_UNDERSTOOD = "That button's data was not understood; nothing was recorded."
 FORM_USED = "That form was already used. Type `start NAME` to verify another candidate."
@@ -374,10 +378,26 @@ class Conversation:
             return [_error(error)]
         session.stop_collecting()
         view = outcome.verification
+        if not incoming.personal:
+            return self._started_in_channel(incoming, view)
         session.remember(view.id)
         shown = safe_view(view)
         started = f"Started {presenter.verification_title(shown)}: {shown.playbook_title}."
         return [Reply(text=started), *self._after(session, outcome)]
+
+    def _started_in_channel(self, incoming: Incoming, view: VerificationView) -> list[Reply]:
+        """The steps go to the owner's personal chat; the channel is told that in one line and
+        kept as the place to reach them if that chat never opens."""
+        if incoming.channel_reference is not None:
+            with self.store.transaction():
+                self.store.save_conversation_ref(
+                    origin_key(view.id),
+                    incoming.actor.platform.value,
+                    incoming.channel_reference,
+                    incoming.actor.user_id,
+                )
+        self.service.send_step(view.id)
+        return [Reply(text=STARTED_IN_CHANNEL.format(id=view.id, playbook=view.playbook_title))]
 
     # answers
 
@@ -530,6 +550,7 @@ class Conversation:
             if (
                 verification_id not in session.started
                 and verification_id != session.verification_id
+                and not self._owns(incoming.actor, verification_id)
             ):
                 return [Reply(text=NOT_YOURS)]
             return await self._answer(
@@ -563,6 +584,11 @@ class Conversation:
         if isinstance(data, OverdueSubmit):
             return await self._acknowledge_overdue(incoming, data)
         return [Reply(text=NOT_UNDERSTOOD)]
+
+    def _owns(self, actor: Actor, verification_id: str) -> bool:
+        """The card is of the actor's own verification (sent to their chat by the outbox)."""
+        row = self.store.verification(verification_id)
+        return row is not None and self.service.roles.can_answer(actor, owner_of(row))
 
     async def _acknowledge_overdue(self, incoming: Incoming, data: OverdueSubmit) -> list[Reply]:
         try:

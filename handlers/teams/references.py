@@ -25,6 +25,16 @@ def user_key(user_id: str) -> str:
     return f"teams:user:{user_id}"
 
 
+def origin_key(verification_id: str) -> str:
+    """Where the conversation a verification was started from (a channel) is kept."""
+    return f"teams:origin:{verification_id}"
+
+
+def origin_reference(store: Store, verification_id: str) -> ConversationReference | None:
+    stored = store.conversation_ref(origin_key(verification_id))
+    return from_data(stored) if stored else None
+
+
 def channel_root(conversation_id: str) -> str:
     """A Teams channel's conversation id without the thread part (`;messageid=...`)."""
     return conversation_id.split(THREAD_MARK, 1)[0]

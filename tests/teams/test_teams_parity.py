@@ -9,8 +9,10 @@ from tests.teams.harness import HM, SECURITY, Chat, TeamsApp
 from tests.teams.test_teams_e2e import (
     EVIDENCE,
     JANE,
+    findings_posted,
     last_card,
     press,
+    register_security_channel,
     start_with_form,
     verification_id,
 )
@@ -81,3 +83,54 @@ async def test_start_device_handover_by_name_and_a_playbook_choice_in_the_form(
     calls = await hm_chat.click(calls[0], "Start verification", playbook="device-handover", **JANE)
     assert calls[0].text.startswith("Started Jim Roe (VB-")
     assert "Device hand-over checks" in calls[0].text
+
+
+async def test_started_in_a_channel_the_steps_go_to_the_personal_chat(
+    hm_chat: Chat, connector: FakeConnector, teams_app: TeamsApp
+) -> None:
+    await hm_chat.say("help")  # the hiring manager has a personal chat with the bot
+    channel = Chat(teams_app, connector, HM, "19:hiring@thread.tacv2", "channel")
+    calls = await channel.say("start Jane Doe")
+    calls = await channel.click(calls[0], "Start verification", **JANE)
+    vid = await verification_id(teams_app)
+    assert [c.text for c in calls] == [
+        f"Started {vid} (Pre-offer verification). The steps are in your personal chat with "
+        "verifybot; if you have none yet, open one and they arrive there."
+    ]
+    assert all(c.card is None or "actions" not in c.card for c in calls)
+    await teams_app.deliver_outbox()
+    await connector.wait_for(
+        lambda: any(vid in c.text for c in connector.posts(hm_chat.conversation_id))
+    )
+    step = [c for c in connector.posts(hm_chat.conversation_id) if vid in c.text][-1]
+    assert "You started this verification in a channel." in step.text
+    calls = await press(hm_chat, [step], Result.PASS)
+    assert "(pass)" in calls[0].text
+    assert len(teams_app.core.store.answers(vid)) == 1
+    assert not [c for c in connector.posts(channel.conversation_id) if "Background check" in c.text]
+
+
+async def test_a_decision_for_an_unreachable_hiring_manager_goes_where_it_started(
+    connector: FakeConnector, teams_app: TeamsApp
+) -> None:
+    security = await register_security_channel(teams_app, connector)
+    channel = Chat(teams_app, connector, HM, "19:hiring@thread.tacv2", "channel")
+    calls = await channel.say("start Jane Doe")
+    await channel.click(calls[0], "Start verification", **JANE)
+    vid = await verification_id(teams_app)
+    await teams_app.core.service.answer(HM_ACTOR, vid, "notarized_id", "not_provided")
+    await teams_app.deliver_outbox()
+    await connector.wait_for(lambda: bool(findings_posted(connector)))
+    [finding] = findings_posted(connector)
+    escalation = teams_app.core.store.escalation_for(vid)
+    await teams_app.core.service.decide(SEC_ACTOR, escalation["id"], "acknowledge", None)
+    await teams_app.deliver_outbox()
+    told = "For the hiring manager who started it: Security acknowledged the escalation"
+    await connector.wait_for(
+        lambda: any(c.text.startswith(told) for c in connector.posts(channel.conversation_id))
+    )
+    thread = f"{security.conversation_id};messageid={finding.id}"
+    notes = [c.text for c in connector.posts(thread)]
+    assert any("has no personal chat with verifybot" in note for note in notes)
+    step_rows = [r for r in teams_app.core.store.pending_outbox() if r["kind"] == "step"]
+    assert len(step_rows) == 1, "the step waits for the personal chat"
