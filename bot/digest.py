@@ -42,15 +42,18 @@ class Digest:
         return not (happened or self.open_escalations or self.overdue or self.undecided_findings)
 
     def notice(self) -> TextNotice:
-        window = f"since {self.since:%Y-%m-%d %H:%M} UTC"
-        head = f"audit head: {self.audit_count} events, head {self.audit_head[:16]}"
+        since = f"{self.since:%Y-%m-%d %H:%M} UTC"
+        head = f"{self.audit_count} events, head {self.audit_head[:16]}"
         if self.quiet:
             return TextNotice(
                 title=TITLE,
-                lines=[f"Nothing to report {window}: nothing open, nothing overdue; {head}."],
+                lines=[
+                    f"Nothing to report since {since}: nothing open, nothing overdue; "
+                    f"audit head: {head}."
+                ],
             )
         lines = [
-            f"{window.capitalize()}: {self.started} started, {self.cleared} cleared, "
+            f"Since {since}: {self.started} started, {self.cleared} cleared, "
             f"{self.blocked} blocked, {self.cancelled} cancelled.",
             f"Open escalations: {len(self.open_escalations)}",
         ]
@@ -63,7 +66,7 @@ class Digest:
         for verification_id, age in self.overdue[:MAX_LISTED]:
             lines.append(f"  {verification_id}: started {format_duration(age)} ago")
         lines.append(f"Findings awaiting a security decision: {self.undecided_findings}")
-        lines.append(f"{head.capitalize()}")
+        lines.append(f"Audit head: {head}")
         return TextNotice(title=TITLE, lines=lines)
 
 

@@ -59,7 +59,7 @@ async def test_the_digest_counts_what_happened_since_the_last_one(known_set, clo
     assert digest.undecided_findings == 1
     assert (digest.audit_count, digest.audit_head) == core.store.audit_head()
     lines = digest.notice().lines
-    assert lines[0].endswith("4 started, 1 cleared, 1 blocked, 1 cancelled.")
+    assert lines[0] == "Since 2025-03-03 09:00 UTC: 4 started, 1 cleared, 1 blocked, 1 cancelled."
     assert f"({ids['blocked']}): open for 3d" in "\n".join(lines)
     assert f"{ids['idle']}: started 3d ago" in "\n".join(lines)
     assert "Findings awaiting a security decision: 1" in lines
