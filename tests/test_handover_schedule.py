@@ -5,6 +5,7 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from bot.audit import verify
 from bot.models import Outcome
 from bot.notices import FindingNotice, HandoverNotice
 
@@ -40,6 +41,7 @@ async def test_a_cleared_verification_schedules_the_hand_over_at_once(
     assert (await core.service.view(hm, pre_offer)).handover_id == handover_id
     events = [e["action"] for e in core.store.events(pre_offer)]
     assert events.count("handover.scheduled") == 1
+    verify(core.store)  # the hand-over's start replays against the state tables
 
 
 async def test_the_hand_over_waits_for_the_start_date(
