@@ -20,6 +20,14 @@ log = structlog.get_logger("verifybot.outbox")
 Render = Callable[[dict[str, Any]], Notice | None]
 
 
+def thread_key(row: dict) -> tuple[object, str]:
+    """Rows that must go out in order (one escalation's, per target) share a key; a row of no
+    escalation (a reminder, a digest, a step for a chat not open yet) holds back no other."""
+    if row["escalation_id"] is None:
+        return (f"row:{row['id']}", row["target"])
+    return (row["escalation_id"], row["target"])
+
+
 class DeliveryError(Exception):
     """A delivery that failed and should be tried again, after `retry_after` seconds if given."""
 
@@ -83,7 +91,7 @@ class OutboxWorker:
             now = self.store.clock()
             self.next_due = None
             for row in self.store.pending_outbox():
-                key = (row["escalation_id"], row["target"])
+                key = thread_key(row)
                 notifier = self.notifiers.get(row["target"])
                 if notifier is None or key in held_back:
                     continue

@@ -281,3 +281,24 @@ async def test_a_decided_escalation_is_not_raised_again(chasing, actor, candidat
     assert of_kind(notifier, ResurfaceNotice) == []
     clock.advance(DAY)
     assert (await core.chaser.run_due()).resurfaced == []
+
+
+async def test_a_reminder_that_cannot_be_delivered_holds_back_no_other_notice(
+    make_core, notifier_class, actor, candidate, clock
+) -> None:
+    class NoChatWithHm(notifier_class):
+        async def deliver(self, notice, thread_ref):
+            if isinstance(notice, ReminderNotice):
+                from bot.outbox import DeliveryError
+
+                raise DeliveryError("no chat with the hiring manager yet")
+            return await super().deliver(notice, thread_ref)
+
+    notifier = NoChatWithHm("slack")
+    core = make_core(notifiers=(notifier,), overdue_after=timedelta(days=1))
+    await core.service.start(actor(), candidate())
+    clock.advance(DAY)
+    report = await core.chaser.run_due()
+    assert report.reminders and report.overdue
+    await core.worker.run_once()
+    assert [type(n) for n in notifier.notices] == [OverdueNotice]
