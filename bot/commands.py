@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass
 from enum import StrEnum
 
@@ -45,3 +46,12 @@ def parse_command(text: str) -> Command:
     if name is CommandName.SECURITY_CHANNEL:
         return Command(CommandName.UNKNOWN, words)
     return Command(name, rest.strip())
+
+
+def split_playbook(argument: str, playbook_ids: Iterable[str]) -> tuple[str | None, str]:
+    """`device-handover Jane Doe` -> ("device-handover", "Jane Doe") when the first word names
+    an installed playbook; else (None, the whole argument)."""
+    head, _, rest = argument.strip().partition(" ")
+    known = {playbook_id.casefold(): playbook_id for playbook_id in playbook_ids}
+    playbook_id = known.get(head.casefold().replace("_", "-"))
+    return (playbook_id, rest.strip()) if playbook_id else (None, argument.strip())

@@ -121,11 +121,23 @@ def summary_lines(view: VerificationView) -> list[str]:
             for other in view.same_name
         )
         lines.append(f"Also named {view.candidate.name}: {others}. This is the newest.")
+    lines += link_lines(view)
     for finding in view.findings:
         lines.append(finding_line(finding))
         if finding.security_detail:
             lines.append(f"  Security only: {finding.security_detail}")
     return lines
+
+
+def link_lines(view: VerificationView) -> list[str]:
+    """The other verification of a pre-offer / device hand-over pair."""
+    if view.pre_offer_id:
+        return [f"Device hand-over after the pre-offer verification {view.pre_offer_id}"]
+    if view.handover_id:
+        return [f"Device hand-over: {view.handover_id}"]
+    if view.handover_due_at:
+        return [f"Device hand-over: scheduled for {view.handover_due_at:%Y-%m-%d %H:%M %Z}"]
+    return []
 
 
 def escalation_title(view: EscalationView) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import json
 import re
 from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
+from datetime import UTC, date, datetime, time, timedelta, tzinfo
 from typing import Any
 
 from pydantic import ValidationError
@@ -27,6 +27,7 @@ from bot.ids import (
 )
 from bot.models import (
     AVAILABLE_DECISIONS,
+    AWAITING_DECISION,
     DECISION_STATUS,
     Actor,
     AnswerOutcome,
@@ -49,13 +50,23 @@ from bot.notices import (
     DecisionRef,
     FindingNotice,
     FindingRef,
+    HandoverNotice,
+    HandoverRef,
     ItemRef,
     Notice,
     NoticeItem,
+    OverdueNotice,
+    OverdueRef,
+    ReminderNotice,
+    ReminderRef,
+    ResurfaceNotice,
+    ResurfaceRef,
+    StepNotice,
+    StepRef,
     TextNotice,
     notice_ref,
 )
-from bot.playbook import Playbook, PlaybookError, PlaybookRegistry, Step
+from bot.playbook import Playbook, PlaybookError, PlaybookRegistry, Step, canonical_id
 from bot.playbook_versions import PlaybookVersions
 from bot.roles import Roles, same_person
 from bot.sealing import ERASED
@@ -64,8 +75,11 @@ from bot.store import Row, Store
 from bot.validation import clean_note
 
 SYSTEM_ACTOR = "verifybot"
+AWAITING_STATUSES = frozenset(status.value for status in AWAITING_DECISION)
 MAX_REASON_LENGTH = 1000
 NOTICE_INTERVAL = 5.0
+PRE_OFFER = "pre-offer"
+HANDOVER = "device-handover"
 FINAL = "fraud was confirmed by security; the verification is final and nothing was changed"
 
 
@@ -140,6 +154,7 @@ class VerificationService:
         direct_targets: Sequence[str] = (),
         on_outbox: Callable[[], None] | None = None,
         notice_interval: float = NOTICE_INTERVAL,
+        local_zone: tzinfo = UTC,
     ) -> None:
         self.store = store
         self.playbooks = playbooks
@@ -150,6 +165,7 @@ class VerificationService:
         self.on_outbox = on_outbox
         self.notice_interval = timedelta(seconds=notice_interval)
         self.on_refresh: Callable[[str], None] | None = None
+        self.local_zone = local_zone
 
     # starting
 
@@ -482,6 +498,8 @@ class VerificationService:
                 verification_id,
                 {"from": row["status"], "to": status.value},
             )
+            if status is Outcome.CLEARED:
+                self._schedule_handover(row)
         if self.on_refresh is not None:
             self.on_refresh(verification_id)
         return status
@@ -517,6 +535,24 @@ class VerificationService:
         row = self._verification_row(verification_id)
         self._check_view(actor, row)
         return self._prompt_for(row)
+
+    async def change_prompt(self, actor: Actor, verification_id: str, step_id: str) -> Prompt:
+        """An answered step's options again, for "Change answer" (Slack and Teams alike).
+
+        Refused (audited) once fraud is confirmed; InvalidInput for a cancelled verification or
+        a step verifybot computes. The change itself is `answer(..., change=True)`.
+        """
+        verification_id = parse_verification_id(verification_id)
+        row = self._verification_row(verification_id)
+        self._check_view(actor, row)
+        self._refuse_if_final(actor, "answer.change", row)
+        if row["cancelled_at"]:
+            raise InvalidInput("this verification was cancelled", "verification")
+        playbook = self._playbook_of(row)
+        step = playbook.step(str(step_id))
+        if step is None or step.computed:
+            raise InvalidInput("this step cannot be changed", "step")
+        return playbook.prompt(step, verification_id, self._candidate_of(row)["name"])
 
     async def view(self, actor: Actor, verification_id: str) -> VerificationView:
         verification_id = parse_verification_id(verification_id)
@@ -669,6 +705,104 @@ class VerificationService:
                 },
             )
         return self._outcome_of(verification_id, None, [], False, actor=owner)
+
+    # the device hand-over that follows a cleared pre-offer verification, and overdue posts
+
+    def _schedule_handover(self, row: Row) -> None:
+        """Once per pre-offer verification: the hand-over, due on the start date or at once."""
+        if canonical_id(row["playbook_id"]) != PRE_OFFER or not self._has_playbook(HANDOVER):
+            return
+        now = self.store.clock()
+        start_date = self._candidate_of(row).get("start_date")
+        try:
+            due = datetime.combine(date.fromisoformat(str(start_date)), time(0), self.local_zone)
+        except (TypeError, ValueError):
+            due = now
+        if self.store.schedule_handover(row["id"], max(due, now)):
+            self.store.audit(
+                SYSTEM_ACTOR,
+                row["platform"],
+                "handover.scheduled",
+                row["id"],
+                {"on_start_date": due > now},
+            )
+
+    def _has_playbook(self, playbook_id: str) -> bool:
+        return any(canonical_id(p.id) == playbook_id for p in self.playbooks)
+
+    def start_handover(self, pre_offer_id: str, owner: Actor) -> str | None:
+        """Start the due hand-over of `pre_offer_id` for the same candidate, owned by `owner`.
+
+        Call inside a transaction (it holds the write lock, so the check that nobody started
+        it yet stands); None when another process started it first.
+        """
+        pre_offer = self._verification_row(pre_offer_id)
+        playbook = self._playbook(HANDOVER)
+        link = self.store.handover_link(pre_offer_id)
+        if link is None or link["verification_id"] is not None:
+            return None
+        verification_id = new_verification_id()
+        self._record_playbook(playbook, Actor(user_id=SYSTEM_ACTOR, platform=owner.platform))
+        self.store.insert_verification(
+            {
+                "id": verification_id,
+                "candidate_id": pre_offer["candidate_id"],
+                "playbook_id": playbook.id,
+                "playbook_version": playbook.version,
+                "requested_by": owner.user_id,
+                "platform": owner.platform.value,
+                "status": Outcome.IN_PROGRESS.value,
+            }
+        )
+        self.store.audit(
+            SYSTEM_ACTOR,
+            owner.platform,
+            "verification.started",
+            verification_id,
+            {
+                "playbook": playbook.id,
+                "version": playbook.version,
+                "candidate": pre_offer["candidate_id"],
+                "requested_by": owner.user_id,
+                "platform": owner.platform.value,
+                "pre_offer": pre_offer_id,
+            },
+        )
+        self.store.claim_handover(pre_offer_id, verification_id)
+        metrics.VERIFICATIONS_STARTED.labels(owner.platform.value).inc()
+        return verification_id
+
+    def send_step(self, verification_id: str) -> None:
+        """Queue the verification's current step for its owner's own chat (it was started in a
+        shared conversation); delivered when that chat can be reached."""
+        row = self._verification_row(parse_verification_id(verification_id))
+        ref = StepRef(verification_id=row["id"])
+        with self.store.transaction():
+            self.store.enqueue(None, ref.kind, row["platform"], ref.model_dump(mode="json"))
+        self.outbox_written()
+
+    async def acknowledge_overdue(self, actor: Actor, verification_id: str) -> bool:
+        """Security saw the overdue post; True the first time (audited), False after."""
+        if not self.roles.is_security(actor):
+            self._refuse(
+                actor, "overdue.acknowledge", None, self.roles.security_denial_reason(actor)
+            )
+        verification_id = parse_verification_id(verification_id)
+        self._verification_row(verification_id)
+        with self.store.transaction():
+            first = self.store.claim_chase(
+                f"overdue-ack:{verification_id}",
+                verification_id,
+                "overdue-ack",
+                0,
+                self.store.clock(),
+                done_by=actor.user_id,
+            )
+            if first:
+                self.store.audit(
+                    actor.user_id, actor.platform, "overdue.acknowledged", verification_id
+                )
+        return first
 
     # the security team
 
@@ -931,6 +1065,8 @@ class VerificationService:
         ref = notice_ref(payload)
         if isinstance(ref, TextNotice):
             return ref
+        if isinstance(ref, ReminderRef | OverdueRef | HandoverRef | ResurfaceRef | StepRef):
+            return self._render_chase(ref)
         row = self.store.escalation(ref.escalation_id)
         if row is None:
             return None
@@ -967,6 +1103,87 @@ class VerificationService:
             escalation=escalation, items=items, first=ref.first, left_out=ref.left_out
         )
 
+    def _render_chase(
+        self, ref: ReminderRef | OverdueRef | HandoverRef | ResurfaceRef | StepRef
+    ) -> Notice | None:
+        """A reminder, an overdue post, a re-surfaced escalation or a hand-over, as of now.
+
+        None (dropped) when what it is about is over: answered, finished, decided, erased.
+        """
+        if isinstance(ref, ResurfaceRef):
+            row = self.store.escalation(ref.escalation_id)
+            if row is None or row["status"] not in AWAITING_STATUSES:
+                return None
+            escalation = self._escalation_view(row)
+            undecided = [f for f in escalation.findings if not f.resolved and not f.superseded_by]
+            if not undecided:
+                return None
+            return ResurfaceNotice(
+                escalation=escalation,
+                seq=ref.seq,
+                waiting_since=ref.waiting_since,
+                undecided=len(undecided),
+                now=self.store.clock(),
+            )
+        row = self.store.verification(ref.verification_id)
+        if row is None or row["cancelled_at"]:
+            return None
+        view = self._view(row)
+        if view.erased:
+            return None
+        if isinstance(ref, StepRef):
+            return StepNotice(
+                verification_id=row["id"],
+                candidate_name=view.candidate.name,
+                playbook_title=view.playbook_title,
+                prompt=self._prompt_for(row),
+                recipient=row["requested_by"],
+                recipient_platform=Platform(row["platform"]),
+            )
+        if isinstance(ref, HandoverRef):
+            pre_offer = self.store.handover_link(row["id"])
+            return HandoverNotice(
+                verification_id=row["id"],
+                pre_offer_id=pre_offer["pre_offer_id"] if pre_offer else "",
+                candidate_name=view.candidate.name,
+                prompt=self._prompt_for(row),
+                recipient=row["requested_by"],
+                recipient_platform=Platform(row["platform"]),
+                to_it_channel=ref.to_it_channel,
+            )
+        if view.outcome is not Outcome.IN_PROGRESS:
+            return None
+        prompt = self._prompt_for(row)
+        if isinstance(ref, ReminderRef):
+            return ReminderNotice(
+                verification_id=row["id"],
+                candidate_name=view.candidate.name,
+                seq=ref.seq,
+                idle_since=ref.idle_since,
+                prompt=prompt,
+                waiting_for=view.waiting_for,
+                answered=view.answered,
+                total=view.total,
+                recipient=row["requested_by"],
+                recipient_platform=Platform(row["platform"]),
+                now=self.store.clock(),
+            )
+        playbook = self._playbook_of(row)
+        answered = {finding.step for finding in view.findings}
+        missing = [step.title for step in playbook.steps if step.id not in answered]
+        acknowledged = self.store.chases(row["id"], "overdue-ack")
+        return OverdueNotice(
+            verification_id=row["id"],
+            candidate_name=view.candidate.name,
+            playbook_title=view.playbook_title,
+            requested_by=row["requested_by"],
+            requested_platform=Platform(row["platform"]),
+            started_at=view.created_at,
+            missing=missing,
+            acknowledged_by=acknowledged[0]["done_by"] if acknowledged else None,
+            now=self.store.clock(),
+        )
+
     def _view(
         self, row: Row, latest: dict[str, Row] | None = None, security: bool = False
     ) -> VerificationView:
@@ -994,7 +1211,20 @@ class VerificationService:
             escalation_id=escalation["id"] if escalation else None,
             escalation_status=EscalationStatus(escalation["status"]) if escalation else None,
             waiting={} if row["cancelled_at"] else self._waiting_steps(playbook, row["id"], latest),
+            **self._handover_fields(row["id"]),
         )
+
+    def _handover_fields(self, verification_id: str) -> dict[str, object]:
+        """The other verification of a pre-offer / device hand-over pair, for the view."""
+        link = self.store.handover_link(verification_id)
+        if link is None:
+            return {}
+        if link["pre_offer_id"] == verification_id:
+            return {
+                "handover_id": link["verification_id"],
+                "handover_due_at": datetime.fromisoformat(link["due_at"]),
+            }
+        return {"pre_offer_id": link["pre_offer_id"]}
 
     def _outcome_of(
         self,
