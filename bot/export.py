@@ -11,7 +11,8 @@ from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
 
 from bot.models import Actor, Outcome
-from bot.service import VerificationService, latest_by_step
+from bot.records import latest_by_step
+from bot.service import VerificationService
 from bot.store import Row
 
 FORMATS = ("csv", "jsonl")

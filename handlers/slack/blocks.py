@@ -18,7 +18,7 @@ from bot.models import (
     VerificationView,
 )
 from bot.notices import FindingNotice, TextNotice
-from bot.service import SYSTEM_ACTOR
+from bot.records import SYSTEM_ACTOR
 from handlers.slack.payloads import AnswerRef, StepRef
 
 Block = dict[str, Any]

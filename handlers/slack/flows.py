@@ -9,7 +9,7 @@ from typing import Any
 
 from bot.errors import InvalidInput, NoteRequired, VerifybotError
 from bot.models import Actor, AnswerOutcome, Decision, EscalationView
-from bot.service import SYSTEM_ACTOR
+from bot.records import SYSTEM_ACTOR
 from bot.store import Row
 from handlers.slack.blocks import (
     answered_message,

@@ -21,7 +21,8 @@ from bot.models import (
     VerificationView,
 )
 from bot.notices import FindingNotice, TextNotice
-from bot.service import MAX_REASON_LENGTH, SYSTEM_ACTOR
+from bot.records import SYSTEM_ACTOR
+from bot.service import MAX_REASON_LENGTH
 from bot.validation import MAX_NOTE_LENGTH
 from handlers.teams.markdown import (
     escape,

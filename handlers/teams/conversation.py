@@ -13,11 +13,14 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from bot import presenter
 from bot.candidate_form import CANDIDATE_FIELDS, FIELDS_BY_NAME, field_problem
+from bot.candidates import InvalidCandidate
 from bot.commands import Command, CommandName, parse_command, split_playbook
 from bot.errors import InvalidInput, NoteRequired, PermissionDenied, VerifybotError
+from bot.ids import parse_verification_id
 from bot.models import Actor, AnswerOutcome, Prompt, VerificationView
 from bot.notices import OverdueNotice
-from bot.service import InvalidCandidate, VerificationService, owner_of, parse_verification_id
+from bot.records import owner_of
+from bot.service import VerificationService
 from bot.store import Store
 from bot.validation import clean_text
 from handlers.teams import cards
