@@ -6,6 +6,8 @@ terminal text; the wording lives here once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from bot.models import (
     Decision,
     EscalationStatus,
@@ -254,6 +256,15 @@ def decision_line(status: EscalationStatus, decided_by: str, reason: str | None)
 
 
 NO_OPEN_VERIFICATIONS = "You have no open verifications."
+
+
+def list_text(
+    views: Sequence[VerificationView], shown: Callable[[VerificationView], VerificationView]
+) -> str:
+    """The caller's open verifications, one line each; `shown` makes a view's text safe."""
+    if not views:
+        return NO_OPEN_VERIFICATIONS
+    return "\n".join(list_line(shown(view)) for view in views)
 
 
 def list_line(view: VerificationView) -> str:

@@ -173,9 +173,7 @@ def summary_message(view: VerificationView, can_continue: bool = False) -> Messa
 
 def list_text(views: Sequence[VerificationView]) -> str:
     """The caller's open verifications, one line each."""
-    if not views:
-        return presenter.NO_OPEN_VERIFICATIONS
-    return "\n".join(presenter.list_line(safe_view(view)) for view in views)
+    return presenter.list_text(views, safe_view)
 
 
 def decision_buttons(escalation_id: int, status: EscalationStatus, candidate: str) -> list[Block]:

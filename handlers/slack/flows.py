@@ -292,8 +292,11 @@ async def show_decision(
         await ctx.update(ctx.security_channel, root, shown)
 
 
-async def open_start_modal(ctx: SlackContext, command: SlashCommand, name: str) -> None:
-    view = start_modal(name, list(ctx.service.playbooks), ctx.service.playbooks.default_id)
+async def open_start_modal(
+    ctx: SlackContext, command: SlashCommand, name: str, playbook: str | None = None
+) -> None:
+    chosen = playbook or ctx.service.playbooks.default_id
+    view = start_modal(name, list(ctx.service.playbooks), chosen)
     await ctx.open_modal(command.trigger_id or "", view, command.user_id, command.channel_id)
 
 

@@ -14,7 +14,7 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 from bot import presenter
 from bot.candidate_form import CANDIDATE_FIELDS, FIELDS_BY_NAME, field_problem
 from bot.candidates import InvalidCandidate
-from bot.commands import Command, CommandName, parse_command, split_playbook
+from bot.commands import Command, CommandName, parse_command, run_command
 from bot.errors import InvalidInput, NoteRequired, PermissionDenied, VerifybotError
 from bot.ids import parse_verification_id
 from bot.models import Actor, AnswerOutcome, Prompt, VerificationView
@@ -236,34 +236,26 @@ class Conversation:
     # commands
 
     async def _command(self, session: Session, incoming: Incoming, command: Command) -> list[Reply]:
-        actor = incoming.actor
+        if command.name is CommandName.SECURITY_CHANNEL:
+            return [Reply(text=self._register_security_channel(incoming))]
         try:
-            match command.name:
-                case CommandName.START:
-                    return self._begin(session, command.argument)
-                case CommandName.STATUS:
-                    return [_summary(await self.service.status(actor, command.argument))]
-                case CommandName.LIST:
-                    return [Reply(text=await self._list(actor))]
-                case CommandName.CANCEL:
-                    view = await self.service.cancel(actor, command.argument)
-                    if session.verification_id == view.id:
-                        session.finish()
-                    return [
-                        Reply(text=f"Cancelled {presenter.verification_title(safe_view(view))}.")
-                    ]
-                case CommandName.SECURITY_CHANNEL:
-                    return [Reply(text=self._register_security_channel(incoming))]
-                case _:
-                    return [Reply(text=presenter.usage())]
+            result = await run_command(self.service, incoming.actor, command)
         except VerifybotError as error:
             return [_error(error)]
-
-    async def _list(self, actor: Actor) -> str:
-        views = await self.service.verifications(actor)
-        if not views:
-            return presenter.NO_OPEN_VERIFICATIONS
-        return _lines([presenter.list_line(safe_view(view)) for view in views])
+        match result.name:
+            case CommandName.START:
+                return self._begin(session, result.playbook, result.argument)
+            case CommandName.STATUS if result.view is not None:
+                return [_summary(result.view)]
+            case CommandName.LIST:
+                return [Reply(text=presenter.list_text(result.views, safe_view))]
+            case CommandName.CANCEL if result.view is not None:
+                if session.verification_id == result.view.id:
+                    session.finish()
+                title = presenter.verification_title(safe_view(result.view))
+                return [Reply(text=f"Cancelled {title}.")]
+            case _:
+                return [Reply(text=presenter.usage())]
 
     def _register_security_channel(self, incoming: Incoming) -> str:
         """In a channel, by a security user; anyone else is refused (and audited)."""
@@ -283,12 +275,11 @@ class Conversation:
         ordered = sorted(self.service.playbooks, key=lambda p: (p.id != default, p.id))
         return [(playbook.id, playbook.title) for playbook in ordered]
 
-    def _begin(self, session: Session, argument: str) -> list[Reply]:
+    def _begin(self, session: Session, playbook: str | None, name: str) -> list[Reply]:
         """`start [PLAYBOOK] [NAME]`: the form (with a playbook choice), and the first question."""
         session.stop_collecting()
         session.pending_note = None
         choices = self._playbook_choices()
-        playbook, name = split_playbook(argument, [id_ for id_, _ in choices])
         collected: dict[str, str | None] = {}
         replies: list[Reply] = []
         if name:
