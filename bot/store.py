@@ -220,13 +220,17 @@ class Store:
         )
 
     def candidate_key(self, candidate_id: int) -> bytes | None:
-        """The candidate's data key; None once the candidate is erased."""
+        """The candidate's data key; None once the candidate is erased, by any process.
+
+        The sealed key is read every time (an erasure elsewhere deletes it); only its
+        unwrapping is remembered.
+        """
+        row = self._row("SELECT wrapped FROM candidate_keys WHERE candidate_id = ?", [candidate_id])
+        if row is None:
+            self._candidate_keys.pop(candidate_id, None)
+            return None
         if candidate_id not in self._candidate_keys:
-            row = self._row(
-                "SELECT wrapped FROM candidate_keys WHERE candidate_id = ?", [candidate_id]
-            )
-            key = self.vault.unwrap(row["wrapped"], candidate_id) if row else None
-            self._candidate_keys[candidate_id] = key
+            self._candidate_keys[candidate_id] = self.vault.unwrap(row["wrapped"], candidate_id)
         return self._candidate_keys[candidate_id]
 
     def _key_of_verification(self, verification_id: str) -> bytes | None:
