@@ -82,24 +82,33 @@ class Records:
         return latest_by_step(self.store.answers(verification_id))
 
     def _next_step(
-        self, playbook: Playbook, verification_id: str, latest: dict[str, Row] | None = None
+        self,
+        playbook: Playbook,
+        verification_id: str,
+        latest: dict[str, Row] | None = None,
+        candidate: Row | None = None,
     ) -> Step | None:
         """The first unanswered step, passing over computed ones still waiting for input."""
         answered = self._latest_answers(verification_id) if latest is None else latest
-        waiting = self._waiting_steps(playbook, verification_id, answered)
+        waiting = self._waiting_steps(playbook, verification_id, answered, candidate)
         return next(
             (s for s in playbook.steps if s.id not in answered and s.id not in waiting), None
         )
 
     def _waiting_steps(
-        self, playbook: Playbook, verification_id: str, answered: dict[str, Row]
+        self,
+        playbook: Playbook,
+        verification_id: str,
+        answered: dict[str, Row],
+        candidate: Row | None = None,
     ) -> dict[str, str]:
-        """Unanswered computed steps that wait for a detail: step id -> what they wait for."""
+        """Unanswered computed steps that wait for a detail: step id -> what they wait for
+        (`candidate`, when the caller has it opened already, saves opening it again)."""
         pending = [s for s in playbook.steps if s.computed and s.id not in answered]
         if not pending:
             return {}
-        row = self._verification_row(verification_id)
-        candidate = self._candidate_of(row)
+        if candidate is None:
+            candidate = self._candidate_of(self._verification_row(verification_id))
         found = {s.id: waiting_for(s.check, candidate) for s in pending if s.check is not None}
         return {step_id: what for step_id, what in found.items() if what}
 

@@ -37,16 +37,16 @@ class Views(Records):
     local_zone: tzinfo
 
     def _prompt_for(
-        self, row: Row, latest: dict[str, Row] | None = None, candidate_name: str | None = None
+        self, row: Row, latest: dict[str, Row] | None = None, candidate: Row | None = None
     ) -> Prompt | None:
         if row["cancelled_at"]:
             return None
         playbook = self._playbook_of(row)
-        step = self._next_step(playbook, row["id"], latest)
+        candidate = candidate or self._candidate_of(row)
+        step = self._next_step(playbook, row["id"], latest, candidate)
         if step is None:
             return None
-        name = candidate_name or self._candidate_of(row)["name"]
-        return playbook.prompt(step, row["id"], name)
+        return playbook.prompt(step, row["id"], candidate["name"])
 
     def _finding(self, playbook: Playbook, answer: Row, security: bool = False) -> Finding:
         """An answer as shown; what only security may see is left out unless `security`."""
@@ -85,14 +85,18 @@ class Views(Records):
         return VERIFICATION_ID_RUNS.sub(grouped, detail)
 
     def _view(
-        self, row: Row, latest: dict[str, Row] | None = None, security: bool = False
+        self,
+        row: Row,
+        latest: dict[str, Row] | None = None,
+        security: bool = False,
+        candidate: Row | None = None,
     ) -> VerificationView:
         """The verification; `security` adds what only the security team may see."""
         playbook = self._playbook_of(row)
         latest = self._latest_answers(row["id"]) if latest is None else latest
         ordered = [latest[step.id] for step in playbook.steps if step.id in latest]
         escalation = self.store.escalation_for(row["id"])
-        candidate = self._candidate_of(row)
+        candidate = candidate or self._candidate_of(row)
         return VerificationView(
             id=row["id"],
             playbook=playbook.id,
@@ -110,7 +114,11 @@ class Views(Records):
             findings=[self._finding(playbook, answer, security) for answer in ordered],
             escalation_id=escalation["id"] if escalation else None,
             escalation_status=EscalationStatus(escalation["status"]) if escalation else None,
-            waiting={} if row["cancelled_at"] else self._waiting_steps(playbook, row["id"], latest),
+            waiting=(
+                {}
+                if row["cancelled_at"]
+                else self._waiting_steps(playbook, row["id"], latest, candidate)
+            ),
             **self._handover_fields(row["id"]),
         )
 
@@ -141,7 +149,8 @@ class Views(Records):
         playbook = self._playbook_of(row)
         answers = {answer["id"]: answer for answer in self.store.answers(verification_id)}
         latest = latest_by_step(answers.values())
-        view = self._view(row, latest, security)
+        candidate = self._candidate_of(row)
+        view = self._view(row, latest, security, candidate)
         recorded = answers.get(answer_id) if answer_id is not None else None
         return AnswerOutcome(
             recorded=self._finding(playbook, recorded, security) if recorded else None,
@@ -149,7 +158,7 @@ class Views(Records):
             computed=[self._finding(playbook, answers[i], security) for i in computed_ids],
             escalated=escalated,
             verification=view,
-            next_prompt=self._prompt_for(row, latest, view.candidate.name),
+            next_prompt=self._prompt_for(row, latest, candidate),
         )
 
     def _escalation_view(self, row: Row) -> EscalationView:
