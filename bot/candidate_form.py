@@ -7,8 +7,8 @@ from dataclasses import dataclass
 from pydantic import ValidationError
 
 from bot.address import AddressError, normalize_address
+from bot.candidates import describe_candidate_error
 from bot.models import CandidateIn
-from bot.service import describe_candidate_error
 
 ADDRESS_FIELDS = frozenset({"home_address", "shipping_address"})
 

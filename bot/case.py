@@ -7,10 +7,11 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, ValidationError
 
+from bot.candidates import InvalidCandidate, validate_candidate
 from bot.errors import InvalidInput
 from bot.models import Actor, CandidateIn, Platform, VerificationView
 from bot.playbook import Playbook, PlaybookRegistry, describe_validation_error
-from bot.service import InvalidCandidate, VerificationService, validate_candidate
+from bot.service import VerificationService
 from bot.validation import clean_note
 from bot.yamlfile import YamlFileError, read_yaml
 

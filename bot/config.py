@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import re
+from datetime import time, timedelta
 from typing import Annotated
 
 from pydantic import AliasChoices, Field, IPvAnyAddress, SecretStr, field_validator
 from pydantic_settings import BaseSettings, NoDecode, SettingsConfigDict
+
+from bot.durations import BusinessHours, WorkClock, parse_duration, zone
 
 DEFAULT_SLACK_API_URL = "https://slack.com/api/"
 LOG_LEVELS = ("DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL")
@@ -133,6 +136,20 @@ class Settings(BaseSettings):
         {}, validation_alias=_env("VERIFYBOT_API_TOKENS")
     )
 
+    remind_after: timedelta = Field(
+        timedelta(hours=24), validation_alias=_env("VERIFYBOT_REMIND_AFTER")
+    )
+    overdue_after: timedelta = Field(
+        timedelta(hours=72), validation_alias=_env("VERIFYBOT_OVERDUE_AFTER")
+    )
+    business_hours: str | None = Field(None, validation_alias=_env("VERIFYBOT_BUSINESS_HOURS"))
+    digest_at: time = Field(time(9, 0), validation_alias=_env("VERIFYBOT_DIGEST_AT"))
+    timezone: str = Field("UTC", validation_alias=_env("VERIFYBOT_TIMEZONE"))
+    slack_it_channel: str | None = Field(None, validation_alias=_env("VERIFYBOT_SLACK_IT_CHANNEL"))
+    teams_it_conversation_id: str | None = Field(
+        None, validation_alias=_env("VERIFYBOT_TEAMS_IT_CONVERSATION_ID")
+    )
+
     @field_validator(
         "slack_security_users",
         "slack_hiring_managers",
@@ -207,6 +224,35 @@ class Settings(BaseSettings):
                 raise ValueError(f"token {name}: named twice")
             tokens[name] = token
         return tokens
+
+    @field_validator("remind_after", "overdue_after", mode="before")
+    @classmethod
+    def _duration(cls, value: object) -> object:
+        return parse_duration(value) if isinstance(value, str) else value
+
+    @field_validator("business_hours", "slack_it_channel", "teams_it_conversation_id")
+    @classmethod
+    def _blank_is_none(cls, value: str | None) -> str | None:
+        return value.strip() or None if value is not None else None
+
+    @field_validator("business_hours")
+    @classmethod
+    def _working_week(cls, value: str | None) -> str | None:
+        if value is not None:
+            BusinessHours.parse(value)
+        return value
+
+    @field_validator("timezone")
+    @classmethod
+    def _known_zone(cls, value: str) -> str:
+        zone(value)
+        return value.strip()
+
+    @property
+    def work_clock(self) -> WorkClock:
+        """Durations counted in working time when VERIFYBOT_BUSINESS_HOURS is set."""
+        hours = BusinessHours.parse(self.business_hours) if self.business_hours else None
+        return WorkClock(hours)
 
     @field_validator("trusted_proxy", mode="before")
     @classmethod

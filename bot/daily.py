@@ -1,15 +1,17 @@
-"""Work done once a day by whichever `serve` process claims it first: the retention purge and
-the audit head posted to the security channels."""
+"""Work done once a day by whichever `serve` process claims it first: the retention purge, the
+audit head posted to the security channels, and the security digest at VERIFYBOT_DIGEST_AT."""
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
 from collections.abc import Awaitable, Callable
-from datetime import datetime, timedelta
+from datetime import UTC, datetime, time, timedelta, tzinfo
 
 import structlog
 
+from bot.chase import Chaser
+from bot.digest import post_digest
 from bot.erasure import SYSTEM_ACTOR, Erasure
 from bot.models import Actor, Platform
 from bot.notices import TextNotice
@@ -35,25 +37,55 @@ def audit_head_notice(store: Store) -> TextNotice:
     )
 
 
+def next_at(now: datetime, at: time, zone: tzinfo) -> datetime:
+    """The next moment after `now` that the clocks of `zone` show `at`."""
+    today = now.astimezone(zone).date()
+    for day in (today, today + DAY, today + 2 * DAY):
+        moment = datetime.combine(day, at, zone).astimezone(UTC)
+        if moment > now:
+            return moment
+    raise ValueError("no next time of day")  # pragma: no cover
+
+
 class DailyTasks:
     """Each task runs at most once a day across processes (a claim in the schedules table)."""
 
-    def __init__(self, service: VerificationService, erasure: Erasure) -> None:
+    def __init__(
+        self,
+        service: VerificationService,
+        erasure: Erasure,
+        chaser: Chaser | None = None,
+        digest_at: time = time(9, 0),
+        zone: tzinfo = UTC,
+    ) -> None:
         self.service = service
         self.erasure = erasure
+        self.chaser = chaser
+        self.digest_at = digest_at
+        self.zone = zone
         self.store = service.store
         self.tasks: dict[str, Callable[[], Awaitable[None]]] = {
             "retention": self.purge,
             "audit_head": self.post_audit_head,
         }
+        if chaser is not None:
+            self.tasks["digest"] = self.post_digest
+
+    def _next_run(self, name: str, now: datetime) -> tuple[datetime, datetime | None]:
+        """(the run after this one, the first run of a task never run) for task `name`."""
+        if name == "digest":
+            upcoming = next_at(now, self.digest_at, self.zone)
+            return upcoming, upcoming
+        return now + DAY, None
 
     async def run_due(self, now: datetime | None = None) -> list[str]:
         """The tasks due at `now` that this process claimed and ran."""
         now = now or self.store.clock()
         ran = []
         for name, task in self.tasks.items():
+            next_run, first_run = self._next_run(name, now)
             with self.store.transaction():
-                claimed = self.store.claim_schedule(name, now, now + DAY)
+                claimed = self.store.claim_schedule(name, now, next_run, first_run)
             if claimed:
                 try:
                     await task()
@@ -72,6 +104,10 @@ class DailyTasks:
             for target in self.service.security_targets:
                 self.store.enqueue(None, notice.kind, target, notice.model_dump(mode="json"))
         self.service.outbox_written()
+
+    async def post_digest(self) -> None:
+        if self.chaser is not None:
+            post_digest(self.chaser, self.store.clock())
 
     async def run(self) -> None:
         """Until cancelled: check for due tasks every minute."""

@@ -7,10 +7,11 @@ from pydantic import BaseModel
 
 from bot.clearance import Clearance, clearance_of
 from bot.errors import InvalidInput
+from bot.ids import parse_verification_id
 from bot.intake_jobs import Handover, IntakeJobs
 from bot.jobs import JobWorker
 from bot.models import Actor, AnswerOutcome, CandidateIn, VerificationView
-from bot.service import VerificationService, parse_verification_id
+from bot.service import VerificationService
 from bot.validation import clean_email
 
 PRE_OFFER = "pre-offer"

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 from enum import StrEnum
 from typing import Annotated
 
@@ -109,6 +109,9 @@ class CandidateIn(BaseModel):
         None, description="bank account, IBAN or payout email; stored only as a keyed hash"
     )
     referred_by: str | None = Field(None, description="the referrer's email")
+    start_date: str | None = Field(
+        None, description="the first working day (YYYY-MM-DD): the device hand-over is due then"
+    )
 
     @field_validator("name", "role", mode="before")
     @classmethod
@@ -125,6 +128,18 @@ class CandidateIn(BaseModel):
         if not value.strip() and info.field_name == "shipping_address":
             return None
         return clean_lines(value)
+
+    @field_validator("start_date", mode="before")
+    @classmethod
+    def _iso_date(cls, value: object) -> object:
+        if value is None or (isinstance(value, str) and not value.strip()):
+            return None
+        if isinstance(value, date):
+            return value.isoformat()
+        try:
+            return date.fromisoformat(str(value).strip()).isoformat()
+        except ValueError:
+            raise ValueError("must be a date written YYYY-MM-DD") from None
 
     @field_validator("email")
     @classmethod
@@ -266,6 +281,13 @@ class VerificationView(BaseModel):
     findings: list[Finding]
     escalation_id: int | None = None
     escalation_status: EscalationStatus | None = None
+    pre_offer_id: str | None = Field(
+        None, description="for a device hand-over: the pre-offer verification it follows"
+    )
+    handover_id: str | None = Field(
+        None, description="for a cleared pre-offer verification: its device hand-over, once started"
+    )
+    handover_due_at: datetime | None = None
     waiting: dict[str, str] = Field(
         {}, description="computed steps still waiting for a detail: step id -> what they need"
     )

@@ -2,11 +2,12 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import Annotated, Any, Literal
 
 from pydantic import BaseModel, Field, TypeAdapter, ValidationError
 
-from bot.models import EscalationStatus, EscalationView, Finding, Platform
+from bot.models import EscalationStatus, EscalationView, Finding, Platform, Prompt
 
 MAX_NOTICE_ITEMS = 10
 
@@ -83,7 +84,85 @@ class TextNotice(BaseModel):
     lines: list[str] = []
 
 
-Notice = Annotated[FindingNotice | DecisionNotice | TextNotice, Field(discriminator="kind")]
+class ReminderNotice(BaseModel):
+    """A verification nobody answered for a while, for its hiring manager, with a way on."""
+
+    kind: Literal["reminder"] = "reminder"
+    verification_id: str
+    candidate_name: str
+    seq: int = Field(description="1 for the first reminder of a quiet spell, up to 3")
+    idle_since: datetime
+    prompt: Prompt | None = Field(None, description="the step it waits on")
+    waiting_for: list[str] = Field([], description="what it waits for when no step can be answered")
+    answered: int
+    total: int
+    recipient: str
+    recipient_platform: Platform
+    now: datetime = Field(description="when it was rendered, for `idle for 2d`")
+
+
+class OverdueNotice(BaseModel):
+    """A verification still unfinished long after it started, for the security channels."""
+
+    kind: Literal["overdue"] = "overdue"
+    verification_id: str
+    candidate_name: str
+    playbook_title: str
+    requested_by: str
+    requested_platform: Platform
+    started_at: datetime
+    missing: list[str]
+    acknowledged_by: str | None = None
+    now: datetime
+
+
+class ResurfaceNotice(BaseModel):
+    """Findings still waiting for a security decision, raised again in the escalation's thread."""
+
+    kind: Literal["resurface"] = "resurface"
+    escalation: EscalationView
+    seq: int
+    waiting_since: datetime
+    undecided: int
+    now: datetime
+
+
+class HandoverNotice(BaseModel):
+    """The device hand-over, started after the pre-offer verification was cleared."""
+
+    kind: Literal["handover"] = "handover"
+    verification_id: str
+    pre_offer_id: str
+    candidate_name: str
+    prompt: Prompt | None
+    recipient: str = Field(description="the hiring manager, or the IT channel")
+    recipient_platform: Platform
+    to_it_channel: bool = False
+
+
+class StepNotice(BaseModel):
+    """A verification started in a shared conversation: its step, for the owner's own chat."""
+
+    kind: Literal["step"] = "step"
+    verification_id: str
+    candidate_name: str
+    playbook_title: str
+    prompt: Prompt | None
+    recipient: str
+    recipient_platform: Platform
+
+
+Notice = Annotated[
+    FindingNotice
+    | DecisionNotice
+    | TextNotice
+    | ReminderNotice
+    | OverdueNotice
+    | ResurfaceNotice
+    | HandoverNotice
+    | StepNotice,
+    Field(discriminator="kind"),
+]
 
 
 class ItemRef(BaseModel):
@@ -131,11 +210,54 @@ class DecisionRef(BaseModel):
     recipient_platform: Platform
 
 
-NoticeRef = Annotated[FindingRef | DecisionRef | TextNotice, Field(discriminator="kind")]
-NOTICE_REF: TypeAdapter[FindingRef | DecisionRef | TextNotice] = TypeAdapter(NoticeRef)
+class ReminderRef(BaseModel):
+    """What the outbox keeps of a ReminderNotice: ids only."""
+
+    kind: Literal["reminder"] = "reminder"
+    verification_id: str
+    seq: int
+    idle_since: datetime
 
 
-def notice_ref(payload: dict[str, Any]) -> FindingRef | DecisionRef | TextNotice:
+class OverdueRef(BaseModel):
+    kind: Literal["overdue"] = "overdue"
+    verification_id: str
+
+
+class ResurfaceRef(BaseModel):
+    kind: Literal["resurface"] = "resurface"
+    escalation_id: int
+    seq: int
+    waiting_since: datetime
+
+
+class HandoverRef(BaseModel):
+    kind: Literal["handover"] = "handover"
+    verification_id: str
+    to_it_channel: bool = False
+
+
+class StepRef(BaseModel):
+    kind: Literal["step"] = "step"
+    verification_id: str
+
+
+AnyRef = (
+    FindingRef
+    | DecisionRef
+    | TextNotice
+    | ReminderRef
+    | OverdueRef
+    | ResurfaceRef
+    | HandoverRef
+    | StepRef
+)
+NoticeRef = Annotated[AnyRef, Field(discriminator="kind")]
+NOTICE_REF: TypeAdapter[AnyRef] = TypeAdapter(NoticeRef)
+THREADED_KINDS = frozenset({"finding", "resurface"})
+
+
+def notice_ref(payload: dict[str, Any]) -> AnyRef:
     """An outbox row's reference; a row an earlier version wrote in full becomes one too."""
     try:
         return NOTICE_REF.validate_python(payload)

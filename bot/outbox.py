@@ -14,11 +14,19 @@ from typing import Any, Protocol
 import structlog
 
 from bot import metrics
-from bot.notices import FindingNotice, Notice
+from bot.notices import THREADED_KINDS, Notice
 from bot.store import Store
 
 log = structlog.get_logger("verifybot.outbox")
 Render = Callable[[dict[str, Any]], Notice | None]
+
+
+def thread_key(row: dict) -> tuple[object, str]:
+    """Rows that must go out in order (one escalation's, per target) share a key; a row of no
+    escalation (a reminder, a digest, a step for a chat not open yet) holds back no other."""
+    if row["escalation_id"] is None:
+        return (f"row:{row['id']}", row["target"])
+    return (row["escalation_id"], row["target"])
 
 
 class DeliveryError(Exception):
@@ -99,11 +107,11 @@ class OutboxWorker:
         """Deliver every due row, oldest first; return how many were delivered."""
         async with self._lock:
             delivered = 0
-            held_back: set[tuple[int, str]] = set()
+            held_back: set[tuple[object, str]] = set()
             now = self.store.clock()
             self.next_due = None
             for row in self.store.pending_outbox():
-                key = (row["escalation_id"], row["target"])
+                key = thread_key(row)
                 notifier = self.notifiers.get(row["target"])
                 if notifier is None or key in held_back:
                     continue
@@ -132,7 +140,7 @@ class OutboxWorker:
             return True
         thread_ref = (
             self.store.message_ref(row["escalation_id"], row["target"])
-            if isinstance(notice, FindingNotice)
+            if notice.kind in THREADED_KINDS
             else None
         )
         with self.store.transaction():
@@ -146,7 +154,7 @@ class OutboxWorker:
             return self._retry_later(row, f"{type(error).__name__}: {error}", None)
         with self.store.transaction():
             self.store.mark_delivered(row["id"], message_ref)
-            if message_ref and isinstance(notice, FindingNotice) and thread_ref is None:
+            if message_ref and notice.kind in THREADED_KINDS and thread_ref is None:
                 self.store.set_message_ref(row["escalation_id"], row["target"], message_ref)
         self.delivered += 1
         metrics.OUTBOX_DELIVERED.labels(row["target"]).inc()

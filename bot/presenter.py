@@ -6,6 +6,8 @@ terminal text; the wording lives here once.
 
 from __future__ import annotations
 
+from collections.abc import Callable, Sequence
+
 from bot.models import (
     Decision,
     EscalationStatus,
@@ -121,11 +123,23 @@ def summary_lines(view: VerificationView) -> list[str]:
             for other in view.same_name
         )
         lines.append(f"Also named {view.candidate.name}: {others}. This is the newest.")
+    lines += link_lines(view)
     for finding in view.findings:
         lines.append(finding_line(finding))
         if finding.security_detail:
             lines.append(f"  Security only: {finding.security_detail}")
     return lines
+
+
+def link_lines(view: VerificationView) -> list[str]:
+    """The other verification of a pre-offer / device hand-over pair."""
+    if view.pre_offer_id:
+        return [f"Device hand-over after the pre-offer verification {view.pre_offer_id}"]
+    if view.handover_id:
+        return [f"Device hand-over: {view.handover_id}"]
+    if view.handover_due_at:
+        return [f"Device hand-over: scheduled for {view.handover_due_at:%Y-%m-%d %H:%M %Z}"]
+    return []
 
 
 def escalation_title(view: EscalationView) -> str:
@@ -242,6 +256,15 @@ def decision_line(status: EscalationStatus, decided_by: str, reason: str | None)
 
 
 NO_OPEN_VERIFICATIONS = "You have no open verifications."
+
+
+def list_text(
+    views: Sequence[VerificationView], shown: Callable[[VerificationView], VerificationView]
+) -> str:
+    """The caller's open verifications, one line each; `shown` makes a view's text safe."""
+    if not views:
+        return NO_OPEN_VERIFICATIONS
+    return "\n".join(list_line(shown(view)) for view in views)
 
 
 def list_line(view: VerificationView) -> str:

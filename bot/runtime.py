@@ -6,8 +6,10 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 
+from bot.chase import Chaser
 from bot.config import Settings
 from bot.daily import DailyTasks
+from bot.durations import zone
 from bot.erasure import Erasure
 from bot.ids import security_channel_key
 from bot.jobs import JobWorker
@@ -51,8 +53,29 @@ class Core:
     notifiers: list[Notifier] = field(default_factory=list)
 
     @property
+    def chaser(self) -> Chaser:
+        """Reminders, overdue posts, re-surfaced findings and due hand-overs."""
+        it_channels = {
+            "slack": self.settings.slack_it_channel,
+            "teams": self.settings.teams_it_conversation_id,
+        }
+        return Chaser(
+            self.service,
+            self.settings.remind_after,
+            self.settings.overdue_after,
+            self.settings.work_clock,
+            {target: channel for target, channel in it_channels.items() if channel},
+        )
+
+    @property
     def daily(self) -> DailyTasks:
-        return DailyTasks(self.service, self.erasure)
+        return DailyTasks(
+            self.service,
+            self.erasure,
+            self.chaser,
+            self.settings.digest_at,
+            zone(self.settings.timezone),
+        )
 
     def add_notifier(self, notifier: Notifier, security: bool = True, direct: bool = True) -> None:
         """Deliver escalations (security) and decisions (direct) through `notifier` too.
@@ -113,6 +136,7 @@ def build_core(
         security_targets=configured_security_targets(settings, store),
         on_outbox=worker.kick,
         notice_interval=settings.notice_interval,
+        local_zone=zone(settings.timezone),
     )
     worker.render = service.render_notice
     try:

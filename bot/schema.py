@@ -329,6 +329,31 @@ MIGRATIONS: list[str] = [
     CREATE INDEX idx_workflow_executions_verification
         ON workflow_executions(verification_id, status);
     """,
+    # 9: chasing open verifications (reminders, overdue, re-surfaced findings), each sent once;
+    # the device hand-over scheduled when a pre-offer verification is cleared.
+    """
+    CREATE TABLE chases (
+        key TEXT PRIMARY KEY,
+        verification_id TEXT NOT NULL REFERENCES verifications(id),
+        kind TEXT NOT NULL,
+        seq INTEGER NOT NULL,
+        due_at TEXT NOT NULL,
+        sent_at TEXT NOT NULL,
+        done_by TEXT
+    );
+    CREATE INDEX idx_chases_verification ON chases(verification_id, kind);
+
+    CREATE TABLE handovers (
+        pre_offer_id TEXT PRIMARY KEY REFERENCES verifications(id),
+        due_at TEXT NOT NULL,
+        scheduled_at TEXT NOT NULL,
+        verification_id TEXT UNIQUE REFERENCES verifications(id),
+        started_at TEXT
+    );
+    CREATE INDEX idx_handovers_due ON handovers(verification_id, due_at);
+
+    ALTER TABLE candidates ADD COLUMN start_date TEXT;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

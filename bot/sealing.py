@@ -24,6 +24,7 @@ CANDIDATE_COLUMNS = (
     "shipping_normalized",
     "payout_last4",
     "referred_by",
+    "start_date",
 )
 ANSWER_COLUMNS = ("note", "reason", "security_detail")
 ESCALATION_COLUMNS = ("decision_reason",)

@@ -1,134 +1,64 @@
-"""VerificationService: the one API every front end calls."""
+"""VerificationService: the one API every front end calls.
+
+It starts verifications and records answers here; the rest stands in the classes it builds on,
+one module each: reading the rows (bot/records.py), the views (bot/views.py), rendering outbox
+notices (bot/rendering.py), the device hand-over (bot/handover.py), outcomes (bot/outcomes.py)
+and the security team's decisions (bot/security_desk.py).
+"""
 
 from __future__ import annotations
 
 import json
-import re
-from collections.abc import Callable, Iterable, Sequence
-from datetime import datetime, timedelta
-from typing import Any
-
-from pydantic import ValidationError
+from collections.abc import Callable, Sequence
+from datetime import UTC, datetime, timedelta, tzinfo
 
 from bot import metrics
-from bot.address import AddressError, AddressKeys, address_keys, normalize_address
-from bot.errors import InvalidInput, NoteRequired, NotFound, PermissionDenied
-from bot.evaluator import held_results, lowers
-from bot.evaluator import outcome as evaluate_outcome
-from bot.identity import email_key, name_key, payout_key, payout_last4
+from bot.candidates import (
+    InvalidCandidate,
+    address_keys_of,
+    candidate_row,
+    stored_candidate,
+    validate_candidate,
+)
+from bot.errors import InvalidInput, NoteRequired, NotFound
+from bot.evaluator import lowers
 from bot.ids import (
     VERIFICATION_ID,
-    VERIFICATION_ID_RUNS,
-    VERIFICATION_IDS,
     new_verification_id,
-    parse_escalation_id,
     parse_verification_id,
-    security_channel_key,
 )
 from bot.models import (
-    AVAILABLE_DECISIONS,
-    DECISION_STATUS,
+    AWAITING_DECISION,
     Actor,
     AnswerOutcome,
-    Candidate,
     CandidateIn,
-    Decision,
     EscalationStatus,
-    EscalationView,
-    Finding,
     Outcome,
-    Platform,
     Prompt,
-    RaisedFinding,
     Result,
     SameName,
     VerificationView,
 )
 from bot.notices import (
-    DecisionNotice,
-    DecisionRef,
-    FindingNotice,
     FindingRef,
     ItemRef,
-    Notice,
-    NoticeItem,
-    TextNotice,
     notice_ref,
 )
-from bot.playbook import Playbook, PlaybookError, PlaybookRegistry, Step
+from bot.playbook import Playbook, PlaybookError, PlaybookRegistry
 from bot.playbook_versions import PlaybookVersions
+from bot.records import SYSTEM_ACTOR, owner_of
 from bot.roles import Roles, same_person
-from bot.sealing import ERASED
-from bot.signals import COMPUTED_CHECKS, waiting_for
+from bot.security_desk import SecurityDesk
+from bot.signals import COMPUTED_CHECKS
 from bot.store import Row, Store
 from bot.validation import clean_note
 
-SYSTEM_ACTOR = "verifybot"
+AWAITING_STATUSES = frozenset(status.value for status in AWAITING_DECISION)
 MAX_REASON_LENGTH = 1000
 NOTICE_INTERVAL = 5.0
-FINAL = "fraud was confirmed by security; the verification is final and nothing was changed"
 
 
-def describe_candidate_error(error: ValidationError) -> dict[str, str]:
-    """Field name -> message, for inline form errors."""
-    problems: dict[str, str] = {}
-    for item in error.errors():
-        field = str(item["loc"][0]) if item["loc"] else "candidate"
-        message = item["msg"].removeprefix("Value error, ")
-        if item["type"] == "missing":
-            message = "is required"
-        elif item["type"] == "string_too_short":
-            message = "is required" if not item.get("input") else message
-        elif item["type"] == "extra_forbidden":
-            message = "is not a known field"
-        problems.setdefault(field, message)
-    return problems
-
-
-class InvalidCandidate(InvalidInput):
-    """Candidate details that failed validation; `problems` maps each field to its message."""
-
-    def __init__(self, problems: dict[str, str]) -> None:
-        super().__init__("; ".join(f"{field}: {message}" for field, message in problems.items()))
-        self.problems = problems
-
-
-def latest_by_step(answers: Iterable[Row]) -> dict[str, Row]:
-    """Each step's answer that counts: the last one appended."""
-    return {answer["step_id"]: answer for answer in answers}
-
-
-def stored_candidate(row: Row) -> Candidate:
-    """A candidate as stored: validated when it was written, so not validated again.
-
-    The payout account was never stored: it is shown by its last 4 characters.
-    """
-    values: dict[str, Any] = {name: row.get(name) for name in Candidate.model_fields}
-    values["payout_account"] = f"****{row['payout_last4']}" if row.get("payout_last4") else None
-    return Candidate.model_construct(**values)
-
-
-def validate_candidate(data: dict) -> CandidateIn:
-    try:
-        candidate = CandidateIn.model_validate(data)
-    except ValidationError as error:
-        raise InvalidCandidate(describe_candidate_error(error)) from None
-    for field in ("home_address", "shipping_address"):
-        if getattr(candidate, field) is None:
-            continue
-        try:
-            normalize_address(getattr(candidate, field))
-        except AddressError as error:
-            raise InvalidCandidate({field: str(error)}) from None
-    return candidate
-
-
-def owner_of(row: Row) -> Actor:
-    """Who started a verification: its requested_by on its platform."""
-    return Actor(user_id=row["requested_by"], platform=Platform(row["platform"]))
-
-
-class VerificationService:
+class VerificationService(SecurityDesk):
     """Starts verifications, records answers, raises escalations and records decisions."""
 
     def __init__(
@@ -140,6 +70,7 @@ class VerificationService:
         direct_targets: Sequence[str] = (),
         on_outbox: Callable[[], None] | None = None,
         notice_interval: float = NOTICE_INTERVAL,
+        local_zone: tzinfo = UTC,
     ) -> None:
         self.store = store
         self.playbooks = playbooks
@@ -150,6 +81,7 @@ class VerificationService:
         self.on_outbox = on_outbox
         self.notice_interval = timedelta(seconds=notice_interval)
         self.on_refresh: Callable[[str], None] | None = None
+        self.local_zone = local_zone
 
     # starting
 
@@ -170,7 +102,7 @@ class VerificationService:
         self.check_can_start(actor)
         details = candidate if isinstance(candidate, CandidateIn) else validate_candidate(candidate)
         playbook = self._playbook(playbook_id)
-        row = self._candidate_row(details)
+        row = candidate_row(details)
         requester = owner or actor
         verification_id = new_verification_id()
         with self.store.transaction():
@@ -215,51 +147,6 @@ class VerificationService:
         """PermissionDenied (audited) for someone who may not start verifications."""
         if not self.roles.can_start(actor):
             self._refuse(actor, "verification.start", None, "not a permitted hiring manager")
-
-    def _playbook(self, playbook_id: str | None) -> Playbook:
-        try:
-            return self.playbooks.get(playbook_id)
-        except PlaybookError as error:
-            raise InvalidInput(str(error), "playbook") from None
-
-    def _record_playbook(self, playbook: Playbook, actor: Actor) -> None:
-        """Keep the playbook version a verification starts with; InvalidInput if it conflicts."""
-        try:
-            self.versions.record(playbook, actor)
-        except PlaybookError as error:
-            raise InvalidInput(str(error), "playbook") from None
-
-    def _candidate_row(self, details: CandidateIn) -> Row:
-        """The candidate as stored: with the normalised keys compared across candidates, and
-        the payout account only as its normalised key (the store keeps a keyed hash of it)
-        and its last 4 characters."""
-        row = details.model_dump(exclude={"payout_account"})
-        for field in ("home", "shipping"):
-            address = getattr(details, f"{field}_address")
-            if address is None:
-                continue
-            keys = self._address_keys(address, f"{field}_address")
-            row |= {
-                f"{field}_normalized": keys.canonical,
-                f"{field}_place": keys.place,
-                f"{field}_zip": keys.zip,
-                f"{field}_building": keys.building,
-            }
-        row |= {"email_key": email_key(details.email), "name_key": name_key(details.name)}
-        if details.payout_account:
-            payout = payout_key(details.payout_account)
-            row |= {
-                "payout_key": payout,
-                "payout_last4": payout_last4(payout),
-            }
-        return row
-
-    @staticmethod
-    def _address_keys(address: str, field: str) -> AddressKeys:
-        try:
-            return address_keys(address)
-        except AddressError as error:
-            raise InvalidCandidate({field: str(error)}) from None
 
     # answering
 
@@ -470,46 +357,6 @@ class VerificationService:
                 escalation_id, notice.kind, target, notice.model_dump(mode="json"), not_before
             )
 
-    def _refresh_status(self, verification_id: str, playbook: Playbook) -> Outcome:
-        row = self._verification_row(verification_id)
-        status = self._derive_outcome(row, playbook)
-        if status != row["status"]:
-            self.store.set_verification_status(verification_id, status.value)
-            self.store.audit(
-                SYSTEM_ACTOR,
-                row["platform"],
-                "verification.outcome",
-                verification_id,
-                {"from": row["status"], "to": status.value},
-            )
-        if self.on_refresh is not None:
-            self.on_refresh(verification_id)
-        return status
-
-    def _derive_outcome(self, row: Row, playbook: Playbook) -> Outcome:
-        """The outcome of the latest answers, held up by findings that await security.
-
-        A finding security cleared as a false alarm counts as a pass.
-        """
-        answers = self.store.answers(row["id"])
-        escalation = self.store.escalation_for(row["id"])
-        resolved_through = escalation["resolved_through"] if escalation else 0
-        undecided = [
-            (answer["step_id"], Result(answer["result"]))
-            for answer in answers
-            if answer["result"] != Result.PASS and answer["id"] > resolved_through
-        ]
-        latest = {
-            step_id: Result.PASS if answer["id"] <= resolved_through else Result(answer["result"])
-            for step_id, answer in latest_by_step(answers).items()
-        }
-        return evaluate_outcome(
-            [step.id for step in playbook.steps],
-            held_results(latest, undecided),
-            cancelled=row["cancelled_at"] is not None,
-            fraud_confirmed=bool(escalation and escalation["status"] == EscalationStatus.CONFIRMED),
-        )
-
     # reading
 
     async def next_prompt(self, actor: Actor, verification_id: str) -> Prompt | None:
@@ -517,6 +364,24 @@ class VerificationService:
         row = self._verification_row(verification_id)
         self._check_view(actor, row)
         return self._prompt_for(row)
+
+    async def change_prompt(self, actor: Actor, verification_id: str, step_id: str) -> Prompt:
+        """An answered step's options again, for "Change answer" (Slack and Teams alike).
+
+        Refused (audited) once fraud is confirmed; InvalidInput for a cancelled verification or
+        a step verifybot computes. The change itself is `answer(..., change=True)`.
+        """
+        verification_id = parse_verification_id(verification_id)
+        row = self._verification_row(verification_id)
+        self._check_view(actor, row)
+        self._refuse_if_final(actor, "answer.change", row)
+        if row["cancelled_at"]:
+            raise InvalidInput("this verification was cancelled", "verification")
+        playbook = self._playbook_of(row)
+        step = playbook.step(str(step_id))
+        if step is None or step.computed:
+            raise InvalidInput("this step cannot be changed", "step")
+        return playbook.prompt(step, verification_id, self._candidate_of(row)["name"])
 
     async def view(self, actor: Actor, verification_id: str) -> VerificationView:
         verification_id = parse_verification_id(verification_id)
@@ -604,7 +469,7 @@ class VerificationService:
         except InvalidCandidate as error:
             field = "shipping_address"
             raise InvalidInput(error.problems.get(field, str(error)), field) from None
-        keys = self._address_keys(given.shipping_address or address, "shipping_address")
+        keys = address_keys_of(given.shipping_address or address, "shipping_address")
         with self.store.transaction():
             candidate = self._candidate_of(row)
             if candidate["shipping_address"] is not None:
@@ -669,401 +534,3 @@ class VerificationService:
                 },
             )
         return self._outcome_of(verification_id, None, [], False, actor=owner)
-
-    # the security team
-
-    async def decide(
-        self, actor: Actor, escalation_id: int | str, decision: Decision | str, reason: str | None
-    ) -> tuple[EscalationView, bool]:
-        """Record a security decision; (the escalation, True when something changed)."""
-        if not self.roles.is_security(actor):
-            self._refuse(actor, "escalation.decide", None, self.roles.security_denial_reason(actor))
-        escalation_id = parse_escalation_id(escalation_id)
-        try:
-            decision = Decision(decision)
-        except ValueError:
-            raise InvalidInput("unknown decision", "decision") from None
-        row = self.store.escalation(escalation_id)
-        if row is None:
-            raise NotFound(f"no escalation {escalation_id}")
-        try:
-            reason = clean_note(reason)
-        except ValueError as error:
-            raise InvalidInput(str(error), "reason") from None
-        if decision is Decision.CLEAR and not reason:
-            raise InvalidInput("say why this is a false alarm", "reason")
-        status = DECISION_STATUS[decision]
-        current = EscalationStatus(row["status"])
-        if current == status:
-            return self._escalation_view(self._escalation_row(escalation_id)), False
-        if decision not in AVAILABLE_DECISIONS[current]:
-            raise InvalidInput(
-                f"this escalation was already {current.value} by {row['decided_by']}", "decision"
-            )
-        verification = self._verification_row(row["verification_id"])
-        with self.store.transaction():
-            resolved_through = (
-                max((a["id"] for a in self.store.answers(row["verification_id"])), default=0)
-                if decision is Decision.CLEAR
-                else None
-            )
-            self.store.decide_escalation(
-                escalation_id,
-                status.value,
-                actor.user_id,
-                actor.platform.value,
-                reason,
-                resolved_through,
-            )
-            self.store.audit(
-                actor.user_id,
-                actor.platform,
-                f"escalation.{status.value}",
-                row["verification_id"],
-                {
-                    "escalation": escalation_id,
-                    "reason": bool(reason),
-                    "resolved_through": resolved_through,
-                },
-            )
-            self._refresh_status(row["verification_id"], self._playbook_of(verification))
-            notified = verification["platform"] in self.direct_targets
-            if notified:
-                notice = DecisionRef(
-                    escalation_id=escalation_id,
-                    status=status,
-                    decided_by=actor.user_id,
-                    decided_platform=actor.platform,
-                    recipient=verification["requested_by"],
-                    recipient_platform=Platform(verification["platform"]),
-                )
-                self.store.enqueue(
-                    escalation_id,
-                    notice.kind,
-                    verification["platform"],
-                    notice.model_dump(mode="json"),
-                )
-        self._outbox_written(notified)
-        return self._escalation_view(self._escalation_row(escalation_id)), True
-
-    async def escalation(self, actor: Actor, escalation_id: int | str) -> EscalationView:
-        if not self.roles.is_security(actor):
-            self._refuse(actor, "escalation.view", None, "not a security user")
-        row = self.store.escalation(parse_escalation_id(escalation_id))
-        if row is None:
-            raise NotFound(f"no escalation {escalation_id}")
-        return self._escalation_view(row)
-
-    def register_security_channel(self, actor: Actor, reference: Row) -> None:
-        """Escalations of the actor's platform go to the conversation `reference` names.
-
-        Only a security user may say so; a refusal is audited like any other.
-        """
-        if not self.roles.is_security(actor):
-            self._refuse(actor, "security_channel.register", None, "not a security user")
-        conversation = reference.get("conversation") or {}
-        with self.store.transaction():
-            self.store.save_conversation_ref(
-                security_channel_key(actor.platform), actor.platform.value, reference, actor.user_id
-            )
-            self.store.audit(
-                actor.user_id,
-                actor.platform,
-                "security_channel.registered",
-                None,
-                {"conversation": conversation.get("id")},
-            )
-
-    def message_ref(self, escalation_id: int, target: str) -> str | None:
-        """The platform's id of an escalation's first message in a security channel."""
-        return self.store.message_ref(escalation_id, target)
-
-    async def open_escalations(self, actor: Actor, limit: int = 20) -> list[EscalationView]:
-        if not self.roles.is_security(actor):
-            return []
-        rows = self.store.escalations(
-            [EscalationStatus.OPEN.value, EscalationStatus.ACKNOWLEDGED.value], limit
-        )
-        return [self._escalation_view(row) for row in rows]
-
-    # helpers
-
-    def _refuse(
-        self,
-        actor: Actor,
-        action: str,
-        verification_id: str | None,
-        why: str,
-        message: str | None = None,
-    ) -> None:
-        with self.store.transaction():
-            self.store.audit(
-                actor.user_id,
-                actor.platform,
-                "refused",
-                verification_id,
-                {"action": action, "why": why},
-            )
-        metrics.REFUSALS.labels(action).inc()
-        raise PermissionDenied(message or f"You are not allowed to do that ({why}).")
-
-    def _refuse_if_final(self, actor: Actor, action: str, row: Row) -> None:
-        escalation = self.store.escalation_for(row["id"])
-        if escalation and escalation["status"] == EscalationStatus.CONFIRMED:
-            self._refuse(actor, action, row["id"], FINAL, message=f"Refused: {FINAL}.")
-
-    def _check_view(self, actor: Actor, row: Row) -> None:
-        if not self.roles.can_view(actor, owner_of(row)):
-            self._refuse(actor, "verification.view", row["id"], "not this verification's owner")
-
-    def _candidate_of(self, verification: Row) -> Row:
-        candidate = self.store.candidate(verification["candidate_id"])
-        if candidate is None:
-            raise NotFound(f"no candidate for {verification['id']}")
-        return candidate
-
-    def _answer_row(self, answer_id: int) -> Row:
-        answer = self.store.answer(answer_id)
-        if answer is None:
-            raise NotFound(f"no answer {answer_id}")
-        return answer
-
-    def _escalation_row(self, escalation_id: int) -> Row:
-        row = self.store.escalation(escalation_id)
-        if row is None:
-            raise NotFound(f"no escalation {escalation_id}")
-        return row
-
-    def _verification_row(self, verification_id: str) -> Row:
-        row = self.store.verification(verification_id)
-        if row is None:
-            raise NotFound(f"no verification {verification_id}")
-        return row
-
-    def _playbook_of(self, row: Row) -> Playbook:
-        """The playbook version the verification started with, as recorded."""
-        try:
-            return self.versions.get(row["playbook_id"], row["playbook_version"])
-        except PlaybookError as error:
-            raise NotFound(str(error)) from None
-
-    def playbook_for(self, verification_id: str) -> Playbook:
-        """The playbook a verification is read with (for a front end that has its view)."""
-        return self._playbook_of(self._verification_row(parse_verification_id(verification_id)))
-
-    def _latest_answers(self, verification_id: str) -> dict[str, Row]:
-        return latest_by_step(self.store.answers(verification_id))
-
-    def _next_step(
-        self, playbook: Playbook, verification_id: str, latest: dict[str, Row] | None = None
-    ) -> Step | None:
-        """The first unanswered step, passing over computed ones still waiting for input."""
-        answered = self._latest_answers(verification_id) if latest is None else latest
-        waiting = self._waiting_steps(playbook, verification_id, answered)
-        return next(
-            (s for s in playbook.steps if s.id not in answered and s.id not in waiting), None
-        )
-
-    def _waiting_steps(
-        self, playbook: Playbook, verification_id: str, answered: dict[str, Row]
-    ) -> dict[str, str]:
-        """Unanswered computed steps that wait for a detail: step id -> what they wait for."""
-        pending = [s for s in playbook.steps if s.computed and s.id not in answered]
-        if not pending:
-            return {}
-        row = self._verification_row(verification_id)
-        candidate = self._candidate_of(row)
-        found = {s.id: waiting_for(s.check, candidate) for s in pending if s.check is not None}
-        return {step_id: what for step_id, what in found.items() if what}
-
-    def _prompt_for(
-        self, row: Row, latest: dict[str, Row] | None = None, candidate_name: str | None = None
-    ) -> Prompt | None:
-        if row["cancelled_at"]:
-            return None
-        playbook = self._playbook_of(row)
-        step = self._next_step(playbook, row["id"], latest)
-        if step is None:
-            return None
-        name = candidate_name or self._candidate_of(row)["name"]
-        return playbook.prompt(step, row["id"], name)
-
-    def _finding(self, playbook: Playbook, answer: Row, security: bool = False) -> Finding:
-        """An answer as shown; what only security may see is left out unless `security`."""
-        step = playbook.step(answer["step_id"])
-        option = step.option(answer["value"]) if step else None
-        return Finding(
-            answer_id=answer["id"],
-            step=answer["step_id"],
-            step_title=step.title if step else answer["step_id"],
-            answer=answer["value"],
-            answer_label=option.label if option else answer["value"],
-            result=Result(answer["result"]),
-            reason=answer["reason"],
-            source=step.source if step else "",
-            note=answer["note"],
-            answered_by=answer["answered_by"],
-            platform=Platform(answer["platform"]),
-            answered_at=datetime.fromisoformat(answer["answered_at"]),
-            security_detail=self._linked(answer.get("security_detail")) if security else None,
-        )
-
-    def _linked(self, detail: str | None) -> str | None:
-        """A finding's security detail with each list of verification ids it holds grouped by
-        candidate, named as they are now: `Jane Doe: VB-1, VB-2; John Roe: VB-3`."""
-        if not detail:
-            return detail
-        names = self.store.candidate_names(VERIFICATION_IDS.findall(detail))
-
-        def grouped(run: re.Match[str]) -> str:
-            by_person: dict[str, list[str]] = {}
-            for verification_id in run.group(0).split(", "):
-                name = names.get(verification_id, ERASED)
-                by_person.setdefault(name, []).append(verification_id)
-            return "; ".join(f"{name}: {', '.join(ids)}" for name, ids in by_person.items())
-
-        return VERIFICATION_ID_RUNS.sub(grouped, detail)
-
-    # what the outbox delivers, rendered from the database when it is delivered
-
-    def render_notice(self, payload: Row) -> Notice | None:
-        """The notice an outbox row refers to, as things stand now; None if it is gone."""
-        ref = notice_ref(payload)
-        if isinstance(ref, TextNotice):
-            return ref
-        row = self.store.escalation(ref.escalation_id)
-        if row is None:
-            return None
-        if isinstance(ref, DecisionRef):
-            verification = self._verification_row(row["verification_id"])
-            candidate = self.store.candidate(verification["candidate_id"])
-            return DecisionNotice(
-                escalation_id=ref.escalation_id,
-                verification_id=row["verification_id"],
-                candidate_name=candidate["name"] if candidate else "",
-                status=ref.status,
-                decided_by=ref.decided_by,
-                decided_platform=ref.decided_platform,
-                reason=row["decision_reason"] if row["status"] == ref.status else None,
-                recipient=ref.recipient,
-                recipient_platform=ref.recipient_platform,
-            )
-        escalation = self._escalation_view(row)
-        playbook = self._playbook_of(self._verification_row(row["verification_id"]))
-        items = []
-        for item in ref.items:
-            answer = self.store.answer(item.answer_id)
-            previous = self.store.answer(item.previous_id) if item.previous_id else None
-            if answer is None:
-                continue
-            items.append(
-                NoticeItem(
-                    finding=self._finding(playbook, answer, security=True),
-                    previous=self._finding(playbook, previous, security=True) if previous else None,
-                    reopened=item.reopened,
-                )
-            )
-        return FindingNotice(
-            escalation=escalation, items=items, first=ref.first, left_out=ref.left_out
-        )
-
-    def _view(
-        self, row: Row, latest: dict[str, Row] | None = None, security: bool = False
-    ) -> VerificationView:
-        """The verification; `security` adds what only the security team may see."""
-        playbook = self._playbook_of(row)
-        latest = self._latest_answers(row["id"]) if latest is None else latest
-        ordered = [latest[step.id] for step in playbook.steps if step.id in latest]
-        escalation = self.store.escalation_for(row["id"])
-        candidate = self._candidate_of(row)
-        return VerificationView(
-            id=row["id"],
-            playbook=playbook.id,
-            playbook_title=playbook.title,
-            candidate=stored_candidate(candidate),
-            erased=bool(candidate["erased_at"]),
-            requested_by=row["requested_by"],
-            platform=Platform(row["platform"]),
-            outcome=Outcome(row["status"]),
-            cancelled=row["cancelled_at"] is not None,
-            created_at=datetime.fromisoformat(row["created_at"]),
-            updated_at=datetime.fromisoformat(row["updated_at"]),
-            answered=len(ordered),
-            total=len(playbook.steps),
-            findings=[self._finding(playbook, answer, security) for answer in ordered],
-            escalation_id=escalation["id"] if escalation else None,
-            escalation_status=EscalationStatus(escalation["status"]) if escalation else None,
-            waiting={} if row["cancelled_at"] else self._waiting_steps(playbook, row["id"], latest),
-        )
-
-    def _outcome_of(
-        self,
-        verification_id: str,
-        answer_id: int | None,
-        computed_ids: list[int],
-        escalated: bool,
-        duplicate: bool = False,
-        actor: Actor | None = None,
-    ) -> AnswerOutcome:
-        """What an answer did, as `actor` may see it (security sees what only it may see)."""
-        security = actor is not None and self.roles.is_security(actor)
-        row = self._verification_row(verification_id)
-        playbook = self._playbook_of(row)
-        answers = {answer["id"]: answer for answer in self.store.answers(verification_id)}
-        latest = latest_by_step(answers.values())
-        view = self._view(row, latest, security)
-        recorded = answers.get(answer_id) if answer_id is not None else None
-        return AnswerOutcome(
-            recorded=self._finding(playbook, recorded, security) if recorded else None,
-            duplicate=duplicate,
-            computed=[self._finding(playbook, answers[i], security) for i in computed_ids],
-            escalated=escalated,
-            verification=view,
-            next_prompt=self._prompt_for(row, latest, view.candidate.name),
-        )
-
-    def _escalation_view(self, row: Row) -> EscalationView:
-        """Every finding ever raised, what replaced it, and whether a Clear resolved it."""
-        verification = self._verification_row(row["verification_id"])
-        playbook = self._playbook_of(verification)
-        candidate = stored_candidate(self._candidate_of(verification))
-        answers = self.store.answers(row["verification_id"])
-        raised = []
-        for index, answer in enumerate(answers):
-            if answer["result"] == Result.PASS:
-                continue
-            step_id = answer["step_id"]
-            later = next((a for a in answers[index + 1 :] if a["step_id"] == step_id), None)
-            raised.append(
-                RaisedFinding(
-                    **self._finding(playbook, answer, security=True).model_dump(),
-                    superseded_by=self._finding(playbook, later) if later else None,
-                    resolved=answer["id"] <= row["resolved_through"],
-                )
-            )
-        return EscalationView(
-            id=row["id"],
-            verification_id=row["verification_id"],
-            status=EscalationStatus(row["status"]),
-            candidate_name=candidate.name,
-            candidate_email=candidate.email,
-            candidate_role=candidate.role,
-            requested_by=verification["requested_by"],
-            requested_platform=Platform(verification["platform"]),
-            outcome=Outcome(verification["status"]),
-            created_at=datetime.fromisoformat(row["created_at"]),
-            decided_by=row["decided_by"],
-            decided_at=datetime.fromisoformat(row["decided_at"]) if row["decided_at"] else None,
-            decision_reason=row["decision_reason"],
-            reopened_at=datetime.fromisoformat(row["reopened_at"]) if row["reopened_at"] else None,
-            findings=raised,
-        )
-
-    def _outbox_written(self, written: bool) -> None:
-        if written:
-            self.outbox_written()
-
-    def outbox_written(self) -> None:
-        """Wake the outbox worker: rows were written for it."""
-        if self.on_outbox is not None:
-            self.on_outbox()

@@ -13,7 +13,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from handlers import cli_intake, cli_records
+from handlers import cli_chase, cli_intake, cli_records
 from handlers.cli_support import (
     DB_OPTION,
     EXIT_BAD_INPUT,
@@ -479,7 +479,14 @@ def backup(path: Path, db: str | None) -> None:
     click.echo(f"The backup holds no keys: keep a copy of {kept} apart from it.")
 
 
-for command in (cli_records.audit, cli_records.erase, cli_records.purge, cli_intake.ship):
+for command in (
+    cli_records.audit,
+    cli_records.erase,
+    cli_records.purge,
+    cli_intake.ship,
+    cli_chase.digest,
+    cli_chase.export,
+):
     main.add_command(command)
 
 if __name__ == "__main__":

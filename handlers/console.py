@@ -97,6 +97,9 @@ class ConsoleNotifier:
             for line in notice.lines:
                 self.say(_wrap(line, "    "))
             return None
+        if not isinstance(notice, FindingNotice):
+            self.say(f"\n  >> {notice.kind} notice: {getattr(notice, 'verification_id', '')}")
+            return None
         self._finding(notice, thread_ref)
         return thread_ref or f"console-{notice.escalation_id}"
 

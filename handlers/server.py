@@ -202,6 +202,7 @@ async def serve(settings: Settings, socket_mode: bool = False) -> None:
             ) from None
         log.info(f"verifybot listening on http://{settings.host}:{settings.port}")
         daily = asyncio.create_task(core.daily.run(), name="verifybot-daily")
+        chase = asyncio.create_task(core.chaser.run(), name="verifybot-chase")
         try:
             if socket_mode:
                 slack = next((f for f in app[FRONTENDS] if f.name == "slack"), None)
@@ -211,9 +212,10 @@ async def serve(settings: Settings, socket_mode: bool = False) -> None:
             else:
                 await _until_stopped(asyncio.Event().wait())
         finally:
-            daily.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await daily
+            for task in (daily, chase):
+                task.cancel()
+                with contextlib.suppress(asyncio.CancelledError):
+                    await task
             await runner.cleanup()
     finally:
         core.close()

@@ -411,7 +411,7 @@ async def test_the_daily_tasks_run_once_a_day_whoever_asks(make_core, actor, clo
     assert await first.daily.run_due() == ["retention", "audit_head"]
     assert await second.daily.run_due() == []
     clock.advance(86400)
-    assert await second.daily.run_due() == ["retention", "audit_head"]
+    assert await second.daily.run_due() == ["retention", "audit_head", "digest"]
 
 
 # an older database
@@ -523,3 +523,17 @@ async def test_erase_and_purge_from_the_command_line(
     assert "The candidate's personal data was erased" in status.stdout
     assert intact.returncode == 0, intact.stderr
     assert in_clear(db_path) == []
+
+
+async def test_an_erasure_by_another_process_is_seen_at_once(make_core, actor) -> None:
+    """`verifybot erase` from a terminal while `serve` runs: serve shows nothing more either."""
+    serving = make_core()
+    vid = await record(serving.service, actor)
+    assert (await serving.service.view(OPERATOR, vid)).findings[0].note == NOTE
+
+    terminal = make_core()
+    terminal.erasure.erase(OPERATOR, vid)
+
+    view = await serving.service.view(OPERATOR, vid)
+    assert view.erased and view.candidate.name == ERASED
+    assert view.findings[0].note == ERASED

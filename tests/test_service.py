@@ -7,10 +7,11 @@ import json
 
 import pytest
 
+from bot.candidates import InvalidCandidate
 from bot.errors import InvalidInput, NotFound, PermissionDenied
+from bot.ids import parse_verification_id
 from bot.models import Decision, EscalationStatus, Outcome, Platform, Result
 from bot.notices import DecisionNotice
-from bot.service import InvalidCandidate, parse_verification_id
 
 SECURITY = "sec-1"
 FIRST_STEPS = {

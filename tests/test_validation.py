@@ -5,9 +5,10 @@ from __future__ import annotations
 import pytest
 from pydantic import ValidationError
 
+from bot.candidates import validate_candidate
 from bot.errors import InvalidInput, NoteRequired
+from bot.ids import parse_verification_id
 from bot.models import CandidateIn, Option, Prompt, Result
-from bot.service import parse_verification_id, validate_candidate
 from bot.validation import MAX_NOTE_LENGTH, clean_email, clean_note, clean_phone, clean_text
 
 # emails

@@ -177,13 +177,17 @@ class Store:
         )
 
     def candidate_key(self, candidate_id: int) -> bytes | None:
-        """The candidate's data key; None once the candidate is erased."""
+        """The candidate's data key; None once the candidate is erased, by any process.
+
+        The sealed key is read every time (an erasure elsewhere deletes it); only its
+        unwrapping is remembered.
+        """
+        row = self._row("SELECT wrapped FROM candidate_keys WHERE candidate_id = ?", [candidate_id])
+        if row is None:
+            self._candidate_keys.pop(candidate_id, None)
+            return None
         if candidate_id not in self._candidate_keys:
-            row = self._row(
-                "SELECT wrapped FROM candidate_keys WHERE candidate_id = ?", [candidate_id]
-            )
-            key = self.vault.unwrap(row["wrapped"], candidate_id) if row else None
-            self._candidate_keys[candidate_id] = key
+            self._candidate_keys[candidate_id] = self.vault.unwrap(row["wrapped"], candidate_id)
         return self._candidate_keys[candidate_id]
 
     def _key_of_verification(self, verification_id: str) -> bytes | None:
@@ -813,16 +817,22 @@ class Store:
 
     # tasks that run once a day, whichever process gets there first
 
-    def claim_schedule(self, name: str, now: datetime, next_run: datetime) -> bool:
-        """True (and the next run set) if `name` was due at `now` and no one claimed it."""
+    def claim_schedule(
+        self, name: str, now: datetime, next_run: datetime, first_run: datetime | None = None
+    ) -> bool:
+        """True (and the next run set) if `name` was due at `now` and no one claimed it.
+
+        A task never run before is due at `first_run` (default: now).
+        """
         row = self._row("SELECT next_run_at FROM schedules WHERE name = ?", [name])
         if row is None:
+            first = iso(first_run or now)
             self.db.execute(
                 "INSERT INTO schedules (name, next_run_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
-                [name, iso(now)],
+                [name, first],
             )
-            row = {"next_run_at": iso(now)}
-        if datetime.fromisoformat(row["next_run_at"]) > now:
+            row = self._row("SELECT next_run_at FROM schedules WHERE name = ?", [name])
+        if row is None or datetime.fromisoformat(row["next_run_at"]) > now:
             return False
         cursor = self.db.execute(
             "UPDATE schedules SET next_run_at = ? WHERE name = ? AND next_run_at = ?",
@@ -1182,6 +1192,112 @@ class Store:
             "SELECT * FROM watchlist WHERE kind = ? AND match_key = ? AND removed_at IS NULL "
             "AND (zip IS NULL OR CAST(? AS TEXT) IS NULL OR zip = ?) ORDER BY id",
             [kind, match_key, zip_code, zip_code],
+        )
+
+    # chasing (issue 10): reminders, overdue posts and re-surfaced findings, each claimed once;
+    # the device hand-over scheduled on clearance; the digest's window and counts
+
+    def claim_chase(
+        self,
+        key: str,
+        verification_id: str,
+        kind: str,
+        seq: int,
+        due_at: datetime,
+        done_by: str | None = None,
+    ) -> bool:
+        """True if this process is the first to claim `key` (then it sends; no one else will)."""
+        cursor = self.db.execute(
+            "INSERT INTO chases (key, verification_id, kind, seq, due_at, sent_at, "
+            "done_by) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
+            [key, verification_id, kind, seq, iso(due_at), self.now(), done_by],
+        )
+        return cursor.rowcount == 1
+
+    def chases(self, verification_id: str, kind: str | None = None) -> list[Row]:
+        if kind is None:
+            return self._rows(
+                "SELECT * FROM chases WHERE verification_id = ? ORDER BY sent_at, key",
+                [verification_id],
+            )
+        return self._rows(
+            "SELECT * FROM chases WHERE verification_id = ? AND kind = ? ORDER BY sent_at, key",
+            [verification_id, kind],
+        )
+
+    def unfinished_verifications(self) -> list[Row]:
+        """In progress and not cancelled, with the moment of their last answer (or the start)."""
+        return self._rows(
+            "SELECT v.*, coalesce(max(a.answered_at), v.created_at) AS last_activity_at "
+            "FROM verifications v LEFT JOIN answers a ON a.verification_id = v.id "
+            "WHERE v.status = 'in_progress' AND v.cancelled_at IS NULL "
+            "GROUP BY v.id ORDER BY v.created_at, v.id"
+        )
+
+    def undecided_findings(self) -> list[Row]:
+        """Findings of open or acknowledged escalations that no Clear resolved, oldest first."""
+        return self._rows(
+            "SELECT e.id AS escalation_id, e.verification_id, e.status, e.resolved_through, "
+            "a.id AS answer_id, a.step_id, a.result, a.answered_at FROM escalations e "
+            "JOIN answers a ON a.verification_id = e.verification_id "
+            "WHERE e.status IN ('open', 'acknowledged') AND a.result != 'pass' "
+            "AND a.id > e.resolved_through ORDER BY a.id"
+        )
+
+    def verifications_between(self, since: datetime, until: datetime) -> list[Row]:
+        return self._rows(
+            "SELECT * FROM verifications WHERE created_at >= ? AND created_at < ? ORDER BY id",
+            [iso(since), iso(until)],
+        )
+
+    def events_between(self, actions: Iterable[str], since: datetime, until: datetime) -> list[Row]:
+        wanted = list(actions)
+        return self._rows(
+            f"SELECT * FROM events WHERE action IN ({', '.join('?' for _ in wanted)}) "
+            "AND at >= ? AND at < ? ORDER BY id",
+            [*wanted, iso(since), iso(until)],
+        )
+
+    def meta_value(self, key: str) -> str | None:
+        return self._meta(key)
+
+    def set_meta(self, key: str, value: str) -> None:
+        self.db.execute(
+            "INSERT INTO meta (key, value) VALUES (?, ?) "
+            "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
+            [key, value],
+        )
+
+    def schedule_handover(self, pre_offer_id: str, due_at: datetime) -> bool:
+        """The hand-over of a cleared pre-offer verification, once; True if newly scheduled."""
+        cursor = self.db.execute(
+            "INSERT INTO handovers (pre_offer_id, due_at, scheduled_at) VALUES (?, ?, ?) "
+            "ON CONFLICT DO NOTHING",
+            [pre_offer_id, iso(due_at), self.now()],
+        )
+        return cursor.rowcount == 1
+
+    def due_handovers(self, now: datetime) -> list[Row]:
+        return self._rows(
+            "SELECT * FROM handovers WHERE verification_id IS NULL AND due_at <= ? "
+            "ORDER BY due_at, pre_offer_id",
+            [iso(now)],
+        )
+
+    def claim_handover(self, pre_offer_id: str, verification_id: str) -> bool:
+        """Record the hand-over's verification; False when another process started it first."""
+        cursor = self.db.execute(
+            "UPDATE handovers SET verification_id = ?, started_at = ? "
+            "WHERE pre_offer_id = ? AND verification_id IS NULL",
+            [verification_id, self.now(), pre_offer_id],
+        )
+        return cursor.rowcount == 1
+
+    def handover_link(self, verification_id: str) -> Row | None:
+        """The hand-over row a verification is part of, as the pre-offer or the hand-over."""
+        return self._row(
+            "SELECT * FROM handovers WHERE pre_offer_id = ? OR verification_id = ?",
+            [verification_id, verification_id],
         )
 
 

@@ -10,11 +10,11 @@ import structlog
 from aiohttp import web
 from pydantic import BaseModel, ConfigDict, StringConstraints, ValidationError
 
+from bot.candidates import InvalidCandidate
 from bot.errors import InvalidInput, NotFound, PermissionDenied, VerifybotError
 from bot.intake import Intake, verification_json
 from bot.models import Actor, Platform
 from bot.runtime import Core
-from bot.service import InvalidCandidate
 from bot.validation import clean_email
 from handlers.api.http import HttpError, field_errors, read_json_object, validation_errors
 from handlers.api.openapi import openapi_document

@@ -11,12 +11,12 @@ import structlog
 from aiohttp import web
 from pydantic import ValidationError
 
+from bot.candidates import InvalidCandidate, validate_candidate
 from bot.intake import PRE_OFFER, Intake, Started
 from bot.intake_jobs import OFFER_CREATED, OfferCreated
 from bot.jobs import Job, RetryLater
 from bot.models import Actor, Platform
 from bot.runtime import Core
-from bot.service import InvalidCandidate, validate_candidate
 from handlers.api.http import HttpError, parse_json, read_body
 from handlers.greenhouse.harvest import Harvest, HarvestRefused, HarvestUnavailable
 from handlers.greenhouse.payloads import (

@@ -18,7 +18,7 @@ from bot.models import (
     VerificationView,
 )
 from bot.notices import FindingNotice, TextNotice
-from bot.service import SYSTEM_ACTOR
+from bot.records import SYSTEM_ACTOR
 from handlers.slack.payloads import AnswerRef, StepRef
 
 Block = dict[str, Any]
@@ -173,9 +173,7 @@ def summary_message(view: VerificationView, can_continue: bool = False) -> Messa
 
 def list_text(views: Sequence[VerificationView]) -> str:
     """The caller's open verifications, one line each."""
-    if not views:
-        return presenter.NO_OPEN_VERIFICATIONS
-    return "\n".join(presenter.list_line(safe_view(view)) for view in views)
+    return presenter.list_text(views, safe_view)
 
 
 def decision_buttons(escalation_id: int, status: EscalationStatus, candidate: str) -> list[Block]:

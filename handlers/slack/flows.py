@@ -9,8 +9,7 @@ from typing import Any
 
 from bot.errors import InvalidInput, NoteRequired, VerifybotError
 from bot.models import Actor, AnswerOutcome, Decision, EscalationView
-from bot.playbook import PlaybookError
-from bot.service import FINAL, SYSTEM_ACTOR
+from bot.records import SYSTEM_ACTOR
 from bot.store import Row
 from handlers.slack.blocks import (
     answered_message,
@@ -221,19 +220,11 @@ async def show_change(ctx: SlackContext, click: Click) -> None:
     actor = slack_actor(click.user_id)
     try:
         ref = StepRef.decode(click.value)
-        view = await ctx.service.view(actor, ref.verification_id)
-        playbook = ctx.service.playbook_for(view.id)
-    except (VerifybotError, PlaybookError) as error:
-        await ctx.tell(click.user_id, click.channel_id, getattr(error, "message", str(error)))
+        prompt = await ctx.service.change_prompt(actor, ref.verification_id, ref.step_id)
+    except VerifybotError as error:
+        await ctx.tell(click.user_id, click.channel_id, error.message)
         return
-    if view.final:
-        await ctx.tell(click.user_id, click.channel_id, f"Refused: {FINAL}.")
-        return
-    step = playbook.step(ref.step_id)
-    if step is None or step.computed or view.cancelled:
-        await ctx.tell(click.user_id, click.channel_id, INVALID_BUTTON)
-        return
-    shown = prompt_message(playbook.prompt(step, view.id, view.candidate.name), change=True)
+    shown = prompt_message(prompt, change=True)
     if click.channel_id and click.message_ts:
         await ctx.update(click.channel_id, click.message_ts, shown)
     else:
@@ -301,8 +292,11 @@ async def show_decision(
         await ctx.update(ctx.security_channel, root, shown)
 
 
-async def open_start_modal(ctx: SlackContext, command: SlashCommand, name: str) -> None:
-    view = start_modal(name, list(ctx.service.playbooks), ctx.service.playbooks.default_id)
+async def open_start_modal(
+    ctx: SlackContext, command: SlashCommand, name: str, playbook: str | None = None
+) -> None:
+    chosen = playbook or ctx.service.playbooks.default_id
+    view = start_modal(name, list(ctx.service.playbooks), chosen)
     await ctx.open_modal(command.trigger_id or "", view, command.user_id, command.channel_id)
 
 

@@ -137,7 +137,9 @@ class SlackFrontend:
             if settings.slack_security_usergroup
             else None
         )
-        self.notifier = SlackNotifier(self.client, settings.slack_security_channel)
+        self.notifier = SlackNotifier(
+            self.client, settings.slack_security_channel, settings.slack_it_channel
+        )
         self.context = SlackContext(
             service=core.service,
             client=self.client,

@@ -9,9 +9,31 @@ from slack_sdk.errors import SlackApiError
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot import presenter
-from bot.notices import DecisionNotice, FindingNotice, Notice, TextNotice
+from bot.notices import (
+    DecisionNotice,
+    FindingNotice,
+    HandoverNotice,
+    Notice,
+    OverdueNotice,
+    ReminderNotice,
+    ResurfaceNotice,
+    StepNotice,
+    TextNotice,
+)
 from bot.outbox import DeliveryError
-from handlers.slack.blocks import escalation_message, escape, text_message, thread_message
+from handlers.slack.blocks import (
+    escalation_message,
+    escape,
+    prompt_message,
+    text_message,
+    thread_message,
+)
+from handlers.slack.chase_blocks import (
+    handover_message,
+    overdue_message,
+    reminder_message,
+    resurface_message,
+)
 from handlers.slack.errors import WEB_API_ERRORS, retry_after
 
 log = structlog.get_logger("verifybot.slack")
@@ -36,9 +58,12 @@ class SlackNotifier:
 
     target = "slack"
 
-    def __init__(self, client: AsyncWebClient, security_channel: str) -> None:
+    def __init__(
+        self, client: AsyncWebClient, security_channel: str, it_channel: str | None = None
+    ) -> None:
         self.client = client
         self.security_channel = security_channel
+        self.it_channel = it_channel
 
     async def deliver(self, notice: Notice, thread_ref: str | None) -> str | None:
         if isinstance(notice, FindingNotice):
@@ -53,6 +78,23 @@ class SlackNotifier:
             return posted
         if isinstance(notice, TextNotice):
             return await self._post(channel=self.security_channel, **text_message(notice))
+        if isinstance(notice, ReminderNotice):
+            return await self._post(channel=notice.recipient, **reminder_message(notice))
+        if isinstance(notice, OverdueNotice):
+            return await self._post(channel=self.security_channel, **overdue_message(notice))
+        if isinstance(notice, ResurfaceNotice):
+            return await self._post(
+                channel=self.security_channel, thread_ts=thread_ref, **resurface_message(notice)
+            )
+        if isinstance(notice, StepNotice):
+            if notice.prompt is None:
+                return None
+            return await self._post(channel=notice.recipient, **prompt_message(notice.prompt))
+        if isinstance(notice, HandoverNotice):
+            channel = self.it_channel if notice.to_it_channel else notice.recipient
+            if channel is None:
+                raise DeliveryError("no Slack IT channel (VERIFYBOT_SLACK_IT_CHANNEL) is set")
+            return await self._post(channel=channel, **handover_message(notice))
         return await self._post(channel=notice.recipient, text=decision_message(notice))
 
     async def _redraw(self, ts: str, notice: FindingNotice) -> None:

@@ -10,7 +10,7 @@ from typing import Annotated, Any, Literal, TypeVar
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, TypeAdapter, ValidationError
 
 from bot.errors import InvalidInput
-from bot.service import parse_escalation_id, parse_verification_id
+from bot.ids import parse_escalation_id, parse_verification_id
 
 SlackId = Annotated[str, StringConstraints(pattern=r"^[A-Za-z0-9_.-]{1,64}$")]
 Short = Annotated[str, StringConstraints(max_length=255)]

@@ -10,11 +10,11 @@ import structlog
 from pydantic import BaseModel, ValidationError
 from slack_bolt.async_app import AsyncApp
 
+from bot.candidates import InvalidCandidate
 from bot.errors import VerifybotError
 from bot.intake import PRE_OFFER, Intake
 from bot.intake_jobs import WORKFLOW_COMPLETE
 from bot.jobs import Job
-from bot.service import InvalidCandidate
 from bot.workflow import ACTOR, SOURCE, outputs, view_finished
 from handlers.slack.context import SlackContext, slack_actor
 from handlers.slack.jobs import FIRST_STEP, FirstStep

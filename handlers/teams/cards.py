@@ -21,6 +21,7 @@ from bot.models import (
     VerificationView,
 )
 from bot.notices import FindingNotice, TextNotice
+from bot.records import SYSTEM_ACTOR
 from bot.service import MAX_REASON_LENGTH
 from bot.validation import MAX_NOTE_LENGTH
 from handlers.teams.markdown import (
@@ -38,6 +39,7 @@ SCHEMA = "http://adaptivecards.io/schemas/adaptive-card.json"
 VERSION = "1.4"
 ACTION = "verifybot"
 ANSWER = "answer"
+CHANGE = "change"
 DECIDE = "decide"
 CANDIDATE = "candidate"
 SHIP = "ship"
@@ -84,11 +86,13 @@ def submit(label: str, data: Card) -> Card:
     return {"type": "Action.Submit", "title": label, "data": data}
 
 
-def prompt_card(prompt: Prompt) -> Card:
-    """One step: question, help, progress, source and one button per option."""
+def prompt_card(prompt: Prompt, change: bool = False) -> Card:
+    """One step: question, help, progress, source and one button per option (a `change` of an
+    answered step records a new answer for it)."""
     shown = safe_prompt(prompt)
+    heading = presenter.prompt_header(shown)
     body = [
-        title(presenter.prompt_header(shown)),
+        title(f"Change: {heading}" if change else heading),
         text(shown.question),
         text(shown.help, isSubtle=True, size="Small"),
         text(f"Source: {shown.source}", isSubtle=True, size="Small"),
@@ -113,6 +117,7 @@ def prompt_card(prompt: Prompt) -> Card:
                 "verification": prompt.verification_id,
                 "step": prompt.step_id,
                 "option": option.value,
+                **({"change": True} if change else {}),
             },
         )
         for index, option in enumerate(prompt.options, 1)
@@ -130,7 +135,10 @@ def answered_card(finding: Finding, view: VerificationView) -> Card:
     ]
     if finding.note:
         body.append(text(f"Note: {finding.note}", size="Small"))
-    return card(body)
+    if view.final or view.cancelled or finding.answered_by == SYSTEM_ACTOR:
+        return card(body)
+    change = {ACTION: CHANGE, "verification": view.id, "step": finding.step}
+    return card(body, [submit("Change answer", change)])
 
 
 def summary_card(view: VerificationView) -> Card:
@@ -154,9 +162,29 @@ def summary_card(view: VerificationView) -> Card:
     )
 
 
-def candidate_form(values: dict[str, str | None], problems: dict[str, str]) -> Card:
-    """Every candidate detail in one form; `problems` are shown under their fields."""
+PLAYBOOK_INPUT = "playbook"
+
+
+def candidate_form(
+    values: dict[str, str | None],
+    problems: dict[str, str],
+    playbooks: list[tuple[str, str]] | None = None,
+    chosen: str | None = None,
+) -> Card:
+    """Every candidate detail in one form; `problems` are shown under their fields. With more
+    than one of `playbooks` (id, title), a choice of the playbook, `chosen` first."""
     body: list[Card] = [title("Candidate details")]
+    if playbooks and len(playbooks) > 1:
+        body.append(
+            {
+                "type": "Input.ChoiceSet",
+                "id": PLAYBOOK_INPUT,
+                "label": "Playbook",
+                "style": "compact",
+                "value": chosen or playbooks[0][0],
+                "choices": [{"title": title, "value": id_} for id_, title in playbooks],
+            }
+        )
     for field in CANDIDATE_FIELDS:
         body.append(
             {

@@ -13,21 +13,31 @@ from pydantic import BaseModel, ConfigDict, Field, TypeAdapter, ValidationError
 
 from bot import presenter
 from bot.candidate_form import CANDIDATE_FIELDS, FIELDS_BY_NAME, field_problem
-from bot.commands import Command, CommandName, parse_command
+from bot.candidates import InvalidCandidate
+from bot.commands import Command, CommandName, parse_command, run_command
 from bot.errors import InvalidInput, NoteRequired, PermissionDenied, VerifybotError
+from bot.ids import parse_verification_id
 from bot.models import Actor, AnswerOutcome, Prompt, VerificationView
-from bot.service import InvalidCandidate, VerificationService, parse_verification_id
+from bot.notices import OverdueNotice
+from bot.records import owner_of
+from bot.service import VerificationService
 from bot.store import Store
 from bot.validation import clean_text
 from handlers.teams import cards
 from handlers.teams.candidate import next_field, question_of, typed_value
+from handlers.teams.chase_cards import overdue_card
 from handlers.teams.markdown import escape, safe_escalation, safe_finding, safe_prompt, safe_view
+from handlers.teams.references import origin_key, user_name
 
 MAX_TEXT = 4000
 MAX_STARTED = 20
 CANCEL_WORDS = frozenset({"cancel", "stop"})
 
 ESCALATED = "This answer was sent to the security team for review."
+STARTED_IN_CHANNEL = (
+    "Started {id} ({playbook}). The steps are in your personal chat with verifybot; if you "
+    "have none yet, open one and they arrive there."
+)
 NOT_YOURS = "That card is not for a verification you started in this chat; nothing was recorded."
 NOT_UNDERSTOOD = "That button's data was not understood; nothing was recorded."
 FORM_USED = "That form was already used. Type `start NAME` to verify another candidate."
@@ -45,6 +55,7 @@ class PendingNote(BaseModel):
     step_id: str
     option: str
     label: str
+    change: bool = False
 
 
 class Session(BaseModel):
@@ -59,6 +70,7 @@ class Session(BaseModel):
     field: str | None = None
     pending_note: PendingNote | None = None
     started: list[str] = []
+    playbook: str | None = None
 
     def ask(self, prompt: Prompt) -> None:
         self.verification_id = prompt.verification_id
@@ -72,6 +84,7 @@ class Session(BaseModel):
     def stop_collecting(self) -> None:
         self.candidate = None
         self.field = None
+        self.playbook = None
 
     def remember(self, verification_id: str) -> None:
         self.started = [*self.started, verification_id][-MAX_STARTED:]
@@ -113,6 +126,17 @@ class AnswerSubmit(BaseModel):
     step: str = Field(max_length=64)
     option: str = Field(max_length=64)
     note: str | None = Field(None, max_length=2 * cards.MAX_NOTE)
+    change: bool = False
+
+
+class ChangeSubmit(BaseModel):
+    """ "Change answer" on an answered step's card."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    verifybot: Literal["change"]
+    verification: str = Field(max_length=32)
+    step: str = Field(max_length=64)
 
 
 class DecideSubmit(BaseModel):
@@ -136,6 +160,7 @@ class CandidateSubmit(BaseModel):
     shipping_address: str | None = Field(None, max_length=1000)
     payout_account: str | None = Field(None, max_length=1000)
     referred_by: str | None = Field(None, max_length=1000)
+    playbook: str | None = Field(None, max_length=64)
 
     def details(self) -> dict[str, str]:
         """The filled-in fields; blank ones are left out."""
@@ -151,7 +176,16 @@ class ShipSubmit(BaseModel):
     shipping_address: str | None = Field(None, max_length=2 * cards.MAX_ADDRESS)
 
 
-Submit = AnswerSubmit | DecideSubmit | CandidateSubmit | ShipSubmit
+class OverdueSubmit(BaseModel):
+    """Acknowledge on an overdue post (handlers/teams/chase_cards.py)."""
+
+    model_config = ConfigDict(extra="ignore")
+
+    verifybot: Literal["overdue"]
+    verification: str = Field(max_length=32)
+
+
+Submit = AnswerSubmit | DecideSubmit | CandidateSubmit | OverdueSubmit | ChangeSubmit | ShipSubmit
 SUBMIT: TypeAdapter[Submit] = TypeAdapter(Annotated[Submit, Field(discriminator="verifybot")])
 
 
@@ -202,34 +236,26 @@ class Conversation:
     # commands
 
     async def _command(self, session: Session, incoming: Incoming, command: Command) -> list[Reply]:
-        actor = incoming.actor
+        if command.name is CommandName.SECURITY_CHANNEL:
+            return [Reply(text=self._register_security_channel(incoming))]
         try:
-            match command.name:
-                case CommandName.START:
-                    return self._begin(session, command.argument)
-                case CommandName.STATUS:
-                    return [_summary(await self.service.status(actor, command.argument))]
-                case CommandName.LIST:
-                    return [Reply(text=await self._list(actor))]
-                case CommandName.CANCEL:
-                    view = await self.service.cancel(actor, command.argument)
-                    if session.verification_id == view.id:
-                        session.finish()
-                    return [
-                        Reply(text=f"Cancelled {presenter.verification_title(safe_view(view))}.")
-                    ]
-                case CommandName.SECURITY_CHANNEL:
-                    return [Reply(text=self._register_security_channel(incoming))]
-                case _:
-                    return [Reply(text=presenter.usage())]
+            result = await run_command(self.service, incoming.actor, command)
         except VerifybotError as error:
             return [_error(error)]
-
-    async def _list(self, actor: Actor) -> str:
-        views = await self.service.verifications(actor)
-        if not views:
-            return presenter.NO_OPEN_VERIFICATIONS
-        return _lines([presenter.list_line(safe_view(view)) for view in views])
+        match result.name:
+            case CommandName.START:
+                return self._begin(session, result.playbook, result.argument)
+            case CommandName.STATUS if result.view is not None:
+                return [_summary(result.view)]
+            case CommandName.LIST:
+                return [Reply(text=presenter.list_text(result.views, safe_view))]
+            case CommandName.CANCEL if result.view is not None:
+                if session.verification_id == result.view.id:
+                    session.finish()
+                title = presenter.verification_title(safe_view(result.view))
+                return [Reply(text=f"Cancelled {title}.")]
+            case _:
+                return [Reply(text=presenter.usage())]
 
     def _register_security_channel(self, incoming: Incoming) -> str:
         """In a channel, by a security user; anyone else is refused (and audited)."""
@@ -244,9 +270,16 @@ class Conversation:
 
     # the candidate's details, before the verification starts
 
-    def _begin(self, session: Session, name: str) -> list[Reply]:
+    def _playbook_choices(self) -> list[tuple[str, str]]:
+        default = self.service.playbooks.default_id
+        ordered = sorted(self.service.playbooks, key=lambda p: (p.id != default, p.id))
+        return [(playbook.id, playbook.title) for playbook in ordered]
+
+    def _begin(self, session: Session, playbook: str | None, name: str) -> list[Reply]:
+        """`start [PLAYBOOK] [NAME]`: the form (with a playbook choice), and the first question."""
         session.stop_collecting()
         session.pending_note = None
+        choices = self._playbook_choices()
         collected: dict[str, str | None] = {}
         replies: list[Reply] = []
         if name:
@@ -258,9 +291,11 @@ class Conversation:
         field = next_field(collected)
         assert field is not None, "a new form has its first question"
         session.candidate, session.field = collected, field.name
+        session.playbook = playbook
+        form = cards.candidate_form(collected, {}, choices, playbook)
         return [
             *replies,
-            Reply(card=cards.candidate_form(collected, {}), text="Candidate details form"),
+            Reply(card=form, text="Candidate details form"),
             Reply(text=f"Fill in the form, or answer here one at a time. {question_of(field)}"),
         ]
 
@@ -301,12 +336,15 @@ class Conversation:
         if session.candidate is None:
             return [Reply(text=FORM_USED)]
         details: dict[str, str | None] = dict(form.details())
+        if form.playbook:
+            session.playbook = form.playbook
         try:
             return await self._start(session, incoming, details)
         except InvalidCandidate as error:
+            choices = self._playbook_choices()
             return [
                 Reply(
-                    card=cards.candidate_form(details, error.problems),
+                    card=cards.candidate_form(details, error.problems, choices, session.playbook),
                     text=escape(error.message),
                     replaces=incoming.reply_to_id,
                 )
@@ -319,7 +357,7 @@ class Conversation:
         candidate = {name: value for name, value in details.items() if value is not None}
         try:
             outcome = await self.service.start(
-                incoming.actor, candidate, dedupe_key=_dedupe_key(incoming)
+                incoming.actor, candidate, session.playbook, dedupe_key=_dedupe_key(incoming)
             )
         except InvalidCandidate:
             raise
@@ -328,10 +366,26 @@ class Conversation:
             return [_error(error)]
         session.stop_collecting()
         view = outcome.verification
+        if not incoming.personal:
+            return self._started_in_channel(incoming, view)
         session.remember(view.id)
         shown = safe_view(view)
         started = f"Started {presenter.verification_title(shown)}: {shown.playbook_title}."
         return [Reply(text=started), *self._after(session, outcome)]
+
+    def _started_in_channel(self, incoming: Incoming, view: VerificationView) -> list[Reply]:
+        """The steps go to the owner's personal chat; the channel is told that in one line and
+        kept as the place to reach them if that chat never opens."""
+        if incoming.channel_reference is not None:
+            with self.store.transaction():
+                self.store.save_conversation_ref(
+                    origin_key(view.id),
+                    incoming.actor.platform.value,
+                    incoming.channel_reference,
+                    incoming.actor.user_id,
+                )
+        self.service.send_step(view.id)
+        return [Reply(text=STARTED_IN_CHANNEL.format(id=view.id, playbook=view.playbook_title))]
 
     # answers
 
@@ -379,6 +433,7 @@ class Conversation:
             pending.option,
             text,
             session.card_id,
+            change=pending.change,
         )
 
     async def _answer(
@@ -390,6 +445,7 @@ class Conversation:
         option: str,
         note: str | None,
         replaces: str | None,
+        change: bool = False,
     ) -> list[Reply]:
         try:
             outcome = await self.service.answer(
@@ -398,6 +454,7 @@ class Conversation:
                 step_id,
                 option,
                 note=note,
+                change=change,
                 dedupe_key=_dedupe_key(incoming),
             )
         except NoteRequired as error:
@@ -406,6 +463,7 @@ class Conversation:
                 step_id=step_id,
                 option=option,
                 label=error.note_label,
+                change=change,
             )
             session.card_id = replaces
             return [
@@ -430,6 +488,8 @@ class Conversation:
                     replaces=replaces,
                 )
             )
+        if change and not outcome.finished:
+            return [*replies, *([Reply(text=ESCALATED)] if outcome.escalated else [])]
         return [*replies, *self._after(session, outcome)]
 
     def _after(self, session: Session, outcome: AnswerOutcome) -> list[Reply]:
@@ -478,6 +538,7 @@ class Conversation:
             if (
                 verification_id not in session.started
                 and verification_id != session.verification_id
+                and not self._owns(incoming.actor, verification_id)
             ):
                 return [Reply(text=NOT_YOURS)]
             return await self._answer(
@@ -488,14 +549,50 @@ class Conversation:
                 data.option,
                 data.note,
                 incoming.reply_to_id,
+                change=data.change,
             )
+        if isinstance(data, ChangeSubmit):
+            try:
+                prompt = await self.service.change_prompt(
+                    incoming.actor, data.verification, data.step
+                )
+            except VerifybotError as error:
+                return [_error(error)]
+            return [
+                Reply(
+                    card=cards.prompt_card(prompt, change=True),
+                    text=f"Change: {presenter.prompt_header(safe_prompt(prompt))}",
+                    replaces=incoming.reply_to_id,
+                )
+            ]
         if isinstance(data, DecideSubmit):
             return await self._decide(incoming, data)
         if isinstance(data, CandidateSubmit):
             return await self._form(session, incoming, data)
         if isinstance(data, ShipSubmit):
             return await self._ship(session, incoming, data)
+        if isinstance(data, OverdueSubmit):
+            return await self._acknowledge_overdue(incoming, data)
         return [Reply(text=NOT_UNDERSTOOD)]
+
+    def _owns(self, actor: Actor, verification_id: str) -> bool:
+        """The card is of the actor's own verification (sent to their chat by the outbox)."""
+        row = self.store.verification(verification_id)
+        return row is not None and self.service.roles.can_answer(actor, owner_of(row))
+
+    async def _acknowledge_overdue(self, incoming: Incoming, data: OverdueSubmit) -> list[Reply]:
+        try:
+            await self.service.acknowledge_overdue(incoming.actor, data.verification)
+        except VerifybotError as error:
+            return [_error(error)]
+        ref = {"kind": "overdue", "verification_id": parse_verification_id(data.verification)}
+        notice = self.service.render_notice(ref)
+        if not isinstance(notice, OverdueNotice):
+            return [Reply(text="Acknowledged.")]
+        manager = user_name(self.store, notice.requested_by)
+        line = f"Acknowledged by {escape(notice.acknowledged_by or '')}"
+        card = overdue_card(notice, manager)
+        return [Reply(card=card, text=line, replaces=incoming.reply_to_id)]
 
     async def _ship(self, session: Session, incoming: Incoming, data: ShipSubmit) -> list[Reply]:
         """The laptop shipping address from the waiting summary card; then what it computed."""

@@ -12,15 +12,36 @@ from msrest.exceptions import ClientRequestError, HttpOperationError
 
 from bot import presenter
 from bot.config import Settings
-from bot.notices import DecisionNotice, FindingNotice, Notice, TextNotice
+from bot.notices import (
+    DecisionNotice,
+    FindingNotice,
+    HandoverNotice,
+    Notice,
+    OverdueNotice,
+    ReminderNotice,
+    ResurfaceNotice,
+    StepNotice,
+    TextNotice,
+)
 from bot.outbox import DeliveryError, retry_after_seconds
 from bot.store import Store
 from handlers.teams import references
 from handlers.teams.cards import escalation_card, text_card, thread_card
-from handlers.teams.markdown import safe_decision_notice
+from handlers.teams.chase_cards import (
+    handover_card,
+    overdue_card,
+    reminder_card,
+    resurface_card,
+    step_card,
+)
+from handlers.teams.markdown import escape, safe_decision_notice
 
 log = structlog.get_logger("verifybot.teams.notifier")
 
+UNREACHABLE_NOTE = (
+    "The hiring manager has no personal chat with verifybot: the decision was posted in the "
+    "conversation the verification was started from."
+)
 TOO_MANY_REQUESTS = 429
 
 
@@ -75,12 +96,70 @@ class TeamsNotifier:
                 raise DeliveryError("no Teams security channel registered yet")
             return await self.post(reference, card_activity(text_card(notice)))
         if isinstance(notice, DecisionNotice):
+            text = presenter.decision_text(safe_decision_notice(notice))
+            reference = references.user_reference(self.store, notice.recipient)
+            if reference is None:
+                return await self._decision_where_started(notice, text)
+            return await self.post(reference, Activity(type=ActivityTypes.message, text=text))
+        if isinstance(notice, StepNotice):
             reference = references.user_reference(self.store, notice.recipient)
             if reference is None:
                 raise DeliveryError(f"no Teams chat with {notice.recipient} yet")
-            text = presenter.decision_text(safe_decision_notice(notice))
-            return await self.post(reference, Activity(type=ActivityTypes.message, text=text))
+            return await self.post(reference, card_activity(step_card(notice)))
+        if isinstance(notice, ReminderNotice | HandoverNotice | OverdueNotice | ResurfaceNotice):
+            return await self._deliver_chase(notice, thread_ref)
         raise DeliveryError(f"Teams cannot deliver a {type(notice).__name__}")
+
+    async def _decision_where_started(self, notice: DecisionNotice, text: str) -> str | None:
+        """A hiring manager with no personal chat: the decision goes to the conversation the
+        verification was started from, and the security thread is told so."""
+        origin = references.origin_reference(self.store, notice.verification_id)
+        if origin is None:
+            raise DeliveryError(f"no Teams chat with {notice.recipient} yet")
+        name = references.user_name(self.store, notice.recipient)
+        who = escape(name) if name else "the hiring manager who started it"
+        posted = await self.post(
+            origin, Activity(type=ActivityTypes.message, text=f"For {who}: {text}")
+        )
+        security = references.security_reference(self.store, self.settings)
+        root = self.store.message_ref(notice.escalation_id, self.target)
+        if security is not None and root is not None:
+            said = Activity(type=ActivityTypes.message, text=UNREACHABLE_NOTE)
+            try:
+                await self.post(security, said, root)
+            except DeliveryError as error:
+                log.warning("teams.unreachable_note_failed", error=str(error))
+        return posted
+
+    async def _deliver_chase(
+        self,
+        notice: ReminderNotice | HandoverNotice | OverdueNotice | ResurfaceNotice,
+        thread_ref: str | None,
+    ) -> str | None:
+        """Reminders and hand-overs to the personal chat (or the IT conversation); overdue
+        posts and re-surfaced escalations to the security channel."""
+        if isinstance(notice, ReminderNotice | HandoverNotice):
+            it_channel = isinstance(notice, HandoverNotice) and notice.to_it_channel
+            reference = (
+                references.it_reference(self.settings)
+                if it_channel
+                else references.user_reference(self.store, notice.recipient)
+            )
+            if reference is None:
+                raise DeliveryError(f"no Teams chat with {notice.recipient} yet")
+            built = (
+                reminder_card(notice)
+                if isinstance(notice, ReminderNotice)
+                else handover_card(notice)
+            )
+            return await self.post(reference, card_activity(built))
+        reference = references.security_reference(self.store, self.settings)
+        if reference is None:
+            raise DeliveryError("no Teams security channel registered yet")
+        if isinstance(notice, ResurfaceNotice):
+            return await self.post(reference, card_activity(resurface_card(notice)), thread_ref)
+        manager = references.user_name(self.store, notice.requested_by)
+        return await self.post(reference, card_activity(overdue_card(notice, manager)))
 
     def _escalation(self, notice: FindingNotice) -> Activity:
         escalation = notice.escalation

@@ -26,6 +26,16 @@ def user_key(user_id: str) -> str:
     return f"teams:user:{user_id}"
 
 
+def origin_key(verification_id: str) -> str:
+    """Where the conversation a verification was started from (a channel) is kept."""
+    return f"teams:origin:{verification_id}"
+
+
+def origin_reference(store: Store, verification_id: str) -> ConversationReference | None:
+    stored = store.conversation_ref(origin_key(verification_id))
+    return from_data(stored) if stored else None
+
+
 def channel_root(conversation_id: str) -> str:
     """A Teams channel's conversation id without the thread part (`;messageid=...`)."""
     return conversation_id.split(THREAD_MARK, 1)[0]
@@ -73,14 +83,25 @@ def from_data(data: dict[str, Any]) -> ConversationReference:
 
 def configured_security_reference(settings: Settings) -> ConversationReference | None:
     """The security channel named by VERIFYBOT_TEAMS_SECURITY_CONVERSATION_ID and _SERVICE_URL."""
-    if not (settings.teams_security_conversation_id and settings.teams_service_url):
+    return _channel_reference(settings, settings.teams_security_conversation_id)
+
+
+def it_reference(settings: Settings) -> ConversationReference | None:
+    """The IT conversation named by VERIFYBOT_TEAMS_IT_CONVERSATION_ID (device hand-overs)."""
+    return _channel_reference(settings, settings.teams_it_conversation_id)
+
+
+def _channel_reference(
+    settings: Settings, conversation_id: str | None
+) -> ConversationReference | None:
+    if not (conversation_id and settings.teams_service_url):
         return None
     app_id = settings.microsoft_app_id
     return ConversationReference(
         channel_id=TEAMS_CHANNEL,
         service_url=settings.teams_service_url,
         conversation=ConversationAccount(
-            id=channel_root(settings.teams_security_conversation_id),
+            id=channel_root(conversation_id),
             is_group=True,
             conversation_type="channel",
             tenant_id=settings.microsoft_app_tenant_id or None,

@@ -9,6 +9,7 @@ import pytest
 
 from bot.config import Settings
 from bot.models import Actor, Decision, Platform
+from tests.conftest import PASS_ANSWERS
 from tests.slack.conftest import HM, HM2, SEC, SlackApp, SlackDriver
 
 TOKEN = "ats-token-0123456789abcdef"
@@ -18,14 +19,7 @@ CANDIDATE = {
     "email": "SOREN@example.com",
     "home_address": "12 Nørregade, Springfield, IL 62701",
 }
-PASSES = {
-    "notarized_id": ("verified", "Commission 4711, Cook County"),
-    "background_check": ("clear", None),
-    "camera_interview": ("matched", None),
-    "liveness_probes": ("natural", None),
-    "education_history": ("consistent", None),
-    "profile_photo": ("genuine", None),
-}
+PASSES = PASS_ANSWERS["pre-offer"]
 
 
 class Api:

@@ -19,7 +19,9 @@ pytestmark = pytest.mark.sqlite_only
 def test_pending_deferred_work_becomes_sealed_jobs_and_the_table_goes(make_core) -> None:
     core = make_core()
     store = core.store
-    store.db.executescript("DROP TABLE workflow_executions;" + DEFERRED_SCHEMA)
+    later = "DROP TABLE workflow_executions; DROP TABLE chases; DROP TABLE handovers;"
+    later += "ALTER TABLE candidates DROP COLUMN start_date;"
+    store.db.executescript(later + DEFERRED_SCHEMA)
     key = "handover:VB-ABCD-2345"
     secret = {"verification_id": "VB-ABCD-2345", "emails": ["zoë@example.com"], "intro": "x"}
     sealed = store.vault.seal_master(json.dumps(secret), f"deferred_work:{key}")

@@ -109,3 +109,16 @@ async def test_a_command_mentioning_payload_is_still_a_command(slack: SlackDrive
     reply = await slack.send(body)
     assert reply.status == 200
     assert reply.text == "no verification found for 'payload person'"
+
+
+async def test_start_with_a_playbook_name_chooses_it_in_the_form(slack: SlackDriver) -> None:
+    """`/verify start device-handover Jane Doe`: the words Teams understands too."""
+    reply = await slack.command("start device-handover Jane Doe")
+    await slack.settle()
+
+    assert reply.status == 200
+    modal = slack.last_view("vb_start")
+    [name] = [b for b in modal.view["blocks"] if b.get("block_id") == "name"]
+    [playbook] = [b for b in modal.view["blocks"] if b.get("block_id") == "playbook"]
+    assert name["element"]["initial_value"] == "Jane Doe"
+    assert playbook["element"]["initial_option"]["value"] == "device-handover"

@@ -3,18 +3,12 @@
 from __future__ import annotations
 
 from bot.models import Actor, Outcome, Platform
+from tests.conftest import PASS_ANSWERS
 from tests.slack.conftest import HM, JANE, SlackDriver, text_of
 
 HM_ACTOR = Actor(user_id=HM, platform=Platform.SLACK)
 
-PASSES = {
-    "notarized_id": ("verified", "Commission 4711, Cook County"),
-    "background_check": ("clear", None),
-    "camera_interview": ("matched", None),
-    "liveness_probes": ("natural", None),
-    "education_history": ("consistent", None),
-    "profile_photo": ("genuine", None),
-}
+PASSES = PASS_ANSWERS["pre-offer"]
 WITHOUT_SHIPPING = {**JANE, "shipping_address": None}
 
 

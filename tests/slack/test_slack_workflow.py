@@ -8,17 +8,11 @@ import time
 from typing import Any
 
 from bot.models import Actor, Platform
+from tests.conftest import PASS_ANSWERS
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.slack.conftest import HM, JANE, OUTSIDER, SEC, SlackDriver, shut
 
-PASSES = {
-    "notarized_id": ("verified", "Commission 4711, Cook County"),
-    "background_check": ("clear", None),
-    "camera_interview": ("matched", None),
-    "liveness_probes": ("natural", None),
-    "education_history": ("consistent", None),
-    "profile_photo": ("genuine", None),
-}
+PASSES = PASS_ANSWERS["pre-offer"]
 INPUTS = {
     "candidate_name": "Zoë Ångström",
     "candidate_email": "zoe@example.com",

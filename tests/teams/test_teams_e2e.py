@@ -348,7 +348,8 @@ async def test_a_connector_outage_delays_the_escalation_which_is_delivered_once(
                 await asyncio.sleep(0.02)
             raise AssertionError(f"the outbox row is stuck: {finding_row()}")
 
-        await drive(lambda: finding_row()["attempts"] >= 2 and finding_row()["status"] == "pending")
+        await drive(lambda: finding_row()["attempts"] >= 2)
+        assert finding_row()["status"] in ("pending", "sending"), "the worker may be retrying"
         assert finding_row()["last_error"].startswith("Teams connector unreachable")
 
         seen = len(region.requests)

@@ -4,10 +4,10 @@ from __future__ import annotations
 
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 
+from bot.candidates import InvalidCandidate
 from bot.errors import InvalidInput, PermissionDenied, VerifybotError
 from bot.jobs import QueueBusy
 from bot.models import Decision
-from bot.service import InvalidCandidate
 from handlers.slack import jobs
 from handlers.slack.context import ROLE_REFRESH_WAIT, SlackContext, slack_actor
 from handlers.slack.payloads import (
