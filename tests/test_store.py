@@ -142,6 +142,9 @@ def test_the_audit_log_is_append_only(store) -> None:
         store.db.execute("UPDATE events SET actor = 'someone-else'")
     with pytest.raises(store.db.Error, match="append-only"):
         store.db.execute("DELETE FROM events")
+    emptied = {"sqlite": "DELETE FROM events WHERE 1", "postgresql": "TRUNCATE events"}
+    with pytest.raises(store.db.Error, match="append-only"):
+        store.db.execute(emptied[store.dialect])
     assert store.audit_chain_intact()
 
 

@@ -67,6 +67,7 @@ class PostgresBackend:
             min_size=1,
             max_size=max(pool_size, 1),
             kwargs={"autocommit": True},
+            check=ConnectionPool.check_connection,
             timeout=CONNECT_TIMEOUT_S,
             open=False,
             name="verifybot",
