@@ -53,7 +53,12 @@ class Backend(Protocol):
 
     dialect: str
     location: str
-    Error: type[Exception]
+
+    @property
+    def Error(self) -> type[Exception]:
+        """The driver's base class of database errors (a trigger's refusal among them)."""
+        ...
+
     busy_errors: tuple[type[Exception], ...]
     schema_version: int
 

@@ -24,7 +24,7 @@ from bot.sealing import (
     open_columns,
     seal_columns,
 )
-from bot.store.backend import is_database_url
+from bot.store.backend import Backend, is_database_url
 from bot.store.postgres import PostgresBackend, redacted
 from bot.store.sqlite import SqliteBackend
 
@@ -78,7 +78,7 @@ class Store:
         """
         self.path = str(path)
         self.clock = clock
-        self.db: SqliteBackend | PostgresBackend
+        self.db: Backend
         if is_database_url(self.path):
             keys = keys or load_keys(self.path, key_settings or {})
             self.db = PostgresBackend(self.path, pool_size)
