@@ -102,3 +102,28 @@ def write_lock_held(location: str | Path) -> Iterator[None]:
         blocker.execute("SELECT pg_advisory_xact_lock(%s)", [WRITE_LOCK])
         yield
         blocker.rollback()
+
+
+def stored_bytes(location: str | Path) -> bytes:
+    """What the database holds: SQLite's file and WAL as they lie on disk; on PostgreSQL every
+    row of every table as text (what a dump would hold; old row versions are VACUUM's)."""
+    location = str(location)
+    if not is_database_url(location):
+        files = [Path(location), Path(f"{location}-wal")]
+        return b"".join(path.read_bytes() for path in files if path.exists())
+    import psycopg
+
+    with psycopg.connect(location) as connection:
+        tables = [
+            name
+            for (name,) in connection.execute(
+                "SELECT table_name FROM information_schema.tables "
+                "WHERE table_schema = current_schema()"
+            )
+        ]
+        rows = [
+            text
+            for table in tables
+            for (text,) in connection.execute(f"SELECT t::text FROM {table} t".encode())
+        ]
+    return "\n".join(rows).encode()

@@ -3,23 +3,18 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
-from pathlib import Path
 
 import pytest
 from botbuilder.core import StoreItem
 
 from bot.store import Store
 from handlers.teams.storage import EtagConflict, SqliteStorage
+from tests.database import open_store
 
 
 @pytest.fixture
-def db(tmp_path: Path) -> Path:
-    return tmp_path / "state.db"
-
-
-@pytest.fixture
-def store(db: Path) -> Iterator[Store]:
-    opened = Store(db)
+def store(database: str) -> Iterator[Store]:
+    opened = open_store(database)
     yield opened
     opened.close()
 
@@ -85,10 +80,10 @@ async def test_store_items_are_stored_and_delete_removes(storage: SqliteStorage)
         await storage.write({"bad": 42})
 
 
-async def test_state_survives_a_new_store_on_the_same_file(store: Store, db: Path) -> None:
+async def test_state_survives_a_new_store_on_the_same_database(store: Store, database: str) -> None:
     await SqliteStorage(store).write({"a": {"step": "camera_interview"}})
     store.close()
-    reopened = Store(db)
+    reopened = open_store(database)
     try:
         read = await SqliteStorage(reopened).read(["a"])
         assert read["a"]["step"] == "camera_interview"
