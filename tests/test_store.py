@@ -330,3 +330,45 @@ def test_the_database_url_must_be_postgresql() -> None:
 
 def test_every_migration_is_expressed_for_postgresql_too() -> None:
     assert len(PG_MIGRATIONS) == len(MIGRATIONS)
+
+
+def _schema(store: Store) -> dict[str, set[str]]:
+    """Tables with their columns, and the names of the indexes and append-only triggers."""
+    if store.dialect == "sqlite":
+        objects = store.db.query("SELECT type, name FROM sqlite_master")
+        tables = [row["name"] for row in objects if row["type"] == "table"]
+        shape = {
+            table: {row["name"] for row in store.db.query(f"PRAGMA table_info({table})")}
+            for table in tables
+        }
+        shape["indexes"] = {row["name"] for row in objects if row["name"].startswith("idx_")}
+        shape["triggers"] = {row["name"] for row in objects if row["type"] == "trigger"}
+        return shape
+    shape = {}
+    for row in store.db.query(
+        "SELECT table_name, column_name FROM information_schema.columns "
+        "WHERE table_schema = current_schema()"
+    ):
+        shape.setdefault(row["table_name"], set()).add(row["column_name"])
+    del shape["schema_version"]
+    shape["verifications"].discard("rowid")
+    indexes = store.db.query("SELECT indexname FROM pg_indexes WHERE schemaname = current_schema()")
+    shape["indexes"] = {row["indexname"] for row in indexes if row["indexname"].startswith("idx_")}
+    triggers = store.db.query(
+        "SELECT trigger_name FROM information_schema.triggers "
+        "WHERE trigger_schema = current_schema()"
+    )
+    shape["triggers"] = {row["trigger_name"] for row in triggers} - {
+        f"{table}_append_only_truncate" for table in ("answers", "events", "playbook_versions")
+    }
+    return shape
+
+
+def test_the_migrations_give_both_databases_the_same_schema(database: str, tmp_path: Path) -> None:
+    reference = open_store(tmp_path / "reference.db")
+    tested = open_store(database)
+    try:
+        assert _schema(tested) == _schema(reference)
+    finally:
+        reference.close()
+        tested.close()
