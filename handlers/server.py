@@ -59,7 +59,7 @@ async def healthz(request: web.Request) -> web.Response:
 
 
 async def metrics_endpoint(request: web.Request) -> web.Response:
-    metrics.OUTBOX_PENDING.set(len(request.app[CORE].store.pending_outbox()))
+    metrics.OUTBOX_PENDING.set(request.app[CORE].store.outbox_pending())
     return web.Response(body=generate_latest(), headers={"Content-Type": CONTENT_TYPE_LATEST})
 
 
