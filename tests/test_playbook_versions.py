@@ -10,7 +10,6 @@ import shutil
 import socket
 import subprocess
 import sys
-from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -22,6 +21,7 @@ from bot.models import Actor, Platform
 from bot.playbook import canonical_content, content_hash, load_playbook
 from bot.runtime import Core
 from tests.database import raw_execute
+from tests.playbook_edits import edit, rename_drop_and_bump, reword_without_bump
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 JANE = REPO_ROOT / "examples" / "jane_doe.yml"
@@ -44,32 +44,6 @@ def playbooks(tmp_path: Path) -> Path:
     directory = tmp_path / "playbooks"
     shutil.copytree(REPO_ROOT / "playbooks", directory)
     return directory
-
-
-def edit(directory: Path, change: Callable[[dict[str, Any]], None]) -> Path:
-    """Apply `change` to pre_offer.yml's data and write it back; the file's path."""
-    path = directory / "pre_offer.yml"
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    change(data)
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
-    return path
-
-
-def step(data: dict[str, Any], step_id: str) -> dict[str, Any]:
-    return next(s for s in data["steps"] if s["id"] == step_id)
-
-
-def rename_drop_and_bump(data: dict[str, Any]) -> None:
-    """Rename the camera step, drop an education option, and bump the version."""
-    camera = step(data, "camera_interview")
-    camera["id"], camera["title"] = "video_interview", "Video interview"
-    education = step(data, "education_history")
-    education["options"] = [o for o in education["options"] if o["value"] != "unverified"]
-    data["version"] = 3
-
-
-def reword_without_bump(data: dict[str, Any]) -> None:
-    step(data, "camera_interview")["title"] = "Video interview"
 
 
 def stored_events(core: Core) -> list[dict[str, Any]]:

@@ -8,9 +8,9 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 import aiohttp
-import yaml
 
 from tests.fakes.slack_api import FakeSlackAPI
+from tests.playbook_edits import edit, rename_drop_and_bump
 from tests.slack.conftest import (
     REPO_ROOT,
     SlackApp,
@@ -20,16 +20,6 @@ from tests.slack.conftest import (
     shut,
     text_of,
 )
-
-
-def rename_drop_and_bump(path: Path) -> None:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    steps = {step["id"]: step for step in data["steps"]}
-    steps["camera_interview"].update(id="video_interview", title="Video interview")
-    education = steps["education_history"]
-    education["options"] = [o for o in education["options"] if o["value"] != "unverified"]
-    data["version"] = 3
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
 async def test_a_playbook_edit_leaves_an_earlier_verification_unchanged(
@@ -51,7 +41,7 @@ async def test_a_playbook_edit_leaves_an_earlier_verification_unchanged(
     assert "Progress: 6 of 8 steps answered" in status_before
     await shut(before)
 
-    rename_drop_and_bump(playbooks / "pre_offer.yml")
+    edit(playbooks, rename_drop_and_bump)
     after = await make_app(playbooks_dir=str(playbooks))
     slack = SlackDriver(http, after.url, fake_slack, after)
 

@@ -7,24 +7,13 @@ import shutil
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-import yaml
-
 from bot.models import Result
 from tests.fakes.bot_connector import FakeConnector
+from tests.playbook_edits import edit, rename_drop_and_bump
 from tests.teams.harness import HM, Chat, TeamsApp, texts
 from tests.teams.test_teams_e2e import press, start_with_form, verification_id
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def rename_drop_and_bump(path: Path) -> None:
-    data = yaml.safe_load(path.read_text(encoding="utf-8"))
-    steps = {step["id"]: step for step in data["steps"]}
-    steps["camera_interview"].update(id="video_interview", title="Video interview")
-    education = steps["education_history"]
-    education["options"] = [o for o in education["options"] if o["value"] != "unverified"]
-    data["version"] = 3
-    path.write_text(yaml.safe_dump(data, sort_keys=False), encoding="utf-8")
 
 
 async def test_a_playbook_edit_leaves_an_earlier_verification_unchanged(
@@ -42,7 +31,7 @@ async def test_a_playbook_edit_leaves_an_earlier_verification_unchanged(
     assert any("6 of 8" in text for text in status_before)
     await first.stop()
 
-    rename_drop_and_bump(playbooks / "pre_offer.yml")
+    edit(playbooks, rename_drop_and_bump)
     second = await start_app(playbooks_dir=str(playbooks))
     chat = Chat(second, connector, HM, "a:hm-personal-chat")
     assert texts(await chat.say(f"status {vid}")) == status_before
