@@ -7,6 +7,8 @@ class VerifybotError(Exception):
     def __init__(self, message: str) -> None:
         super().__init__(message)
         self.message = message
+        self.reason = message
+        """The message without the field it is about, to show beside that field's input."""
 
 
 class InvalidInput(VerifybotError):

@@ -182,11 +182,8 @@ async def submit_ship(ctx: SlackContext, ack: Any, submission: ViewSubmission) -
         outcome = await ctx.service.give_shipping_address(
             actor, metadata.verification, input_value(view, SHIP_BLOCK) or ""
         )
-    except InvalidInput as error:
-        await ack(response_action="errors", errors={SHIP_BLOCK: error.reason})
-        return
     except VerifybotError as error:
-        await ack(response_action="errors", errors={SHIP_BLOCK: error.message})
+        await ack(response_action="errors", errors={SHIP_BLOCK: error.reason})
         return
     await ack()
     if outcome.duplicate:

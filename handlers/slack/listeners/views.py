@@ -121,11 +121,8 @@ async def submit_note(ctx: SlackContext, ack: AsyncAck, submission: ViewSubmissi
             change=ref.change,
             dedupe_key=dedupe_key,
         )
-    except InvalidInput as error:
-        await ack(response_action="errors", errors={NOTE_BLOCK: error.reason})
-        return
     except VerifybotError as error:
-        await ack(response_action="errors", errors={NOTE_BLOCK: error.message})
+        await ack(response_action="errors", errors={NOTE_BLOCK: error.reason})
         return
     if outcome.recorded is None:
         await ack()
@@ -155,11 +152,8 @@ async def submit_clear(ctx: SlackContext, ack: AsyncAck, submission: ViewSubmiss
         reason = input_value(view, REASON_BLOCK)
         await ctx.refresh_roles(wait=ROLE_REFRESH_WAIT)
         escalation, _ = await ctx.service.decide(actor, metadata.escalation, Decision.CLEAR, reason)
-    except InvalidInput as error:
-        await ack(response_action="errors", errors={REASON_BLOCK: error.reason})
-        return
     except VerifybotError as error:
-        await ack(response_action="errors", errors={REASON_BLOCK: error.message})
+        await ack(response_action="errors", errors={REASON_BLOCK: error.reason})
         return
     payload = jobs.Cleared(
         user_id=actor.user_id,
