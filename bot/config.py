@@ -116,6 +116,9 @@ class Settings(BaseSettings):
     job_lease_seconds: float = Field(
         30.0, gt=0, le=3600, validation_alias=_env("VERIFYBOT_JOB_LEASE_SECONDS")
     )
+    outbox_lease_seconds: float = Field(
+        60.0, ge=2, le=3600, validation_alias=_env("VERIFYBOT_OUTBOX_LEASE_SECONDS")
+    )
 
     greenhouse_secret: SecretStr | None = Field(
         None, validation_alias=_env("VERIFYBOT_GREENHOUSE_SECRET")

@@ -7,6 +7,7 @@ import contextlib
 import email.utils
 import json
 import random
+import secrets
 from collections.abc import Callable, Sequence
 from datetime import UTC, datetime, timedelta
 from typing import Any, Protocol
@@ -48,6 +49,7 @@ class Notifier(Protocol):
 
 
 MAX_RETRY_AFTER = 3600.0
+LEASE_SECONDS = 60.0
 
 
 def retry_after_seconds(header: str | None) -> float | None:
@@ -81,7 +83,12 @@ class Backoff:
 
 
 class OutboxWorker:
-    """Runs in the background of a front end; `kick()` wakes it when new rows are written."""
+    """Runs in the background of a front end; `kick()` wakes it when new rows are written.
+
+    Workers of several processes may share one database: a row is claimed under a lease
+    before it is sent, so only one sends it, and a row whose worker died mid-delivery is
+    sent again once its lease runs out. A delivery is cut off at half the lease.
+    """
 
     def __init__(
         self,
@@ -89,9 +96,12 @@ class OutboxWorker:
         notifiers: Sequence[Notifier],
         backoff: Backoff | None = None,
         render: Render | None = None,
+        lease_seconds: float = LEASE_SECONDS,
     ) -> None:
         self.store = store
         self.render = render
+        self.lease = timedelta(seconds=lease_seconds)
+        self.owner = secrets.token_hex(8)
         self.notifiers = {notifier.target: notifier for notifier in notifiers}
         self.backoff = backoff or Backoff()
         self._wake = asyncio.Event()
@@ -115,17 +125,21 @@ class OutboxWorker:
                 notifier = self.notifiers.get(row["target"])
                 if notifier is None or key in held_back:
                     continue
-                due = datetime.fromisoformat(row["next_attempt_at"])
-                if due <= now and await self._deliver(row, notifier):
+                claimed = self.store.claim_outbox(row["id"], self.owner, now + self.lease)
+                if claimed is not None and await self._deliver(claimed, notifier):
                     delivered += 1
                     continue
                 held_back.add(key)
-                stored = self.store.outbox_item(row["id"])
-                if stored is not None:
-                    self._note_due(datetime.fromisoformat(stored["next_attempt_at"]))
+                self._note_due(self.store.outbox_item(row["id"]))
             return delivered
 
-    def _note_due(self, due: datetime) -> None:
+    def _note_due(self, row: dict | None) -> None:
+        """Wake again when the row is due: its next attempt, or its lease's end while
+        another worker sends it."""
+        if row is None or row["status"] not in ("pending", "sending"):
+            return
+        at = row["next_attempt_at"] if row["status"] == "pending" else row["locked_until"]
+        due = datetime.fromisoformat(at) if at else self.store.clock()
         if self.next_due is None or due < self.next_due:
             self.next_due = due
 
@@ -143,12 +157,13 @@ class OutboxWorker:
             if notice.kind in THREADED_KINDS
             else None
         )
-        with self.store.transaction():
-            self.store.mark_sending(row["id"])
         try:
-            message_ref = await notifier.deliver(notice, thread_ref)
+            async with asyncio.timeout(self.lease.total_seconds() / 2):
+                message_ref = await notifier.deliver(notice, thread_ref)
         except DeliveryError as error:
             return self._retry_later(row, str(error), error.retry_after)
+        except TimeoutError:
+            return self._retry_later(row, "no answer within half the lease", None)
         except Exception as error:  # a notifier bug must not stop the other deliveries
             log.exception("outbox.notifier_crashed", outbox_id=row["id"], target=row["target"])
             return self._retry_later(row, f"{type(error).__name__}: {error}", None)
@@ -180,22 +195,32 @@ class OutboxWorker:
     async def run(self, idle_seconds: float = 30.0) -> None:
         """Deliver until cancelled: now, when kicked, and when the next retry falls due.
 
-        Rows a stopped process was in the middle of sending are sent again first.
+        Rows a dead process was sending are sent again when their lease runs out; at a stop,
+        the rows this worker was sending go back to pending at once.
         """
-        with self.store.transaction():
-            released = self.store.release_sending()
+        try:
+            while True:
+                self._wake.clear()
+                try:
+                    await self.run_once()
+                except Exception:
+                    log.exception("outbox.run_failed")
+                wait = idle_seconds
+                if self.next_due is not None:
+                    until_due = (self.next_due - self.store.clock()).total_seconds()
+                    wait = max(0.05, min(idle_seconds, until_due))
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(wait):  # unlike wait_for, never swallows a cancel
+                        await self._wake.wait()
+        finally:
+            self._release()
+
+    def _release(self) -> None:
+        try:
+            with self.store.transaction():
+                released = self.store.release_outbox(self.owner)
+        except Exception:
+            log.exception("outbox.release_failed")
+            return
         if released:
-            log.warning("outbox.resending_interrupted", rows=released)
-        while True:
-            self._wake.clear()
-            try:
-                await self.run_once()
-            except Exception:
-                log.exception("outbox.run_failed")
-            wait = idle_seconds
-            if self.next_due is not None:
-                until_due = (self.next_due - self.store.clock()).total_seconds()
-                wait = max(0.05, min(idle_seconds, until_due))
-            with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(wait):  # unlike wait_for, never swallows a cancel
-                    await self._wake.wait()
+            log.warning("outbox.released_at_stop", rows=released)

@@ -128,7 +128,7 @@ def build_core(
         key_settings=settings.key_settings(),
         pool_size=settings.database_pool_size,
     )
-    worker = OutboxWorker(store, [], backoff=backoff)
+    worker = OutboxWorker(store, [], backoff=backoff, lease_seconds=settings.outbox_lease_seconds)
     service = VerificationService(
         store,
         playbooks,

@@ -354,6 +354,24 @@ MIGRATIONS: list[str] = [
 
     ALTER TABLE candidates ADD COLUMN start_date TEXT;
     """,
+    # 10: more than one replica: an outbox row is claimed under a lease; the Slack messages
+    # already showing their answer; one Teams turn per user at a time across processes.
+    """
+    ALTER TABLE outbox ADD COLUMN locked_by TEXT;
+    ALTER TABLE outbox ADD COLUMN locked_until TEXT;
+
+    CREATE TABLE shown_answers (
+        key TEXT PRIMARY KEY,
+        shown_at TEXT NOT NULL
+    );
+    CREATE INDEX idx_shown_answers_at ON shown_answers(shown_at);
+
+    CREATE TABLE turn_leases (
+        key TEXT PRIMARY KEY,
+        owner TEXT NOT NULL,
+        locked_until TEXT NOT NULL
+    );
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

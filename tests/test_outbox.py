@@ -359,11 +359,13 @@ async def test_news_written_while_a_notice_is_being_sent_follows_it_in_order(
     core.add_notifier(notifier)
     verification_id = await flag(PENDING)
     [first] = outbox(store)
-    store.mark_sending(first["id"])  # a delivery in flight: nothing merges into it
+    lease = clock() + timedelta(seconds=60)
+    assert store.claim_outbox(first["id"], "elsewhere", lease) is not None  # being sent
 
     await service.answer(actor(), verification_id, *REFUSED)
-    assert len(outbox(store)) == 2
-    store.release_sending()
+    assert len(outbox(store)) == 2, "nothing merges into a row being sent"
+    assert await core.worker.run_once() == 0, "its thread waits for the row being sent"
+    store.release_outbox("elsewhere")
 
     assert await core.worker.run_once() == 2
     assert notifier.thread_refs == [None, "slack-msg-1"]
@@ -371,6 +373,90 @@ async def test_news_written_while_a_notice_is_being_sent_follows_it_in_order(
         ["background_check"],
         ["camera_interview"],
     ]
+
+
+async def test_a_row_another_worker_claimed_is_sent_by_nobody_else_until_its_lease_ends(
+    core, store, clock, flag, notifier_class
+) -> None:
+    notifier = notifier_class("slack")
+    core.add_notifier(notifier)
+    await flag(PENDING)
+    [row] = outbox(store)
+    lease = clock() + timedelta(seconds=60)
+    assert store.claim_outbox(row["id"], "replica-that-dies", lease) is not None
+    assert store.claim_outbox(row["id"], "another", lease) is None
+
+    assert await core.worker.run_once() == 0
+    assert core.worker.next_due == lease, "the worker wakes when the lease runs out"
+    clock.advance(61)
+    assert await core.worker.run_once() == 1
+    assert await core.worker.run_once() == 0
+    assert len(notifier.notices) == 1
+    assert outbox(store)[0]["status"] == "delivered"
+    assert outbox(store)[0]["locked_by"] is None
+
+
+class SlowNotifier:
+    """Takes a while to post, as a chat API does; records each post's thread."""
+
+    target = "slack"
+
+    def __init__(self, posts: list[str | None]) -> None:
+        self.posts = posts
+
+    async def deliver(self, notice, thread_ref: str | None) -> str | None:
+        await asyncio.sleep(0.01)
+        self.posts.append(thread_ref)
+        return thread_ref or f"msg-{len(self.posts)}"
+
+
+async def test_workers_of_two_processes_deliver_every_row_once_and_in_thread_order(
+    core, make_core, store, clock, flag, service, actor
+) -> None:
+    """Two cores (two connections, two workers) on one database deliver side by side."""
+    posts: list[str | None] = []
+    other = make_core()
+    core.add_notifier(SlowNotifier(posts))
+    other.add_notifier(SlowNotifier(posts))
+    flagged = [await flag(PENDING) for _ in range(4)]
+    await asyncio.gather(core.worker.run_once(), other.worker.run_once())
+    for verification_id in flagged:
+        await service.answer(actor(), verification_id, *REFUSED)
+    clock.advance(NOTICE_INTERVAL)
+
+    for _ in range(3):
+        await asyncio.gather(core.worker.run_once(), other.worker.run_once())
+
+    rows = outbox(store)
+    assert len(rows) == 8
+    assert {row["status"] for row in rows} == {"delivered"}
+    assert len(posts) == 8, "no row was sent twice"
+    assert posts.count(None) == 4, "each escalation opened its thread once"
+
+
+async def test_a_worker_stopped_mid_delivery_hands_its_row_back(
+    core, store, flag, notifier_class
+) -> None:
+    started = asyncio.Event()
+
+    class Hanging:
+        target = "slack"
+
+        async def deliver(self, notice, thread_ref: str | None) -> str | None:
+            started.set()
+            await asyncio.sleep(3600)
+            return None
+
+    core.add_notifier(Hanging())
+    await flag(PENDING)
+    task = asyncio.create_task(core.worker.run())
+    await asyncio.wait_for(started.wait(), 5)
+    assert outbox(store)[0]["status"] == "sending"
+    task.cancel()
+    with pytest.raises(asyncio.CancelledError):
+        await task
+    [row] = outbox(store)
+    assert (row["status"], row["locked_by"]) == ("pending", None)
 
 
 async def test_a_failed_escalation_does_not_hold_back_another(

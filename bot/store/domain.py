@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator
 from contextlib import AbstractContextManager, contextmanager
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -153,7 +154,9 @@ class Store:
 
     def outbox_pending(self) -> int:
         """Notices waiting to be sent, counted on the outbox's status index."""
-        return self._count("SELECT count(*) AS n FROM outbox WHERE status = 'pending'")
+        return self._count(
+            "SELECT count(*) AS n FROM outbox WHERE status IN ('pending', 'sending')"
+        )
 
     # candidates and verifications
 
@@ -397,6 +400,43 @@ class Store:
         )
         return [row for row in map(self._open_escalation, rows) if row is not None]
 
+    # shared state of the front ends' replicas
+
+    def mark_shown(self, key: str, keep: timedelta = timedelta(days=2)) -> None:
+        """Remember that a chat message shows its answer (`key` names both); older marks go."""
+        now = self.clock()
+        with self.transaction():
+            self.db.execute("DELETE FROM shown_answers WHERE shown_at < ?", [iso(now - keep)])
+            self.db.execute(
+                "INSERT INTO shown_answers (key, shown_at) VALUES (?, ?) "
+                "ON CONFLICT (key) DO NOTHING",
+                [_digest(key), iso(now)],
+            )
+
+    def was_shown(self, key: str) -> bool:
+        return (
+            self._row("SELECT 1 AS x FROM shown_answers WHERE key = ?", [_digest(key)]) is not None
+        )
+
+    def take_turn_lease(self, key: str, owner: str, lease_until: datetime) -> bool:
+        """Hold `key` until `lease_until` unless another owner holds it now; True if taken."""
+        with self.transaction():
+            row = self._row(
+                "INSERT INTO turn_leases (key, owner, locked_until) VALUES (?, ?, ?) "
+                "ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, "
+                "locked_until = excluded.locked_until "
+                "WHERE turn_leases.locked_until <= ? OR turn_leases.owner = excluded.owner "
+                "RETURNING owner",
+                [_digest(key), owner, iso(lease_until), self.now()],
+            )
+        return row is not None
+
+    def drop_turn_lease(self, key: str, owner: str) -> None:
+        with self.transaction():
+            self.db.execute(
+                "DELETE FROM turn_leases WHERE key = ? AND owner = ?", [_digest(key), owner]
+            )
+
     # outbox
 
     def enqueue(
@@ -441,21 +481,40 @@ class Store:
         )
         return datetime.fromisoformat(row["at"]) if row and row["at"] else None
 
-    def mark_sending(self, item_id: int) -> None:
-        """Taken by the worker: later notices no longer merge into it."""
-        self.db.execute("UPDATE outbox SET status = 'sending' WHERE id = ?", [item_id])
+    def claim_outbox(self, item_id: int, owner: str, lease_until: datetime) -> Row | None:
+        """The row, now being sent by `owner` until `lease_until`; None when it is not due or
+        another worker holds it. Later notices no longer merge into a claimed row."""
+        now = self.now()
+        with self.transaction():
+            return self._row(
+                "UPDATE outbox SET status = 'sending', locked_by = ?, locked_until = ? "
+                "WHERE id = ? AND ((status = 'pending' AND next_attempt_at <= ?) "
+                "OR (status = 'sending' AND (locked_until IS NULL OR locked_until <= ?))) "
+                "RETURNING *",
+                [owner, iso(lease_until), item_id, now, now],
+            )
 
     def mark_dropped(self, item_id: int) -> None:
         """A row whose escalation is gone: never delivered, kept for the record."""
-        self.db.execute("UPDATE outbox SET status = 'dropped' WHERE id = ?", [item_id])
+        self.db.execute(
+            "UPDATE outbox SET status = 'dropped', locked_by = NULL, locked_until = NULL "
+            "WHERE id = ?",
+            [item_id],
+        )
 
-    def release_sending(self) -> int:
-        """Rows a stopped process was sending go back to pending; how many."""
-        cursor = self.db.execute("UPDATE outbox SET status = 'pending' WHERE status = 'sending'")
+    def release_outbox(self, owner: str) -> int:
+        """Rows `owner` was sending go back to pending (a graceful stop); how many."""
+        cursor = self.db.execute(
+            "UPDATE outbox SET status = 'pending', locked_by = NULL, locked_until = NULL "
+            "WHERE status = 'sending' AND locked_by = ?",
+            [owner],
+        )
         return cursor.rowcount
 
     def pending_outbox(self) -> list[Row]:
-        return self._rows("SELECT * FROM outbox WHERE status = 'pending' ORDER BY id")
+        """Every row not yet delivered, oldest first: pending, and being sent (whose lease
+        may have run out, its worker having died)."""
+        return self._rows("SELECT * FROM outbox WHERE status IN ('pending', 'sending') ORDER BY id")
 
     def outbox_item(self, item_id: int) -> Row | None:
         return self._row("SELECT * FROM outbox WHERE id = ?", [item_id])
@@ -463,14 +522,15 @@ class Store:
     def mark_delivered(self, item_id: int, message_ref: str | None) -> None:
         self.db.execute(
             "UPDATE outbox SET status = 'delivered', attempts = attempts + 1, "
-            "message_ref = ?, delivered_at = ?, last_error = NULL WHERE id = ?",
+            "message_ref = ?, delivered_at = ?, last_error = NULL, locked_by = NULL, "
+            "locked_until = NULL WHERE id = ?",
             [message_ref, self.now(), item_id],
         )
 
     def mark_failed(self, item_id: int, error: str, next_attempt_at: datetime) -> None:
         self.db.execute(
             "UPDATE outbox SET status = 'pending', attempts = attempts + 1, last_error = ?, "
-            "next_attempt_at = ? WHERE id = ?",
+            "next_attempt_at = ?, locked_by = NULL, locked_until = NULL WHERE id = ?",
             [error[:500], iso(next_attempt_at), item_id],
         )
 
@@ -1315,3 +1375,8 @@ EVENT_FIELDS = ("id", "at", "actor", "platform", "action", "verification_id", "d
 def _answer_key(row: Row) -> str:
     """What an answer's sealed values are bound to (its id is not known before it is written)."""
     return f"{row['verification_id']}:{row['step_id']}:{row['answered_at']}"
+
+
+def _digest(key: str) -> str:
+    """A fixed-length stand-in for a key made of chat ids."""
+    return hashlib.sha256(key.encode()).hexdigest()
