@@ -6,9 +6,8 @@ import asyncio
 import dataclasses
 import hashlib
 import json
-from collections import OrderedDict
 from collections.abc import Awaitable, Callable
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Any
 
 import structlog
@@ -32,26 +31,6 @@ def slack_actor(user_id: str) -> Actor:
     return Actor(user_id=user_id, platform=Platform.SLACK)
 
 
-class RecentKeys:
-    """A bounded set of the keys seen lately; the oldest go first."""
-
-    def __init__(self, size: int = 4096) -> None:
-        self.size = size
-        self._keys: OrderedDict[str, None] = OrderedDict()
-
-    def __contains__(self, key: str) -> bool:
-        return key in self._keys
-
-    def add(self, key: str) -> None:
-        self._keys[key] = None
-        self._keys.move_to_end(key)
-        while len(self._keys) > self.size:
-            self._keys.popitem(last=False)
-
-    def discard(self, key: str) -> None:
-        self._keys.pop(key, None)
-
-
 def retryable(error: BaseException) -> bool:
     """A failure that may pass: no answer, a rate limit, or Slack's own server error."""
     if isinstance(error, SlackApiError):
@@ -62,7 +41,7 @@ def retryable(error: BaseException) -> bool:
 
 @dataclass
 class SlackContext:
-    """Shared by the listeners; `shown_answers` skips repeated work.
+    """Shared by the listeners.
 
     `for_job(job)` is the context a job runs with: a Web API call that may pass later makes
     the job retry (RetryLater), and a message the job already sent is not sent again.
@@ -74,7 +53,6 @@ class SlackContext:
     jobs: JobWorker
     security_group: SecurityGroup | None = None
     security_channel: str = ""
-    shown_answers: RecentKeys = field(default_factory=RecentKeys)
     job: Job | None = None
 
     def for_job(self, job: Job) -> SlackContext:

@@ -121,7 +121,7 @@ async def show_outcome(
         shown = answered_message(outcome.verification, recorded)
         if await ctx.update(where.channel, where.ts, shown) is not None:
             key = shown_key(user_id, where, outcome.verification.id, recorded.step)
-            ctx.shown_answers.add(key)
+            ctx.service.store.mark_shown(key)
     if outcome.duplicate or (change and not outcome.finished):
         return
     await post_next(ctx, where.channel or user_id, outcome)
@@ -143,7 +143,7 @@ async def record_answer(ctx: SlackContext, click: Click) -> None:
     dedupe_key = click.dedupe_key(ref)
     mine = ctx.service.store.answer_by_dedupe_key(dedupe_key) if dedupe_key else None
     key = shown_key(click.user_id, click.where, ref.verification_id, ref.step_id)
-    if mine is None and not ref.change and key in ctx.shown_answers:
+    if mine is None and not ref.change and ctx.service.store.was_shown(key):
         return
     try:
         if mine is not None:

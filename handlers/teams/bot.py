@@ -3,8 +3,10 @@
 from __future__ import annotations
 
 import asyncio
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
+from datetime import timedelta
 from http import HTTPStatus
 
 import structlog
@@ -22,18 +24,28 @@ log = structlog.get_logger("verifybot.teams")
 
 SESSION = "session"
 PERSONAL = "personal"
+TURN_LEASE_SECONDS = 60.0
 NO_INVOKES = {"error": "verifybot's cards use Action.Submit; it handles no invoke activities"}
 
 
 class TurnLocks:
-    """One lock per session key: a user's turns in one conversation run one at a time.
+    """A user's turns in one conversation run one at a time, in this process and across
+    replicas: an asyncio lock here, then a lease row in the database.
 
     The session is read at the start of a turn and written at its end, after the replies are
-    posted; two turns at once (a double click on a card's button) would both read the same
-    session and both act on it, e.g. start the same candidate's verification twice.
+    posted; two turns at once (a double click on a card's button, perhaps reaching two
+    replicas) would both read the same session and both act on it, e.g. start the same
+    candidate's verification twice. A replica that dies mid-turn holds its lease until it
+    runs out.
     """
 
-    def __init__(self) -> None:
+    def __init__(
+        self, store: Store, lease_seconds: float = TURN_LEASE_SECONDS, poll: float = 0.02
+    ) -> None:
+        self.store = store
+        self.lease = timedelta(seconds=lease_seconds)
+        self.poll = poll
+        self.owner = secrets.token_hex(8)
         self._locks: dict[str, asyncio.Lock] = {}
         self._users: dict[str, int] = {}
 
@@ -43,11 +55,19 @@ class TurnLocks:
         self._users[key] = self._users.get(key, 0) + 1
         try:
             async with lock:
-                yield
+                await self._take(key)
+                try:
+                    yield
+                finally:
+                    self.store.drop_turn_lease(key, self.owner)
         finally:
             self._users[key] -= 1
             if not self._users[key]:
                 del self._users[key], self._locks[key]
+
+    async def _take(self, key: str) -> None:
+        while not self.store.take_turn_lease(key, self.owner, self.store.clock() + self.lease):
+            await asyncio.sleep(self.poll)
 
     def __len__(self) -> int:
         return len(self._locks)
@@ -98,7 +118,7 @@ class VerifyBot(ActivityHandler):
         self.state = state
         self.store = store
         self.sessions = state.create_property(SESSION)
-        self.locks = TurnLocks()
+        self.locks = TurnLocks(store)
 
     async def on_turn(self, turn_context: TurnContext) -> None:
         async with self.locks.hold(self.state.get_storage_key(turn_context)):

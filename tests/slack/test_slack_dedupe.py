@@ -4,9 +4,16 @@ from __future__ import annotations
 
 import asyncio
 import copy
+from collections.abc import Awaitable, Callable
+
+import aiohttp
 
 from tests.fakes.slack_api import FakeSlackAPI
 from tests.slack.conftest import HM, SlackApp, SlackDriver, find_button, text_of
+
+
+def chat_calls(fake: FakeSlackAPI) -> int:
+    return sum(call.method.startswith(("chat.", "views.")) for call in fake.calls)
 
 
 def step_answers(app: SlackApp, verification_id: str, step: str) -> list[str]:
@@ -110,3 +117,29 @@ async def test_clicks_on_a_message_that_shows_the_answer_cost_nothing_more(
     assert len(fake_slack.calls) == calls
     assert len(slack_app.core.store.events()) == events
     assert step_answers(slack_app, verification_id, "notarized_id") == ["not_provided"]
+
+
+async def test_a_replica_knows_a_message_another_replica_showed_answered(
+    slack: SlackDriver,
+    fake_slack: FakeSlackAPI,
+    slack_app: SlackApp,
+    make_app: Callable[..., Awaitable[SlackApp]],
+    http: aiohttp.ClientSession,
+) -> None:
+    """What a message shows is in the database: a stale click on a second replica of the
+    same database makes no Web API call and writes nothing."""
+    other = await make_app()
+    on_other = SlackDriver(http, other.url, fake_slack, other)
+    verification_id = await slack.start()
+    stale = copy.deepcopy(slack.last_dm())
+    await slack.answer("not_provided")
+    calls = chat_calls(fake_slack)
+    events = len(slack_app.core.store.events())
+
+    for option in ("not_provided", "mismatch"):
+        assert (await on_other.click(stale, option=option)).status == 200
+    await on_other.settle()
+
+    assert chat_calls(fake_slack) == calls, "no chat.update, no next step"
+    assert len(other.core.store.events()) == events
+    assert step_answers(other, verification_id, "notarized_id") == ["not_provided"]

@@ -530,3 +530,27 @@ async def test_a_teams_user_with_a_slack_security_users_id_is_not_security(
     assert json.loads(refusal["detail"])["action"] == "escalation.decide"
     calls = await Chat(app, connector, impostor, "a:impostor").say(f"status {vid}")
     assert "not allowed" in texts(calls)[0]
+
+
+async def test_a_double_click_split_between_two_replicas_starts_one(
+    connector: FakeConnector, start_app: Callable[..., Awaitable[TeamsApp]]
+) -> None:
+    """One turn per user across processes: the second replica waits for the first's turn."""
+    apps = [await start_app(), await start_app()]
+    chat = Chat(apps[0], connector, HM, "a:hm-personal-chat")
+    form = (await chat.say("start Jane Doe"))[0]
+    values = {e["id"]: e.get("value", "") for e in form.card["body"] if e["type"] == "Input.Text"}
+    value = {**form.card["actions"][0]["data"], **values, **JANE}
+    clicks = [chat.activity(value=value, reply_to_id=form.id) for _ in range(2)]
+
+    responses = await asyncio.gather(
+        *(app.post(click) for app, click in zip(apps, clicks, strict=True))
+    )
+
+    assert [response.status for response in responses] == [201, 201]
+    assert len(apps[1].core.store.list_verifications()) == 1
+    replies = connector.texts(chat.conversation_id)
+    assert sum(text.startswith("Started Jane Doe") for text in replies) == 1
+    assert "That form was already used." in "\n".join(replies)
+    leases = apps[0].core.store.db.execute("SELECT count(*) FROM turn_leases").fetchone()[0]
+    assert leases == 0, "no lease is kept once the turns are done"
