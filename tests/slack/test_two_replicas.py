@@ -1,0 +1,186 @@
+"""Two real `verifybot serve` processes on one database (PostgreSQL in CI's second run, a
+SQLite file in the first), behind one Slack app: 200 clicks split between them, duplicates
+and retries included; one is killed with -9 while the security channel is failing. Every
+answer is recorded once, every escalation posted once, and nothing is left pending."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import re
+import signal
+import subprocess
+import sys
+from pathlib import Path
+
+import aiohttp
+
+from bot.config import Settings
+from bot.runtime import build_core
+from handlers.slack.blocks import prompt_message
+from handlers.slack.context import slack_actor
+from tests.database import KEY_SETTINGS, database_settings, open_store
+from tests.fakes.slack_api import FakeSlackAPI, Message
+from tests.slack.conftest import (
+    HM,
+    JANE,
+    REPO_ROOT,
+    SECRET,
+    SECURITY_CHANNEL,
+    TOKEN,
+    SlackDriver,
+    find_button,
+    text_of,
+)
+from tests.slack.test_slack_kill import free_port, healthy, until
+
+VERIFICATIONS = 50
+VERIFICATION_ID = re.compile(r"VB-[0-9A-F]{8}")
+
+
+async def prepared_steps(database: str, fake: FakeSlackAPI) -> list[tuple[str, Message]]:
+    """Verifications started on the database, each with its first step in the fake's DM."""
+    settings = Settings(playbooks_dir=str(REPO_ROOT / "playbooks"), **database_settings(database))
+    core = build_core(settings)
+    steps = []
+    try:
+        for number in range(VERIFICATIONS):
+            details = {**JANE, "name": f"Jane Doe {number}", "email": f"j{number}@example.com"}
+            started = await core.service.start(slack_actor(HM), details)
+            assert started.next_prompt is not None
+            fake._chat_postMessage({"channel": HM, **prompt_message(started.next_prompt)})
+            steps.append((started.verification.id, fake.state.messages[-1]))
+    finally:
+        core.close()
+    return steps
+
+
+def replica(database: str, fake: FakeSlackAPI, port: int, cwd: Path) -> subprocess.Popen[str]:
+    """`verifybot serve` on the database, with short leases so a dead replica's work moves on."""
+    env = {
+        key: value
+        for key, value in os.environ.items()
+        if not key.startswith(("SLACK_", "VERIFYBOT_", "Microsoft"))
+    }
+    env.update(
+        SLACK_BOT_TOKEN=TOKEN,
+        SLACK_SIGNING_SECRET=SECRET,
+        SLACK_API_URL=fake.url,
+        VERIFYBOT_SLACK_SECURITY_CHANNEL=SECURITY_CHANNEL,
+        VERIFYBOT_PLAYBOOKS=str(REPO_ROOT / "playbooks"),
+        VERIFYBOT_TEAMS_ENABLED="false",
+        VERIFYBOT_NOTICE_INTERVAL="0",
+        VERIFYBOT_JOB_LEASE_SECONDS="1",
+        VERIFYBOT_OUTBOX_LEASE_SECONDS="2",
+        PYTHONPATH=str(REPO_ROOT),
+    )
+    command = [sys.executable, "-m", "handlers.cli", "serve", "--port", str(port)]
+    if database.startswith("postgresql"):
+        env["VERIFYBOT_DATABASE_URL"] = database
+        env.update({f"VERIFYBOT_{name.upper()}_KEY": key for name, key in KEY_SETTINGS.items()})
+    else:
+        command += ["--db", database]
+    return subprocess.Popen(
+        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    )
+
+
+def clicks_for(
+    drivers: list[SlackDriver], steps: list[tuple[str, Message]]
+) -> list[tuple[SlackDriver, str, dict[str, str]]]:
+    """Four clicks per step: the click, Slack's retry of it on the other replica,
+    and a double click on each replica."""
+    retry = {"X-Slack-Retry-Num": "1", "X-Slack-Retry-Reason": "http_timeout"}
+    planned = []
+    for number, (_, message) in enumerate(steps):
+        first, second = drivers[number % 2], drivers[(number + 1) % 2]
+        click = press(first, message)
+        planned += [(first, click, {}), (second, click, retry)]
+        planned += [(first, press(first, message), {}), (second, press(second, message), {})]
+    return planned
+
+
+def press(driver: SlackDriver, message: Message) -> str:
+    """A signed click on the step's "not provided" button, with its own action_ts."""
+    block_id, element = find_button(message.blocks, option="not_provided")
+    return driver.interaction(driver.click_payload(HM, message, block_id, element))
+
+
+async def click_all(planned: list[tuple[SlackDriver, str, dict[str, str]]]) -> None:
+    """Send the clicks at once; each is acked."""
+    replies = await asyncio.gather(
+        *(driver.send(body, headers=headers) for driver, body, headers in planned)
+    )
+    assert [reply.status for reply in replies] == [200] * len(planned)
+
+
+def top_level_ids(fake: FakeSlackAPI) -> list[str]:
+    """The verification each post that opened a thread in the security channel names (the
+    daily audit head names none)."""
+    posts = [m for m in fake.messages_in(SECURITY_CHANNEL) if m.thread_ts is None]
+    named = [VERIFICATION_ID.findall(f"{m.text} {text_of(m.blocks)}") for m in posts]
+    return [ids[0] for ids in named if ids]
+
+
+async def test_two_replicas_record_every_click_once_and_post_every_escalation_once(
+    tmp_path: Path, database: str, fake_slack: FakeSlackAPI, http: aiohttp.ClientSession
+) -> None:
+    steps = await prepared_steps(database, fake_slack)
+    ports = [free_port(), free_port()]
+    replicas = [replica(database, fake_slack, port, tmp_path) for port in ports]
+    try:
+        await asyncio.gather(*(healthy(http, port) for port in ports))
+        drivers = [
+            SlackDriver(http, f"http://127.0.0.1:{port}/slack/events", fake_slack, app=None)
+            for port in ports
+        ]
+        half = VERIFICATIONS // 2
+        healthy_channel, failing_channel = steps[:half], steps[half:]
+        await click_all(clicks_for(drivers, healthy_channel))
+
+        async def first_half_posted() -> bool:
+            return len(top_level_ids(fake_slack)) >= half
+
+        await until(first_half_posted, 30, "both replicas to post the first escalations")
+        fake_slack.fail_next("chat.postMessage", times=10_000, channel=SECURITY_CHANNEL)
+        await click_all(clicks_for(drivers, failing_channel))
+
+        async def security_failing() -> bool:
+            failed = fake_slack.calls_to("chat.postMessage", ok=False, channel=SECURITY_CHANNEL)
+            return len(failed) >= 5
+
+        await until(security_failing, 20, "escalations to fail on the security channel")
+        replicas[0].send_signal(signal.SIGKILL)
+        replicas[0].wait(timeout=10)
+        fake_slack.clear_failures()
+
+        escalated = {verification_id for verification_id, _ in steps}
+
+        async def all_posted() -> bool:
+            return set(top_level_ids(fake_slack)) == escalated
+
+        await until(all_posted, 60, "every escalation in the security channel")
+        store = open_store(database)
+        try:
+
+            async def nothing_pending() -> bool:
+                return store.outbox_pending() == 0 and store.unfinished_jobs() == 0
+
+            await until(nothing_pending, 30, "the outbox and the jobs to empty")
+            for verification_id, _ in steps:
+                answers = [(a["step_id"], a["value"]) for a in store.answers(verification_id)]
+                assert answers == [("notarized_id", "not_provided")], verification_id
+            statuses = store.db.execute("SELECT DISTINCT status FROM outbox").fetchall()
+            assert [tuple(row) for row in statuses] == [("delivered",)]
+            assert {row["status"] for row in store.jobs()} == {"done"}
+        finally:
+            store.close()
+        assert sorted(top_level_ids(fake_slack)) == sorted(escalated), "each posted once"
+        replicas[1].send_signal(signal.SIGTERM)
+        _, stderr = await asyncio.to_thread(replicas[1].communicate, timeout=20)
+        assert replicas[1].returncode == 0
+        assert "Traceback" not in stderr
+    finally:
+        for process in replicas:
+            process.kill()
+            process.wait(timeout=10)
