@@ -22,7 +22,8 @@ def test_pending_deferred_work_becomes_sealed_jobs_and_the_table_goes(make_core)
     later = "DROP TABLE workflow_executions; DROP TABLE chases; DROP TABLE handovers;"
     later += "ALTER TABLE candidates DROP COLUMN start_date;"
     later += "DROP TABLE shown_answers; DROP TABLE turn_leases;"
-    later += "ALTER TABLE outbox DROP COLUMN locked_by; ALTER TABLE outbox DROP COLUMN locked_until;"
+    later += "ALTER TABLE outbox DROP COLUMN locked_by;"
+    later += "ALTER TABLE outbox DROP COLUMN locked_until;"
     store.db.executescript(later + DEFERRED_SCHEMA)
     key = "handover:VB-ABCD-2345"
     secret = {"verification_id": "VB-ABCD-2345", "emails": ["zoë@example.com"], "intro": "x"}
