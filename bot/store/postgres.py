@@ -138,6 +138,10 @@ class PostgresBackend:
         """An expression: the JSON array in `column` with the parameter appended."""
         return f"({column}::jsonb || to_jsonb(?::text))::text"
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn is not None
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """The outermost takes the write lock first (waiting at most the lock timeout)."""
