@@ -9,7 +9,7 @@ import json
 import secrets
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -24,6 +24,7 @@ ENQUEUE_TIMEOUT = 2.0
 LEASE_SECONDS = 30.0
 MAX_ATTEMPTS = 8
 CONCURRENCY = 4
+RENEWALS_PER_LEASE = 6
 
 
 class RetryLater(Exception):
@@ -48,6 +49,7 @@ class Job:
     attempts: int
     progress: set[str] = field(default_factory=set)
     _store: Store | None = field(default=None, repr=False)
+    _unsaved: list[str] = field(default_factory=list, repr=False)
 
     @classmethod
     def of(cls, row: Row, store: Store) -> Job:
@@ -64,11 +66,24 @@ class Job:
         return mark in self.progress
 
     def mark(self, mark: str) -> None:
-        """Remember that `mark` is done, in the database, for a rerun after a crash."""
+        """Remember that `mark` is done; written by `save()` (before the job's next side effect)
+        or with the job's end, for a rerun after a crash."""
         if mark not in self.progress:
             self.progress.add(mark)
-            if self._store is not None:
+            self._unsaved.append(mark)
+
+    def save(self) -> None:
+        """Write the marks not written yet: call it before a side effect a rerun must not
+        repeat once an earlier one is marked done."""
+        if self._store is not None:
+            for mark in self._unsaved:
                 self._store.add_job_progress(self.id, mark)
+        self._unsaved.clear()
+
+    def unsaved(self) -> list[str]:
+        """The marks to write with the job's end (taken: they are written once)."""
+        marks, self._unsaved = self._unsaved, []
+        return marks
 
 
 Handler = Callable[[Job], Awaitable[None]]
@@ -93,6 +108,7 @@ class JobWorker:
         enqueue_timeout: float = ENQUEUE_TIMEOUT,
     ) -> None:
         self.store = store
+        self._renewed_at: datetime | None = None
         self.backoff = backoff or Backoff()
         self.concurrency = concurrency
         self.lease = timedelta(seconds=lease_seconds)
@@ -154,6 +170,7 @@ class JobWorker:
         try:
             await self.handlers[job.kind](job)
         except asyncio.CancelledError:
+            job.save()
             raise
         except RetryLater as error:
             self._retry_or_fail(job, str(error), error.retry_after)
@@ -162,14 +179,14 @@ class JobWorker:
             log.exception("jobs.handler_crashed", job_id=job.id, kind=job.kind)
             self._retry_or_fail(job, f"{type(error).__name__}: {error}", None)
             return
-        if self.store.finish_job(job.id, self.owner):
+        if self.store.finish_job(job.id, self.owner, job.unsaved()):
             self.done += 1
         else:
             log.warning("jobs.lease_lost", job_id=job.id, kind=job.kind)
 
     def _retry_or_fail(self, job: Job, error: str, retry_after: float | None) -> None:
         if job.attempts >= self.max_attempts:
-            self.store.fail_job(job.id, self.owner, error)
+            self.store.fail_job(job.id, self.owner, error, job.unsaved())
             self.failed += 1
             log.error(
                 "jobs.failed", job_id=job.id, kind=job.kind, attempts=job.attempts, error=error
@@ -177,7 +194,11 @@ class JobWorker:
             return
         delay = self.backoff.delay(job.attempts, retry_after)
         self.store.retry_job(
-            job.id, self.owner, error, self.store.clock() + timedelta(seconds=delay)
+            job.id,
+            self.owner,
+            error,
+            self.store.clock() + timedelta(seconds=delay),
+            job.unsaved(),
         )
         log.warning(
             "jobs.retry_scheduled",
@@ -189,7 +210,15 @@ class JobWorker:
         )
 
     def _renew_leases(self) -> None:
-        self.store.renew_job_leases(self._running, self.owner, self.store.clock() + self.lease)
+        """Extend the running jobs' leases, at most RENEWALS_PER_LEASE times per lease."""
+        now = self.store.clock()
+        if (
+            self._renewed_at is not None
+            and now - self._renewed_at < self.lease / RENEWALS_PER_LEASE
+        ):
+            return
+        self._renewed_at = now
+        self.store.renew_job_leases(self._running, self.owner, now + self.lease)
 
     def _wait_seconds(self, idle_seconds: float) -> float:
         wait = min(idle_seconds, self.lease.total_seconds() / 3)

@@ -311,3 +311,86 @@ async def test_enqueue_waits_a_bounded_time_for_a_locked_database(stores, databa
     if store.dialect == "sqlite":
         busy = store.db.execute("PRAGMA busy_timeout").fetchone()[0]
         assert busy == 10_000, "the store's own timeout is back"
+
+
+async def test_marks_are_written_before_the_next_side_effect_and_with_the_end(
+    stores, database, clock
+) -> None:
+    store = open_store(stores, database, clock)
+    worker = worker_on(store)
+    written: list[list[str]] = []
+
+    async def handle(job: Job) -> None:
+        job.mark("first")
+        written.append(json.loads(job_row(store)["progress"]))
+        job.save()
+        written.append(json.loads(job_row(store)["progress"]))
+        job.mark("second")
+
+    worker.register(KIND, handle)
+    worker.enqueue(KIND, {}, "k")
+    assert await worker.drain(timeout=5)
+    assert written == [[], ["first"]]
+    row = job_row(store)
+    assert (row["status"], json.loads(row["progress"])) == ("done", ["first", "second"])
+
+
+async def test_a_failed_job_keeps_the_marks_of_what_it_did(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
+    worker = worker_on(store, max_attempts=1)
+
+    async def handle(job: Job) -> None:
+        job.mark("first")
+        job.mark("second")
+        raise RetryLater("down")
+
+    worker.register(KIND, handle)
+    worker.enqueue(KIND, {}, "k")
+    assert await worker.drain(timeout=5)
+    row = job_row(store)
+    assert (row["status"], json.loads(row["progress"])) == ("failed", ["first", "second"])
+
+
+async def test_a_job_stopped_midway_keeps_the_marks_of_what_it_did(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
+    worker = worker_on(store)
+    marked = asyncio.Event()
+
+    async def handle(job: Job) -> None:
+        job.mark("first")
+        marked.set()
+        await asyncio.sleep(30)
+
+    worker.register(KIND, handle)
+    worker.enqueue(KIND, {}, "k")
+    runner = asyncio.create_task(worker.run())
+    await marked.wait()
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+    await worker.stop(timeout=0.01)
+    row = job_row(store)
+    assert (row["status"], json.loads(row["progress"])) == ("pending", ["first"])
+
+
+async def test_leases_are_renewed_a_few_times_per_lease_not_at_every_wake(
+    stores, database, clock
+) -> None:
+    store = open_store(stores, database, clock)
+    worker = worker_on(store, lease_seconds=30)
+    renewals: list[int] = []
+    renew = store.renew_job_leases
+
+    def counted(job_ids, owner, lease_until) -> int:
+        renewals.append(len(list(job_ids)))
+        return renew(job_ids, owner, lease_until)
+
+    store.renew_job_leases = counted  # type: ignore[method-assign]
+    for _ in range(10):
+        worker._renew_leases()
+    assert len(renewals) == 1
+    clock.advance(4)
+    worker._renew_leases()
+    assert len(renewals) == 1
+    clock.advance(1)
+    worker._renew_leases()
+    assert len(renewals) == 2

@@ -675,8 +675,23 @@ class Store:
         )
         return cursor.rowcount
 
-    def _settle_job(self, job_id: int, owner: str, assignments: str, params: list[Any]) -> bool:
-        """Update a job `owner` still holds; False when its lease went to another worker."""
+    def _settle_job(
+        self,
+        job_id: int,
+        owner: str,
+        assignments: str,
+        params: list[Any],
+        progress: Iterable[str] = (),
+    ) -> bool:
+        """Update a job `owner` still holds, its `progress` marks appended; False when its
+        lease went to another worker."""
+        marks = list(progress)
+        if marks:
+            appended = "progress"
+            for _ in marks:
+                appended = self.db.json_append(appended)
+            assignments += f", progress = {appended}"
+            params = [*params, *marks]
         cursor = self._execute(
             f"UPDATE jobs SET {assignments}, locked_by = NULL, locked_until = NULL, "
             "updated_at = ? WHERE id = ? AND status = 'running' AND locked_by = ?",
@@ -684,24 +699,36 @@ class Store:
         )
         return cursor.rowcount == 1
 
-    def finish_job(self, job_id: int, owner: str) -> bool:
+    def finish_job(self, job_id: int, owner: str, progress: Iterable[str] = ()) -> bool:
         now = self.now()
         return self._settle_job(
-            job_id, owner, "status = 'done', finished_at = ?, last_error = NULL", [now]
+            job_id, owner, "status = 'done', finished_at = ?, last_error = NULL", [now], progress
         )
 
-    def retry_job(self, job_id: int, owner: str, error: str, next_attempt_at: datetime) -> bool:
+    def retry_job(
+        self,
+        job_id: int,
+        owner: str,
+        error: str,
+        next_attempt_at: datetime,
+        progress: Iterable[str] = (),
+    ) -> bool:
         return self._settle_job(
             job_id,
             owner,
             "status = 'pending', next_attempt_at = ?, last_error = ?",
             [iso(next_attempt_at), error[:500]],
+            progress,
         )
 
-    def fail_job(self, job_id: int, owner: str, error: str) -> bool:
+    def fail_job(self, job_id: int, owner: str, error: str, progress: Iterable[str] = ()) -> bool:
         now = self.now()
         return self._settle_job(
-            job_id, owner, "status = 'failed', finished_at = ?, last_error = ?", [now, error[:500]]
+            job_id,
+            owner,
+            "status = 'failed', finished_at = ?, last_error = ?",
+            [now, error[:500]],
+            progress,
         )
 
     def release_job(self, job_id: int, owner: str) -> bool:
