@@ -6,8 +6,10 @@ import asyncio
 import contextlib
 import functools
 import json
+import math
 import secrets
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,6 +26,8 @@ ENQUEUE_TIMEOUT = 2.0
 LEASE_SECONDS = 30.0
 MAX_ATTEMPTS = 8
 CONCURRENCY = 4
+QUIET_SECONDS = 0.005
+MAX_HOLD_SECONDS = 2.0
 RENEWALS_PER_LEASE = 6
 
 
@@ -37,6 +41,34 @@ class RetryLater(Exception):
 
 class QueueBusy(Exception):
     """The job could not be written within the enqueue bound (another writer holds the lock)."""
+
+
+class Requests:
+    """The requests being answered now: the job worker gives way to them, so that no ack
+    waits for the work promised by an earlier one."""
+
+    def __init__(
+        self, quiet_seconds: float = QUIET_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.quiet_seconds = quiet_seconds
+        self.clock = clock
+        self.active = 0
+        self.last_ended = -math.inf
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+            self.last_ended = self.clock()
+
+    def quiet_in(self) -> float:
+        """0 once no request has been answered for `quiet_seconds`; else the seconds to wait."""
+        if self.active:
+            return self.quiet_seconds
+        return max(0.0, self.last_ended + self.quiet_seconds - self.clock())
 
 
 @dataclass
@@ -106,8 +138,13 @@ class JobWorker:
         lease_seconds: float = LEASE_SECONDS,
         max_attempts: int = MAX_ATTEMPTS,
         enqueue_timeout: float = ENQUEUE_TIMEOUT,
+        requests: Requests | None = None,
+        max_hold: float = MAX_HOLD_SECONDS,
     ) -> None:
         self.store = store
+        self.requests = requests or Requests()
+        self.max_hold = max_hold
+        self._held_since: float | None = None
         self._renewed_at: datetime | None = None
         self.backoff = backoff or Backoff()
         self.concurrency = concurrency
@@ -220,6 +257,22 @@ class JobWorker:
         self._renewed_at = now
         self.store.renew_job_leases(self._running, self.owner, now + self.lease)
 
+    def _hold(self) -> float:
+        """Seconds to wait before claiming, while requests are being answered; 0 to claim now.
+
+        A job waits for a quiet moment at most `max_hold` seconds: under load that never
+        pauses, jobs run beside the requests.
+        """
+        quiet_in = self.requests.quiet_in()
+        if not quiet_in:
+            self._held_since = None
+            return 0.0
+        now = time.monotonic()
+        if self._held_since is None:
+            self._held_since = now
+        held = now - self._held_since
+        return 0.0 if held >= self.max_hold else min(quiet_in, self.max_hold - held)
+
     def _wait_seconds(self, idle_seconds: float) -> float:
         wait = min(idle_seconds, self.lease.total_seconds() / 3)
         due = self.store.next_job_due(self.handlers)
@@ -228,13 +281,16 @@ class JobWorker:
         return wait
 
     async def run(self, idle_seconds: float = 30.0) -> None:
-        """Run jobs until cancelled: now, when kicked, and when a retry or lease falls due."""
+        """Run jobs until cancelled: now, when kicked, and when a retry or lease falls due;
+        new ones only once the requests being answered leave a quiet moment (`_hold`)."""
         while True:
             self._wake.clear()
             try:
                 self._renew_leases()
-                self._fill()
-                wait = self._wait_seconds(idle_seconds)
+                wait = self._hold()
+                if not wait:
+                    self._fill()
+                    wait = self._wait_seconds(idle_seconds)
             except Exception:
                 log.exception("jobs.run_failed")
                 wait = 1.0

@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 import structlog
 
-from bot.jobs import Job, JobWorker, QueueBusy, RetryLater
+from bot.jobs import Job, JobWorker, QueueBusy, Requests, RetryLater
 from bot.outbox import Backoff
 from bot.schema import SCHEMA_VERSION
 from bot.store import Store
@@ -394,3 +394,74 @@ async def test_leases_are_renewed_a_few_times_per_lease_not_at_every_wake(
     clock.advance(1)
     worker._renew_leases()
     assert len(renewals) == 2
+
+
+class Ticking:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_no_job_is_claimed_while_a_request_is_answered(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
+    ticking = Ticking()
+    requests = Requests(quiet_seconds=0.005, clock=ticking)
+    worker = worker_on(store, requests=requests)
+    ran = asyncio.Event()
+
+    async def handle(job: Job) -> None:
+        ran.set()
+
+    worker.register(KIND, handle)
+    runner = asyncio.create_task(worker.run())
+    try:
+        with requests.answering():
+            worker.enqueue(KIND, {}, "k")
+            await asyncio.sleep(0.05)
+            assert not ran.is_set(), "held while the request is answered"
+        await asyncio.sleep(0.05)
+        assert not ran.is_set(), "held until the quiet moment after it"
+        ticking.now += 0.005
+        await asyncio.wait_for(ran.wait(), 5)
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
+async def test_a_job_waits_for_a_quiet_moment_at_most_max_hold(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
+    requests = Requests()
+    worker = worker_on(store, requests=requests, max_hold=0.1)
+    ran = asyncio.Event()
+
+    async def handle(job: Job) -> None:
+        ran.set()
+
+    worker.register(KIND, handle)
+    runner = asyncio.create_task(worker.run())
+    try:
+        with requests.answering():
+            worker.enqueue(KIND, {}, "k")
+            await asyncio.sleep(0.03)
+            assert not ran.is_set()
+            await asyncio.wait_for(ran.wait(), 5)
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
+def test_requests_are_quiet_a_while_after_the_last_one_ended() -> None:
+    ticking = Ticking()
+    requests = Requests(quiet_seconds=0.005, clock=ticking)
+    assert requests.quiet_in() == 0.0
+    with requests.answering():
+        assert requests.quiet_in() == 0.005
+    assert requests.quiet_in() == pytest.approx(0.005)
+    ticking.now += 0.002
+    assert requests.quiet_in() == pytest.approx(0.003)
+    ticking.now += 0.003
+    assert requests.quiet_in() == 0.0
