@@ -10,11 +10,12 @@ from typing import Any
 
 import pytest
 
+from bot.errors import StoreBusy
 from bot.models import Actor, Platform
 from bot.runtime import Core
 from bot.sealing import ERASED
 from bot.store.memo import Memo
-from tests.database import open_store
+from tests.database import open_store, write_lock_held
 
 OPERATOR = Actor(user_id="cli", platform=Platform.CLI)
 NOTE = "notary Ozymandias Pemberton"
@@ -182,3 +183,22 @@ def test_a_write_forgets_the_table_it_writes(statement: str, forgotten: set[str]
     assert {table for table, _ in memo.rows} == {"answers", "verifications", "candidates"} - (
         forgotten
     )
+
+
+async def test_a_call_on_one_connection_still_waits_for_the_write_lock(
+    core, actor, candidate, database
+):
+    vid = await started(core, actor, candidate)
+    with core.store.remembering():
+        assert core.store.verification(vid)["status"] == "in_progress"
+        with (
+            write_lock_held(database),
+            pytest.raises(StoreBusy),
+            core.store.busy_timeout(0.05),
+            core.store.transaction(),
+        ):
+            core.store.set_verification_status(vid, "blocked")
+        assert core.store.verification(vid)["status"] == "in_progress"
+        with core.store.transaction():
+            core.store.set_verification_status(vid, "blocked")
+        assert core.store.verification(vid)["status"] == "blocked"

@@ -79,6 +79,10 @@ class Backend(Protocol):
         """Inside a transaction() block (of this thread)."""
         ...
 
+    def session(self) -> AbstractContextManager[None]:
+        """The block's statements on one connection (a pool's: checked out once)."""
+        ...
+
     def transaction(self) -> AbstractContextManager[None]:
         """A write transaction: one at a time on the database; nested ones are savepoints."""
         ...

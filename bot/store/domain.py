@@ -147,14 +147,16 @@ class Store:
     @contextmanager
     def remembering(self) -> Iterator[None]:
         """Inside the block (one service call, awaiting no other task), each of verification,
-        candidate, candidate key, answers and escalation is read once (bot/store/memo.py)."""
+        candidate, candidate key, answers and escalation is read once (bot/store/memo.py),
+        and every statement goes to one connection."""
         if self._memo() is not None:
             yield
             return
         remembered = memo.Memo(self)
         token = memo.CURRENT.set(remembered)
         try:
-            yield
+            with self.db.session():
+                yield
         finally:
             remembered.close()
             memo.CURRENT.reset(token)

@@ -99,6 +99,11 @@ class SqliteBackend:
         return self.conn.in_transaction
 
     @contextmanager
+    def session(self) -> Iterator[None]:
+        """Nothing to do: one connection already."""
+        yield
+
+    @contextmanager
     def transaction(self) -> Iterator[None]:
         """The outermost takes the write lock at once (BEGIN IMMEDIATE).
 
