@@ -121,6 +121,26 @@ class Job:
 Handler = Callable[[Job], Awaitable[None]]
 
 
+@dataclass
+class Submitted:
+    """A job a request handler waits to see committed (JobWorker.submit)."""
+
+    kind: str
+    payload: dict[str, Any]
+    key: str
+    waiter: asyncio.Future[bool]
+
+
+def _new_key() -> str:
+    return f"job:{secrets.token_hex(16)}"
+
+
+def _fail_all(batch: list[Submitted], error: BaseException) -> None:
+    for job in batch:
+        if not job.waiter.done():
+            job.waiter.set_exception(error)
+
+
 class JobWorker:
     """Runs the jobs of the kinds registered with it, at most `concurrency` at once.
 
@@ -153,6 +173,7 @@ class JobWorker:
         self.enqueue_timeout = enqueue_timeout
         self.owner = secrets.token_hex(8)
         self.handlers: dict[str, Handler] = {}
+        self._submitted: list[Submitted] = []
         self.done = 0
         self.failed = 0
         self._running: dict[int, asyncio.Task[None]] = {}
@@ -170,7 +191,7 @@ class JobWorker:
 
         Waits at most `enqueue_timeout` for the database; QueueBusy past it.
         """
-        key = dedupe_key or f"job:{secrets.token_hex(16)}"
+        key = dedupe_key or _new_key()
         try:
             with self.store.busy_timeout(self.enqueue_timeout):
                 job_id, created = self.store.insert_job(kind, payload, key)
@@ -180,6 +201,38 @@ class JobWorker:
             log.debug("jobs.enqueued", job_id=job_id, kind=kind)
             self.kick()
         return created
+
+    async def submit(
+        self, kind: str, payload: dict[str, Any], dedupe_key: str | None = None
+    ) -> bool:
+        """enqueue() for a request being answered: the jobs submitted in the same turn of the
+        event loop are written in one transaction (a group commit); each caller resumes once
+        its row is committed. QueueBusy past `enqueue_timeout`."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._submitted.append(Submitted(kind, payload, dedupe_key or _new_key(), waiter))
+        if len(self._submitted) == 1:
+            loop.call_soon(self._write_submitted)
+        return await waiter
+
+    def _write_submitted(self) -> None:
+        batch, self._submitted = self._submitted, []
+        try:
+            with self.store.busy_timeout(self.enqueue_timeout):
+                written = self.store.insert_jobs([(j.kind, j.payload, j.key) for j in batch])
+        except StoreBusy as error:
+            _fail_all(batch, QueueBusy(str(error)))
+            return
+        except Exception as error:
+            _fail_all(batch, error)
+            return
+        for job, (job_id, created) in zip(batch, written, strict=True):
+            if not job.waiter.done():
+                job.waiter.set_result(created)
+            if created:
+                log.debug("jobs.enqueued", job_id=job_id, kind=job.kind)
+        if any(created for _, created in written):
+            self.kick()
 
     @property
     def running(self) -> int:

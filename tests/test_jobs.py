@@ -465,3 +465,57 @@ def test_requests_are_quiet_a_while_after_the_last_one_ended() -> None:
     assert requests.quiet_in() == pytest.approx(0.003)
     ticking.now += 0.003
     assert requests.quiet_in() == 0.0
+
+
+async def test_jobs_submitted_together_are_written_in_one_transaction(
+    stores, database, clock
+) -> None:
+    store = open_store(stores, database, clock)
+    worker = worker_on(store)
+    transactions = 0
+    transaction = store.transaction
+
+    def counted():
+        nonlocal transactions
+        transactions += 1
+        return transaction()
+
+    store.transaction = counted  # type: ignore[method-assign]
+    created = await asyncio.gather(
+        *(worker.submit(KIND, {"n": n}, f"click-{n % 4}") for n in range(6))
+    )
+    assert transactions == 1
+    assert created == [True, True, True, True, False, False]
+    rows = store.jobs()
+    assert [json.loads(row["payload"])["n"] for row in rows] == [0, 1, 2, 3]
+    assert await worker.submit(KIND, {"n": 9}, "click-1") is False
+    assert await worker.submit(KIND, {"n": 9}) is True
+    assert len(store.jobs()) == 5
+
+
+async def test_submitted_jobs_run_once_committed(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
+    worker = worker_on(store)
+    seen: list[int] = []
+
+    async def handle(job: Job) -> None:
+        seen.append(job.payload["n"])
+
+    worker.register(KIND, handle)
+    await asyncio.gather(*(worker.submit(KIND, {"n": n}) for n in range(3)))
+    other = open_store(stores, database, clock)
+    assert len(other.jobs(["pending"])) == 3, "committed before the submitters resume"
+    assert await worker.drain(timeout=5)
+    assert sorted(seen) == [0, 1, 2]
+
+
+async def test_a_submit_waits_a_bounded_time_for_a_locked_database(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
+    worker = worker_on(store, enqueue_timeout=0.05)
+    with write_lock_held(database):
+        results = await asyncio.gather(
+            worker.submit(KIND, {}, "a"), worker.submit(KIND, {}, "b"), return_exceptions=True
+        )
+    assert [type(result) for result in results] == [QueueBusy, QueueBusy]
+    assert store.jobs() == []
+    assert await worker.submit(KIND, {}, "a") is True

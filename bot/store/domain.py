@@ -628,20 +628,26 @@ class Store:
 
     def insert_job(self, kind: str, payload: Row, dedupe_key: str) -> tuple[int, bool]:
         """Queue a job: (its id, True); a repeated dedupe key gives (the first's id, False)."""
+        return self.insert_jobs([(kind, payload, dedupe_key)])[0]
+
+    def insert_jobs(self, jobs: Sequence[tuple[str, Row, str]]) -> list[tuple[int, bool]]:
+        """Queue (kind, payload, dedupe key) jobs in one transaction, as insert_job each."""
         now = self.now()
         with self.transaction():
-            existing = self._row("SELECT id FROM jobs WHERE dedupe_key = ?", [dedupe_key])
-            if existing is not None:
-                return int(existing["id"]), False
-            row = {
-                "kind": kind,
-                "payload": json.dumps(payload, sort_keys=True),
-                "dedupe_key": dedupe_key,
-                "next_attempt_at": now,
-                "created_at": now,
-                "updated_at": now,
-            }
-            return self._insert("jobs", row), True
+            return [self._insert_job(kind, payload, key, now) for kind, payload, key in jobs]
+
+    def _insert_job(self, kind: str, payload: Row, dedupe_key: str, now: str) -> tuple[int, bool]:
+        inserted = self._row(
+            "INSERT INTO jobs (kind, payload, dedupe_key, next_attempt_at, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING "
+            "RETURNING id",
+            [kind, json.dumps(payload, sort_keys=True), dedupe_key, now, now, now],
+        )
+        if inserted is not None:
+            return int(inserted["id"]), True
+        existing = self._row("SELECT id FROM jobs WHERE dedupe_key = ?", [dedupe_key])
+        assert existing is not None, "the job whose dedupe key conflicted"
+        return int(existing["id"]), False
 
     def claim_job(self, kinds: Iterable[str], owner: str, lease_until: datetime) -> Row | None:
         """The oldest due job of these kinds, now running under `owner`'s lease; None if none.

@@ -37,7 +37,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         async def pressed(ack: AsyncAck, context: AsyncBoltContext) -> BoltResponse | None:
             click = Click.of(context[ENVELOPE])
             try:
-                ctx.jobs.enqueue(kind, click.job_payload(), click.job_key())
+                await ctx.jobs.submit(kind, click.job_payload(), click.job_key())
             except QueueBusy:
                 return not_queued(kind)
             await ack()

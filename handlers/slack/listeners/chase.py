@@ -43,7 +43,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     async def overdue_acknowledged(ack: AsyncAck, context: AsyncBoltContext) -> BoltResponse | None:
         click = Click.of(context[ENVELOPE])
         try:
-            ctx.jobs.enqueue(OVERDUE_ACK, click.job_payload(), click.job_key())
+            await ctx.jobs.submit(OVERDUE_ACK, click.job_payload(), click.job_key())
         except QueueBusy:
             return not_queued(OVERDUE_ACK)
         await ack()
