@@ -473,18 +473,21 @@ def report(runs: list[Run], rss: dict[str, dict[str, float]], web_api_calls: int
         f"  ('1 paced': a request every {PAUSE * 1000:.0f} ms as people click, for information;"
         " the other runs send back to back)"
     )
+    print("  (cpu ms: the server's CPU time per request, its work after the acks included)")
     runs_all = runs
     grouped: dict[tuple[str, str, int, bool], list[Run]] = {}
     for run in runs:
         grouped.setdefault((run.app, run.workload, run.concurrency, run.paced), []).append(run)
     runs = [median_run(rounds) for rounds in grouped.values()]
     columns = ("conc", 6), ("reqs", 6), ("req/s", 8), ("p50 ms", 8), ("p99 ms", 8), ("fail", 5)
+    columns += (("cpu ms", 8),)
     print(f"  {'workload':<14}{'app':<11}" + "".join(f"{name:>{width}}" for name, width in columns))
     for run in runs:
         concurrency = f"{run.concurrency}{' paced' if run.paced else ''}"
         print(
             f"  {run.workload:<14}{run.app:<11}{concurrency:>6}{run.requests:>6}"
             f"{run.rps:>8.0f}{run.p50:>8.2f}{run.p99:>8.2f}{run.failures:>5}"
+            f"{run.cpu_seconds * 1000 / run.requests:>8.2f}"
         )
     by = {(run.app, run.workload, run.concurrency, run.paced): run for run in runs}
     print("  verifybot / bare bolt")
