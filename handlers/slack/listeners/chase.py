@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.response import BoltResponse
@@ -18,6 +20,7 @@ from handlers.slack.payloads import ENVELOPE
 log = structlog.get_logger("verifybot.slack")
 
 OVERDUE_ACK = "slack.overdue_ack"
+CLICKS = ((re.compile(rf"^{OVERDUE_ACTION}$"), OVERDUE_ACK),)
 
 
 async def acknowledge(ctx: SlackContext, click: Click) -> None:
