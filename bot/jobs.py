@@ -54,15 +54,19 @@ class Requests:
         self.clock = clock
         self.active = 0
         self.last_ended = -math.inf
+        self.on_idle: Callable[[], None] | None = None
 
     @contextlib.contextmanager
     def answering(self) -> Iterator[None]:
+        """Count a request while it is answered; `on_idle` is called when none is left."""
         self.active += 1
         try:
             yield
         finally:
             self.active -= 1
             self.last_ended = self.clock()
+            if not self.active and self.on_idle is not None:
+                self.on_idle()
 
     def quiet_in(self) -> float:
         """0 once no request has been answered for `quiet_seconds`; else the seconds to wait."""
@@ -163,6 +167,7 @@ class JobWorker:
     ) -> None:
         self.store = store
         self.requests = requests or Requests()
+        self.requests.on_idle = self.kick
         self.max_hold = max_hold
         self._held_since: float | None = None
         self._renewed_at: datetime | None = None
@@ -313,8 +318,9 @@ class JobWorker:
     def _hold(self) -> float:
         """Seconds to wait before claiming, while requests are being answered; 0 to claim now.
 
-        A job waits for a quiet moment at most `max_hold` seconds: under load that never
-        pauses, jobs run beside the requests.
+        While requests are answered the worker sleeps until the last one ends (Requests
+        kicks it) and then for the quiet moment. A job waits at most `max_hold` seconds: under
+        load that never pauses, jobs run beside the requests.
         """
         quiet_in = self.requests.quiet_in()
         if not quiet_in:
@@ -323,8 +329,10 @@ class JobWorker:
         now = time.monotonic()
         if self._held_since is None:
             self._held_since = now
-        held = now - self._held_since
-        return 0.0 if held >= self.max_hold else min(quiet_in, self.max_hold - held)
+        left = self.max_hold - (now - self._held_since)
+        if left <= 0:
+            return 0.0
+        return left if self.requests.active else min(quiet_in, left)
 
     def _wait_seconds(self, idle_seconds: float) -> float:
         wait = min(idle_seconds, self.lease.total_seconds() / 3)

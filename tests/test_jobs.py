@@ -519,3 +519,14 @@ async def test_a_submit_waits_a_bounded_time_for_a_locked_database(stores, datab
     assert [type(result) for result in results] == [QueueBusy, QueueBusy]
     assert store.jobs() == []
     assert await worker.submit(KIND, {}, "a") is True
+
+
+def test_requests_tell_when_the_last_one_ended() -> None:
+    requests = Requests(clock=Ticking())
+    idle: list[int] = []
+    requests.on_idle = lambda: idle.append(requests.active)
+    with requests.answering():
+        with requests.answering():
+            pass
+        assert idle == []
+    assert idle == [0]
