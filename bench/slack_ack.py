@@ -384,16 +384,43 @@ def environment(api_url: str) -> dict[str, str]:
     return env
 
 
-async def quiet(fake: Any, still: float = 0.3, timeout: float = 60.0) -> float:
-    """Wait until the server's work after its acks is done: no Web API call for `still` s;
-    about how long that work went on (the seconds until the last call seen)."""
+async def quiet(
+    fake: Any, unfinished: Callable[[], int], still: float = 0.3, timeout: float = 60.0
+) -> float:
+    """Wait until the server's work after its acks is done: no job left unfinished and no Web
+    API call for `still` s; about how long that work went on."""
     started = time.monotonic()
     deadline = started + timeout
     seen = -1
-    while len(fake.calls) != seen and time.monotonic() < deadline:
+    while (len(fake.calls) != seen or unfinished()) and time.monotonic() < deadline:
         seen = len(fake.calls)
         await asyncio.sleep(still)
     return max(0.0, time.monotonic() - started - 2 * still)
+
+
+def unfinished_jobs(db: str) -> Callable[[], int]:
+    """How many jobs the server has not finished yet, read from its database."""
+    query = "SELECT count(*) FROM jobs WHERE status IN ('pending', 'running')"
+    if db.startswith("postgresql://"):
+        import psycopg
+
+        def on_postgres() -> int:
+            with psycopg.connect(db, autocommit=True) as connection:
+                row = connection.execute(query).fetchone()
+            return int(row[0]) if row else 0
+
+        return on_postgres
+
+    import sqlite3
+
+    def on_sqlite() -> int:
+        connection = sqlite3.connect(db)
+        try:
+            return int(connection.execute(query).fetchone()[0])
+        finally:
+            connection.close()
+
+    return on_sqlite
 
 
 def median_run(runs: list[Run]) -> Run:
@@ -424,6 +451,7 @@ async def bench_on(quick: bool, db: str, db_env: dict[str, str], only: list[str]
     urls = {app: f"http://127.0.0.1:{port}" for app, port in ports.items()}
     runs: list[Run] = []
     env = environment(fake.url)
+    unfinished = unfinished_jobs(db)
     try:
         seeded = await seed(db, -(-per_app // len(ANSWERS)), db_env)
         real_command = [sys.executable, "-m", "handlers.cli", "serve"]
@@ -443,7 +471,7 @@ async def bench_on(quick: bool, db: str, db_env: dict[str, str], only: list[str]
                 offsets = dict.fromkeys(APPS, WARM_UP)
                 for app in APPS:
                     await load(f"{urls[app]}/slack/events", requests[:WARM_UP], 10)
-                    await quiet(fake)
+                    await quiet(fake, unfinished)
                 for _ in range(rounds):
                     for app in APPS:
                         url = f"{urls[app]}/slack/events"
@@ -452,7 +480,7 @@ async def bench_on(quick: bool, db: str, db_env: dict[str, str], only: list[str]
                             offsets[app] += total
                             cpu = cpu_seconds(pids[app])
                             run = await load(url, batch, concurrency, pause)
-                            run.settle_seconds = await quiet(fake)
+                            run.settle_seconds = await quiet(fake, unfinished)
                             run.cpu_seconds = cpu_seconds(pids[app]) - cpu
                             run.app, run.workload, run.paced = app, workload, bool(pause)
                             runs.append(run)
