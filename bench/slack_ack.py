@@ -13,7 +13,10 @@ signed requests at concurrency 1 and 50, for three workloads:
   of verifications written to the database beforehand): after the ack the server records
   it in SQLite, updates the message and posts the next step.
 
-`python -m bench.slack_ack [--quick]`; the bare app answers each workload with an ack only.
+`python -m bench.slack_ack [--quick] [--database-url URL] [--workload NAME ...]`; the bare app
+answers each workload with an ack only. With `--database-url` verifybot runs on PostgreSQL, in a
+schema of its own dropped at the end. The server's CPU time over the answer-click runs (and the
+work after their acks) divided by the answers they recorded is printed as CPU ms per answer.
 """
 
 from __future__ import annotations
@@ -56,6 +59,8 @@ PAUSE = 0.02
 TARGET_RSS_MB = 150.0
 ROUNDS = 3
 APPS = ("verifybot", "bare bolt")
+WORKLOADS = ("/verify help", "repeat click", "answer click")
+KEY_NAMES = ("AUDIT", "DATA", "INDEX")
 
 Request = tuple[bytes, dict[str, str]]
 
@@ -70,6 +75,8 @@ class Run:
     latencies: list[float]
     failures: int
     paced: bool = False
+    cpu_seconds: float = 0.0
+    settle_seconds: float = 0.0
 
     @property
     def rps(self) -> float:
@@ -235,13 +242,20 @@ ANSWERS = (
 )
 
 
-async def seed(db: str, count: int) -> list[str]:
-    """`count` verifications of the manager, written before the server starts."""
+async def seed(db: str, count: int, env: dict[str, str] | None = None) -> list[str]:
+    """`count` verifications of the manager, written before the server starts (with the
+    server's `env`: its database URL and keys)."""
     from bot.config import Settings
     from bot.models import Actor, Platform
     from bot.runtime import build_core
 
-    core = build_core(Settings(db=db, teams_enabled=False))
+    saved = dict(os.environ)
+    os.environ.update({k: v for k, v in (env or {}).items() if k.startswith("VERIFYBOT_")})
+    try:
+        core = build_core(Settings(db=db, teams_enabled=False))
+    finally:
+        os.environ.clear()
+        os.environ.update(saved)
     actor = Actor(user_id=MANAGER, platform=Platform.SLACK)
     try:
         return [(await core.service.start(actor, CANDIDATE)).verification.id for _ in range(count)]
@@ -307,6 +321,39 @@ async def load(url: str, requests: list[Request], concurrency: int, pause: float
     return Run("", "", concurrency, len(requests), seconds, latencies, failures)
 
 
+def cpu_seconds(pid: int) -> float:
+    """User plus system CPU time a process has used so far."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+@contextmanager
+def postgres_schema(url: str) -> Iterator[str]:
+    """A fresh schema on the server at `url`, dropped afterwards; the URL that uses it."""
+    import secrets
+    from urllib.parse import quote
+
+    import psycopg
+
+    schema = f"bench_{secrets.token_hex(4)}"
+    with psycopg.connect(url, autocommit=True) as admin:
+        admin.execute(f"CREATE SCHEMA {schema}")
+    separator = "&" if "?" in url else "?"
+    try:
+        yield f"{url}{separator}options={quote(f'-csearch_path={schema}')}"
+    finally:
+        with psycopg.connect(url, autocommit=True) as admin:
+            admin.execute(f"DROP SCHEMA {schema} CASCADE")
+
+
+def postgres_env(url: str) -> dict[str, str]:
+    """What selects PostgreSQL: the URL and the three keys it needs (new ones, for the run)."""
+    import secrets
+
+    keys = {f"VERIFYBOT_{name}_KEY": secrets.token_urlsafe(32) for name in KEY_NAMES}
+    return {"VERIFYBOT_DATABASE_URL": url, **keys}
+
+
 def memory(pid: int) -> dict[str, float]:
     """VmRSS and VmHWM (peak) of a process, in MB."""
     fields = {}
@@ -337,13 +384,43 @@ def environment(api_url: str) -> dict[str, str]:
     return env
 
 
-async def quiet(fake: Any, still: float = 0.3, timeout: float = 60.0) -> None:
-    """Wait until the server's work after its acks is done: no Web API call for `still` s."""
-    deadline = time.monotonic() + timeout
+async def quiet(
+    fake: Any, unfinished: Callable[[], int], still: float = 0.3, timeout: float = 60.0
+) -> float:
+    """Wait until the server's work after its acks is done: no job left unfinished and no Web
+    API call for `still` s; about how long that work went on."""
+    started = time.monotonic()
+    deadline = started + timeout
     seen = -1
-    while len(fake.calls) != seen and time.monotonic() < deadline:
+    while (len(fake.calls) != seen or unfinished()) and time.monotonic() < deadline:
         seen = len(fake.calls)
         await asyncio.sleep(still)
+    return max(0.0, time.monotonic() - started - 2 * still)
+
+
+def unfinished_jobs(db: str) -> Callable[[], int]:
+    """How many jobs the server has not finished yet, read from its database."""
+    query = "SELECT count(*) FROM jobs WHERE status IN ('pending', 'running')"
+    if db.startswith("postgresql://"):
+        import psycopg
+
+        def on_postgres() -> int:
+            with psycopg.connect(db, autocommit=True) as connection:
+                row = connection.execute(query).fetchone()
+            return int(row[0]) if row else 0
+
+        return on_postgres
+
+    import sqlite3
+
+    def on_sqlite() -> int:
+        connection = sqlite3.connect(db)
+        try:
+            return int(connection.execute(query).fetchone()[0])
+        finally:
+            connection.close()
+
+    return on_sqlite
 
 
 def median_run(runs: list[Run]) -> Run:
@@ -351,7 +428,17 @@ def median_run(runs: list[Run]) -> Run:
     return sorted(runs, key=lambda run: run.rps)[len(runs) // 2]
 
 
-async def bench(quick: bool) -> None:
+async def bench(quick: bool, database_url: str | None, only: list[str] | None) -> None:
+    if database_url is None:
+        with tempfile.TemporaryDirectory() as scratch:
+            await bench_on(quick, str(Path(scratch) / "bench.db"), {}, only)
+        return
+    with postgres_schema(database_url) as url:
+        await bench_on(quick, url, postgres_env(url), only)
+
+
+async def bench_on(quick: bool, db: str, db_env: dict[str, str], only: list[str] | None) -> None:
+    """The bench on the SQLite file `db`, or on PostgreSQL (`db` a URL, `db_env` its settings)."""
     from tests.fakes.slack_api import FakeSlackAPI
 
     sizes = ((1, 100, 0.0), (50, 500, 0.0)) if quick else ((1, 300, 0.0), (50, 2000, 0.0))
@@ -363,38 +450,44 @@ async def bench(quick: bool) -> None:
     ports = {app: free_port() for app in APPS}
     urls = {app: f"http://127.0.0.1:{port}" for app, port in ports.items()}
     runs: list[Run] = []
-    with tempfile.TemporaryDirectory() as scratch:
-        db = str(Path(scratch) / "bench.db")
-        seeded = await seed(db, -(-per_app // len(ANSWERS)))
-        real_command = [sys.executable, "-m", "handlers.cli", "serve", "--db", db]
+    env = environment(fake.url)
+    unfinished = unfinished_jobs(db)
+    try:
+        seeded = await seed(db, -(-per_app // len(ANSWERS)), db_env)
+        real_command = [sys.executable, "-m", "handlers.cli", "serve"]
+        real_command += ["--db", db] if not db_env else []
         real_command += ["--host", "127.0.0.1", "--port", str(ports["verifybot"])]
         bare_command = [sys.executable, "-m", "bench.slack_ack", "--serve-bare"]
         bare_command += [str(ports["bare bolt"]), fake.url]
-        env = environment(fake.url)
-        try:
-            with server(real_command, env) as real, server(bare_command, env) as bare:
-                await wait_ready(urls["verifybot"], real)
-                await wait_ready(urls["bare bolt"], bare)
-                events = f"{urls['verifybot']}/slack/events"
-                workloads = await set_up(events, fake, per_app, seeded)
-                for workload, requests in workloads.items():
-                    offsets = dict.fromkeys(APPS, WARM_UP)
+        with server(real_command, {**env, **db_env}) as real, server(bare_command, env) as bare:
+            pids = {"verifybot": real.pid, "bare bolt": bare.pid}
+            await wait_ready(urls["verifybot"], real)
+            await wait_ready(urls["bare bolt"], bare)
+            events = f"{urls['verifybot']}/slack/events"
+            workloads = await set_up(events, fake, per_app, seeded)
+            for workload, requests in workloads.items():
+                if only and workload not in only:
+                    continue
+                offsets = dict.fromkeys(APPS, WARM_UP)
+                for app in APPS:
+                    await load(f"{urls[app]}/slack/events", requests[:WARM_UP], 10)
+                    await quiet(fake, unfinished)
+                for _ in range(rounds):
                     for app in APPS:
-                        await load(f"{urls[app]}/slack/events", requests[:WARM_UP], 10)
-                        await quiet(fake)
-                    for _ in range(rounds):
-                        for app in APPS:
-                            url = f"{urls[app]}/slack/events"
-                            for concurrency, total, pause in sizes:
-                                batch = requests[offsets[app] : offsets[app] + total]
-                                offsets[app] += total
-                                run = await load(url, batch, concurrency, pause)
-                                run.app, run.workload, run.paced = app, workload, bool(pause)
-                                runs.append(run)
-                                await quiet(fake)
-                rss = {"verifybot": memory(real.pid), "bare bolt": memory(bare.pid)}
-        finally:
-            await fake.stop()
+                        url = f"{urls[app]}/slack/events"
+                        for concurrency, total, pause in sizes:
+                            batch = requests[offsets[app] : offsets[app] + total]
+                            offsets[app] += total
+                            cpu = cpu_seconds(pids[app])
+                            run = await load(url, batch, concurrency, pause)
+                            run.settle_seconds = await quiet(fake, unfinished)
+                            run.cpu_seconds = cpu_seconds(pids[app]) - cpu
+                            run.app, run.workload, run.paced = app, workload, bool(pause)
+                            runs.append(run)
+            rss = {"verifybot": memory(real.pid), "bare bolt": memory(bare.pid)}
+    finally:
+        await fake.stop()
+    print(f"database: {'PostgreSQL' if db_env else 'SQLite'}")
     report(runs, rss, len(fake.calls))
 
 
@@ -408,17 +501,21 @@ def report(runs: list[Run], rss: dict[str, dict[str, float]], web_api_calls: int
         f"  ('1 paced': a request every {PAUSE * 1000:.0f} ms as people click, for information;"
         " the other runs send back to back)"
     )
+    print("  (cpu ms: the server's CPU time per request, its work after the acks included)")
+    runs_all = runs
     grouped: dict[tuple[str, str, int, bool], list[Run]] = {}
     for run in runs:
         grouped.setdefault((run.app, run.workload, run.concurrency, run.paced), []).append(run)
     runs = [median_run(rounds) for rounds in grouped.values()]
     columns = ("conc", 6), ("reqs", 6), ("req/s", 8), ("p50 ms", 8), ("p99 ms", 8), ("fail", 5)
+    columns += (("cpu ms", 8),)
     print(f"  {'workload':<14}{'app':<11}" + "".join(f"{name:>{width}}" for name, width in columns))
     for run in runs:
         concurrency = f"{run.concurrency}{' paced' if run.paced else ''}"
         print(
             f"  {run.workload:<14}{run.app:<11}{concurrency:>6}{run.requests:>6}"
             f"{run.rps:>8.0f}{run.p50:>8.2f}{run.p99:>8.2f}{run.failures:>5}"
+            f"{run.cpu_seconds * 1000 / run.requests:>8.2f}"
         )
     by = {(run.app, run.workload, run.concurrency, run.paced): run for run in runs}
     print("  verifybot / bare bolt")
@@ -432,6 +529,16 @@ def report(runs: list[Run], rss: dict[str, dict[str, float]], web_api_calls: int
         )
         checks.append((f"{workload}: p50 at c=1 < {TARGET_MEDIAN_MS} ms", ours.p50 < 2.0))
         checks.append((f"{workload}: throughput at c=50 >= bare", busy.rps >= bare_busy.rps))
+    answering = [r for r in runs_all if r.app == "verifybot" and r.workload == "answer click"]
+    if answering:
+        cpu = sum(r.cpu_seconds for r in answering) * 1000 / sum(r.requests for r in answering)
+        busy = median_run([r for r in answering if r.concurrency == 50])
+        done = busy.requests / (busy.seconds + busy.settle_seconds)
+        print(
+            f"  answer click: server CPU {cpu:.2f} ms per recorded answer (its ack, the answer,"
+            f" chat.update and chat.postMessage); at c=50 {done:.0f} answers/s acked and"
+            " followed up"
+        )
     for app, fields in rss.items():
         print(f"  {app:<11} VmRSS {fields['VmRSS']:6.1f} MB   VmHWM {fields['VmHWM']:6.1f} MB")
     checks.append((f"server VmHWM < {TARGET_RSS_MB:.0f} MB", rss["verifybot"]["VmHWM"] < 150))
@@ -444,6 +551,10 @@ def report(runs: list[Run], rss: dict[str, dict[str, float]], web_api_calls: int
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description="Slack ack latency and throughput")
     parser.add_argument("--quick", action="store_true", help="fewer requests")
+    parser.add_argument("--database-url", help="run verifybot on this PostgreSQL server")
+    parser.add_argument(
+        "--workload", action="append", choices=WORKLOADS, help="only this workload (repeatable)"
+    )
     parser.add_argument(
         "--serve-bare", nargs=2, metavar=("PORT", "API_URL"), help=argparse.SUPPRESS
     )
@@ -451,7 +562,7 @@ def main(argv: list[str] | None = None) -> None:
     if args.serve_bare:
         serve_bare(int(args.serve_bare[0]), args.serve_bare[1])
     else:
-        asyncio.run(bench(args.quick))
+        asyncio.run(bench(args.quick, args.database_url, args.workload))
 
 
 if __name__ == "__main__":

@@ -6,10 +6,12 @@ import asyncio
 import contextlib
 import functools
 import json
+import math
 import secrets
-from collections.abc import Awaitable, Callable
+import time
+from collections.abc import Awaitable, Callable, Iterator
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import structlog
@@ -24,6 +26,9 @@ ENQUEUE_TIMEOUT = 2.0
 LEASE_SECONDS = 30.0
 MAX_ATTEMPTS = 8
 CONCURRENCY = 4
+QUIET_SECONDS = 0.005
+MAX_HOLD_SECONDS = 2.0
+RENEWALS_PER_LEASE = 6
 
 
 class RetryLater(Exception):
@@ -38,6 +43,38 @@ class QueueBusy(Exception):
     """The job could not be written within the enqueue bound (another writer holds the lock)."""
 
 
+class Requests:
+    """The requests being answered now: the job worker gives way to them, so that no ack
+    waits for the work promised by an earlier one."""
+
+    def __init__(
+        self, quiet_seconds: float = QUIET_SECONDS, clock: Callable[[], float] = time.monotonic
+    ) -> None:
+        self.quiet_seconds = quiet_seconds
+        self.clock = clock
+        self.active = 0
+        self.last_ended = -math.inf
+        self.on_idle: Callable[[], None] | None = None
+
+    @contextlib.contextmanager
+    def answering(self) -> Iterator[None]:
+        """Count a request while it is answered; `on_idle` is called when none is left."""
+        self.active += 1
+        try:
+            yield
+        finally:
+            self.active -= 1
+            self.last_ended = self.clock()
+            if not self.active and self.on_idle is not None:
+                self.on_idle()
+
+    def quiet_in(self) -> float:
+        """0 once no request has been answered for `quiet_seconds`; else the seconds to wait."""
+        if self.active:
+            return self.quiet_seconds
+        return max(0.0, self.last_ended + self.quiet_seconds - self.clock())
+
+
 @dataclass
 class Job:
     """One claimed job, as its handler sees it; `progress` is what earlier runs already did."""
@@ -48,6 +85,7 @@ class Job:
     attempts: int
     progress: set[str] = field(default_factory=set)
     _store: Store | None = field(default=None, repr=False)
+    _unsaved: list[str] = field(default_factory=list, repr=False)
 
     @classmethod
     def of(cls, row: Row, store: Store) -> Job:
@@ -64,14 +102,47 @@ class Job:
         return mark in self.progress
 
     def mark(self, mark: str) -> None:
-        """Remember that `mark` is done, in the database, for a rerun after a crash."""
+        """Remember that `mark` is done; written by `save()` (before the job's next side effect)
+        or with the job's end, for a rerun after a crash."""
         if mark not in self.progress:
             self.progress.add(mark)
-            if self._store is not None:
+            self._unsaved.append(mark)
+
+    def save(self) -> None:
+        """Write the marks not written yet: call it before a side effect a rerun must not
+        repeat once an earlier one is marked done."""
+        if self._store is not None:
+            for mark in self._unsaved:
                 self._store.add_job_progress(self.id, mark)
+        self._unsaved.clear()
+
+    def unsaved(self) -> list[str]:
+        """The marks to write with the job's end (taken: they are written once)."""
+        marks, self._unsaved = self._unsaved, []
+        return marks
 
 
 Handler = Callable[[Job], Awaitable[None]]
+
+
+@dataclass
+class Submitted:
+    """A job a request handler waits to see committed (JobWorker.submit)."""
+
+    kind: str
+    payload: dict[str, Any]
+    key: str
+    waiter: asyncio.Future[bool]
+
+
+def _new_key() -> str:
+    return f"job:{secrets.token_hex(16)}"
+
+
+def _fail_all(batch: list[Submitted], error: BaseException) -> None:
+    for job in batch:
+        if not job.waiter.done():
+            job.waiter.set_exception(error)
 
 
 class JobWorker:
@@ -91,8 +162,15 @@ class JobWorker:
         lease_seconds: float = LEASE_SECONDS,
         max_attempts: int = MAX_ATTEMPTS,
         enqueue_timeout: float = ENQUEUE_TIMEOUT,
+        requests: Requests | None = None,
+        max_hold: float = MAX_HOLD_SECONDS,
     ) -> None:
         self.store = store
+        self.requests = requests or Requests()
+        self.requests.on_idle = self.kick
+        self.max_hold = max_hold
+        self._held_since: float | None = None
+        self._renewed_at: datetime | None = None
         self.backoff = backoff or Backoff()
         self.concurrency = concurrency
         self.lease = timedelta(seconds=lease_seconds)
@@ -100,6 +178,7 @@ class JobWorker:
         self.enqueue_timeout = enqueue_timeout
         self.owner = secrets.token_hex(8)
         self.handlers: dict[str, Handler] = {}
+        self._submitted: list[Submitted] = []
         self.done = 0
         self.failed = 0
         self._running: dict[int, asyncio.Task[None]] = {}
@@ -117,7 +196,7 @@ class JobWorker:
 
         Waits at most `enqueue_timeout` for the database; QueueBusy past it.
         """
-        key = dedupe_key or f"job:{secrets.token_hex(16)}"
+        key = dedupe_key or _new_key()
         try:
             with self.store.busy_timeout(self.enqueue_timeout):
                 job_id, created = self.store.insert_job(kind, payload, key)
@@ -127,6 +206,38 @@ class JobWorker:
             log.debug("jobs.enqueued", job_id=job_id, kind=kind)
             self.kick()
         return created
+
+    async def submit(
+        self, kind: str, payload: dict[str, Any], dedupe_key: str | None = None
+    ) -> bool:
+        """enqueue() for a request being answered: the jobs submitted in the same turn of the
+        event loop are written in one transaction (a group commit); each caller resumes once
+        its row is committed. QueueBusy past `enqueue_timeout`."""
+        loop = asyncio.get_running_loop()
+        waiter: asyncio.Future[bool] = loop.create_future()
+        self._submitted.append(Submitted(kind, payload, dedupe_key or _new_key(), waiter))
+        if len(self._submitted) == 1:
+            loop.call_soon(self._write_submitted)
+        return await waiter
+
+    def _write_submitted(self) -> None:
+        batch, self._submitted = self._submitted, []
+        try:
+            with self.store.busy_timeout(self.enqueue_timeout):
+                written = self.store.insert_jobs([(j.kind, j.payload, j.key) for j in batch])
+        except StoreBusy as error:
+            _fail_all(batch, QueueBusy(str(error)))
+            return
+        except Exception as error:
+            _fail_all(batch, error)
+            return
+        for job, (job_id, created) in zip(batch, written, strict=True):
+            if not job.waiter.done():
+                job.waiter.set_result(created)
+            if created:
+                log.debug("jobs.enqueued", job_id=job_id, kind=job.kind)
+        if any(created for _, created in written):
+            self.kick()
 
     @property
     def running(self) -> int:
@@ -154,6 +265,7 @@ class JobWorker:
         try:
             await self.handlers[job.kind](job)
         except asyncio.CancelledError:
+            job.save()
             raise
         except RetryLater as error:
             self._retry_or_fail(job, str(error), error.retry_after)
@@ -162,14 +274,14 @@ class JobWorker:
             log.exception("jobs.handler_crashed", job_id=job.id, kind=job.kind)
             self._retry_or_fail(job, f"{type(error).__name__}: {error}", None)
             return
-        if self.store.finish_job(job.id, self.owner):
+        if self.store.finish_job(job.id, self.owner, job.unsaved()):
             self.done += 1
         else:
             log.warning("jobs.lease_lost", job_id=job.id, kind=job.kind)
 
     def _retry_or_fail(self, job: Job, error: str, retry_after: float | None) -> None:
         if job.attempts >= self.max_attempts:
-            self.store.fail_job(job.id, self.owner, error)
+            self.store.fail_job(job.id, self.owner, error, job.unsaved())
             self.failed += 1
             log.error(
                 "jobs.failed", job_id=job.id, kind=job.kind, attempts=job.attempts, error=error
@@ -177,7 +289,11 @@ class JobWorker:
             return
         delay = self.backoff.delay(job.attempts, retry_after)
         self.store.retry_job(
-            job.id, self.owner, error, self.store.clock() + timedelta(seconds=delay)
+            job.id,
+            self.owner,
+            error,
+            self.store.clock() + timedelta(seconds=delay),
+            job.unsaved(),
         )
         log.warning(
             "jobs.retry_scheduled",
@@ -189,7 +305,34 @@ class JobWorker:
         )
 
     def _renew_leases(self) -> None:
-        self.store.renew_job_leases(self._running, self.owner, self.store.clock() + self.lease)
+        """Extend the running jobs' leases, at most RENEWALS_PER_LEASE times per lease."""
+        now = self.store.clock()
+        if (
+            self._renewed_at is not None
+            and now - self._renewed_at < self.lease / RENEWALS_PER_LEASE
+        ):
+            return
+        self._renewed_at = now
+        self.store.renew_job_leases(self._running, self.owner, now + self.lease)
+
+    def _hold(self) -> float:
+        """Seconds to wait before claiming, while requests are being answered; 0 to claim now.
+
+        While requests are answered the worker sleeps until the last one ends (Requests
+        kicks it) and then for the quiet moment. A job waits at most `max_hold` seconds: under
+        load that never pauses, jobs run beside the requests.
+        """
+        quiet_in = self.requests.quiet_in()
+        if not quiet_in:
+            self._held_since = None
+            return 0.0
+        now = time.monotonic()
+        if self._held_since is None:
+            self._held_since = now
+        left = self.max_hold - (now - self._held_since)
+        if left <= 0:
+            return 0.0
+        return left if self.requests.active else min(quiet_in, left)
 
     def _wait_seconds(self, idle_seconds: float) -> float:
         wait = min(idle_seconds, self.lease.total_seconds() / 3)
@@ -199,13 +342,16 @@ class JobWorker:
         return wait
 
     async def run(self, idle_seconds: float = 30.0) -> None:
-        """Run jobs until cancelled: now, when kicked, and when a retry or lease falls due."""
+        """Run jobs until cancelled: now, when kicked, and when a retry or lease falls due;
+        new ones only once the requests being answered leave a quiet moment (`_hold`)."""
         while True:
             self._wake.clear()
             try:
                 self._renew_leases()
-                self._fill()
-                wait = self._wait_seconds(idle_seconds)
+                wait = self._hold()
+                if not wait:
+                    self._fill()
+                    wait = self._wait_seconds(idle_seconds)
             except Exception:
                 log.exception("jobs.run_failed")
                 wait = 1.0

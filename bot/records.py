@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable
+import functools
+from collections.abc import Callable, Coroutine, Iterable
+from typing import Any, TypeVar, cast
 
 from bot import metrics
 from bot.errors import InvalidInput, NotFound, PermissionDenied
@@ -20,6 +22,8 @@ from bot.roles import Roles
 from bot.signals import waiting_for
 from bot.store import Row, Store
 
+Method = TypeVar("Method", bound=Callable[..., Coroutine[Any, Any, Any]])
+
 SYSTEM_ACTOR = "verifybot"
 FINAL = "fraud was confirmed by security; the verification is final and nothing was changed"
 
@@ -32,6 +36,18 @@ def latest_by_step(answers: Iterable[Row]) -> dict[str, Row]:
 def owner_of(row: Row) -> Actor:
     """Who started a verification: its requested_by on its platform."""
     return Actor(user_id=row["requested_by"], platform=Platform(row["platform"]))
+
+
+def reads_once(method: Method) -> Method:
+    """A service call that reads each row once (Store.remembering); for calls that await no
+    other task's work, so that nothing else runs inside them."""
+
+    @functools.wraps(method)
+    async def call(self: Records, *args: Any, **kwargs: Any) -> Any:
+        with self.store.remembering():
+            return await method(self, *args, **kwargs)
+
+    return cast(Method, call)
 
 
 class Records:

@@ -46,7 +46,7 @@ from bot.notices import (
 )
 from bot.playbook import Playbook, PlaybookError, PlaybookRegistry
 from bot.playbook_versions import PlaybookVersions
-from bot.records import SYSTEM_ACTOR, owner_of
+from bot.records import SYSTEM_ACTOR, owner_of, reads_once
 from bot.roles import Roles, same_person
 from bot.security_desk import SecurityDesk
 from bot.signals import COMPUTED_CHECKS
@@ -85,6 +85,7 @@ class VerificationService(SecurityDesk):
 
     # starting
 
+    @reads_once
     async def start(
         self,
         actor: Actor,
@@ -150,6 +151,7 @@ class VerificationService(SecurityDesk):
 
     # answering
 
+    @reads_once
     async def answer(
         self,
         actor: Actor,
@@ -359,12 +361,14 @@ class VerificationService(SecurityDesk):
 
     # reading
 
+    @reads_once
     async def next_prompt(self, actor: Actor, verification_id: str) -> Prompt | None:
         verification_id = parse_verification_id(verification_id)
         row = self._verification_row(verification_id)
         self._check_view(actor, row)
         return self._prompt_for(row)
 
+    @reads_once
     async def change_prompt(self, actor: Actor, verification_id: str, step_id: str) -> Prompt:
         """An answered step's options again, for "Change answer" (Slack and Teams alike).
 
@@ -383,6 +387,7 @@ class VerificationService(SecurityDesk):
             raise InvalidInput("this step cannot be changed", "step")
         return playbook.prompt(step, verification_id, self._candidate_of(row)["name"])
 
+    @reads_once
     async def view(self, actor: Actor, verification_id: str) -> VerificationView:
         verification_id = parse_verification_id(verification_id)
         row = self._verification_row(verification_id)

@@ -47,6 +47,18 @@ async def no_stack_traces(
         return web.json_response({"ok": False, "error": "internal error"}, status=500)
 
 
+@web.middleware
+async def acks_first(
+    request: web.Request, handler: Callable[[web.Request], Awaitable[web.StreamResponse]]
+) -> web.StreamResponse:
+    """While a chat platform's request (a POST) is being answered, the job worker claims no
+    new job (bot/jobs.py, Requests): its ack never waits for the work after earlier acks."""
+    if request.method != "POST":
+        return await handler(request)
+    with request.app[CORE].jobs.requests.answering():
+        return await handler(request)
+
+
 async def healthz(request: web.Request) -> web.Response:
     core = request.app[CORE]
     try:
@@ -146,7 +158,7 @@ def build_app(
     core: Core, frontends: list[Frontend] | None = None, socket_mode: bool = False
 ) -> web.Application:
     """The application with the given front ends, or those the settings enable."""
-    app = web.Application(middlewares=[no_stack_traces], client_max_size=MAX_BODY_BYTES)
+    app = web.Application(middlewares=[acks_first, no_stack_traces], client_max_size=MAX_BODY_BYTES)
     app[CORE] = core
     if frontends is None:
         candidates = (slack_frontend(core, socket_mode), teams_frontend(core))

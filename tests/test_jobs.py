@@ -11,7 +11,7 @@ from datetime import timedelta
 import pytest
 import structlog
 
-from bot.jobs import Job, JobWorker, QueueBusy, RetryLater
+from bot.jobs import Job, JobWorker, QueueBusy, Requests, RetryLater
 from bot.outbox import Backoff
 from bot.schema import SCHEMA_VERSION
 from bot.store import Store
@@ -311,3 +311,222 @@ async def test_enqueue_waits_a_bounded_time_for_a_locked_database(stores, databa
     if store.dialect == "sqlite":
         busy = store.db.execute("PRAGMA busy_timeout").fetchone()[0]
         assert busy == 10_000, "the store's own timeout is back"
+
+
+async def test_marks_are_written_before_the_next_side_effect_and_with_the_end(
+    stores, database, clock
+) -> None:
+    store = open_store(stores, database, clock)
+    worker = worker_on(store)
+    written: list[list[str]] = []
+
+    async def handle(job: Job) -> None:
+        job.mark("first")
+        written.append(json.loads(job_row(store)["progress"]))
+        job.save()
+        written.append(json.loads(job_row(store)["progress"]))
+        job.mark("second")
+
+    worker.register(KIND, handle)
+    worker.enqueue(KIND, {}, "k")
+    assert await worker.drain(timeout=5)
+    assert written == [[], ["first"]]
+    row = job_row(store)
+    assert (row["status"], json.loads(row["progress"])) == ("done", ["first", "second"])
+
+
+async def test_a_failed_job_keeps_the_marks_of_what_it_did(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
+    worker = worker_on(store, max_attempts=1)
+
+    async def handle(job: Job) -> None:
+        job.mark("first")
+        job.mark("second")
+        raise RetryLater("down")
+
+    worker.register(KIND, handle)
+    worker.enqueue(KIND, {}, "k")
+    assert await worker.drain(timeout=5)
+    row = job_row(store)
+    assert (row["status"], json.loads(row["progress"])) == ("failed", ["first", "second"])
+
+
+async def test_a_job_stopped_midway_keeps_the_marks_of_what_it_did(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
+    worker = worker_on(store)
+    marked = asyncio.Event()
+
+    async def handle(job: Job) -> None:
+        job.mark("first")
+        marked.set()
+        await asyncio.sleep(30)
+
+    worker.register(KIND, handle)
+    worker.enqueue(KIND, {}, "k")
+    runner = asyncio.create_task(worker.run())
+    await marked.wait()
+    runner.cancel()
+    await asyncio.gather(runner, return_exceptions=True)
+    await worker.stop(timeout=0.01)
+    row = job_row(store)
+    assert (row["status"], json.loads(row["progress"])) == ("pending", ["first"])
+
+
+async def test_leases_are_renewed_a_few_times_per_lease_not_at_every_wake(
+    stores, database, clock
+) -> None:
+    store = open_store(stores, database, clock)
+    worker = worker_on(store, lease_seconds=30)
+    renewals: list[int] = []
+    renew = store.renew_job_leases
+
+    def counted(job_ids, owner, lease_until) -> int:
+        renewals.append(len(list(job_ids)))
+        return renew(job_ids, owner, lease_until)
+
+    store.renew_job_leases = counted  # type: ignore[method-assign]
+    for _ in range(10):
+        worker._renew_leases()
+    assert len(renewals) == 1
+    clock.advance(4)
+    worker._renew_leases()
+    assert len(renewals) == 1
+    clock.advance(1)
+    worker._renew_leases()
+    assert len(renewals) == 2
+
+
+class Ticking:
+    """A monotonic clock the test moves."""
+
+    def __init__(self) -> None:
+        self.now = 100.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+async def test_no_job_is_claimed_while_a_request_is_answered(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
+    ticking = Ticking()
+    requests = Requests(quiet_seconds=0.005, clock=ticking)
+    worker = worker_on(store, requests=requests)
+    ran = asyncio.Event()
+
+    async def handle(job: Job) -> None:
+        ran.set()
+
+    worker.register(KIND, handle)
+    runner = asyncio.create_task(worker.run())
+    try:
+        with requests.answering():
+            worker.enqueue(KIND, {}, "k")
+            await asyncio.sleep(0.05)
+            assert not ran.is_set(), "held while the request is answered"
+        await asyncio.sleep(0.05)
+        assert not ran.is_set(), "held until the quiet moment after it"
+        ticking.now += 0.005
+        await asyncio.wait_for(ran.wait(), 5)
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
+async def test_a_job_waits_for_a_quiet_moment_at_most_max_hold(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
+    requests = Requests()
+    worker = worker_on(store, requests=requests, max_hold=0.1)
+    ran = asyncio.Event()
+
+    async def handle(job: Job) -> None:
+        ran.set()
+
+    worker.register(KIND, handle)
+    runner = asyncio.create_task(worker.run())
+    try:
+        with requests.answering():
+            worker.enqueue(KIND, {}, "k")
+            await asyncio.sleep(0.03)
+            assert not ran.is_set()
+            await asyncio.wait_for(ran.wait(), 5)
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
+def test_requests_are_quiet_a_while_after_the_last_one_ended() -> None:
+    ticking = Ticking()
+    requests = Requests(quiet_seconds=0.005, clock=ticking)
+    assert requests.quiet_in() == 0.0
+    with requests.answering():
+        assert requests.quiet_in() == 0.005
+    assert requests.quiet_in() == pytest.approx(0.005)
+    ticking.now += 0.002
+    assert requests.quiet_in() == pytest.approx(0.003)
+    ticking.now += 0.003
+    assert requests.quiet_in() == 0.0
+
+
+async def test_jobs_submitted_together_are_written_in_one_transaction(
+    stores, database, clock
+) -> None:
+    store = open_store(stores, database, clock)
+    worker = worker_on(store)
+    transactions = 0
+    transaction = store.transaction
+
+    def counted():
+        nonlocal transactions
+        transactions += 1
+        return transaction()
+
+    store.transaction = counted  # type: ignore[method-assign]
+    created = await asyncio.gather(
+        *(worker.submit(KIND, {"n": n}, f"click-{n % 4}") for n in range(6))
+    )
+    assert transactions == 1
+    assert created == [True, True, True, True, False, False]
+    rows = store.jobs()
+    assert [json.loads(row["payload"])["n"] for row in rows] == [0, 1, 2, 3]
+    assert await worker.submit(KIND, {"n": 9}, "click-1") is False
+    assert await worker.submit(KIND, {"n": 9}) is True
+    assert len(store.jobs()) == 5
+
+
+async def test_submitted_jobs_run_once_committed(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
+    worker = worker_on(store)
+    seen: list[int] = []
+
+    async def handle(job: Job) -> None:
+        seen.append(job.payload["n"])
+
+    worker.register(KIND, handle)
+    await asyncio.gather(*(worker.submit(KIND, {"n": n}) for n in range(3)))
+    other = open_store(stores, database, clock)
+    assert len(other.jobs(["pending"])) == 3, "committed before the submitters resume"
+    assert await worker.drain(timeout=5)
+    assert sorted(seen) == [0, 1, 2]
+
+
+async def test_a_submit_waits_a_bounded_time_for_a_locked_database(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
+    worker = worker_on(store, enqueue_timeout=0.05)
+    with write_lock_held(database):
+        results = await asyncio.gather(
+            worker.submit(KIND, {}, "a"), worker.submit(KIND, {}, "b"), return_exceptions=True
+        )
+    assert [type(result) for result in results] == [QueueBusy, QueueBusy]
+    assert store.jobs() == []
+    assert await worker.submit(KIND, {}, "a") is True
+
+
+def test_requests_tell_when_the_last_one_ended() -> None:
+    requests = Requests(clock=Ticking())
+    idle: list[int] = []
+    requests.on_idle = lambda: idle.append(requests.active)
+    with requests.answering():
+        with requests.answering():
+            pass
+        assert idle == []
+    assert idle == [0]

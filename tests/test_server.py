@@ -42,6 +42,21 @@ class Exploding:
         app.router.add_post("/explode", explode)
 
 
+class Watching:
+    """A front end whose route says how many requests the job worker sees being answered."""
+
+    name = "watching"
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+
+    def attach(self, app: web.Application) -> None:
+        async def watch(request: web.Request) -> web.Response:
+            return web.json_response({"active": self.core.jobs.requests.active})
+
+        app.router.add_post("/watch", watch)
+
+
 @pytest.fixture
 def server_core(tmp_path) -> Core:
     core = build_core(Settings(db=str(tmp_path / "server.db"), teams_enabled=False))
@@ -171,3 +186,13 @@ def test_serve_starts_without_slack_or_teams_says_why_and_stops_cleanly_on_sigte
     assert "MicrosoftAppId is not set" in teams[0]
     assert health["frontends"] == []
     assert "Traceback" not in stderr
+
+
+async def test_the_job_worker_waits_while_a_post_is_answered(server_core: Core) -> None:
+    app = build_app(server_core, [Watching(server_core)])
+    async with TestClient(TestServer(app)) as watching:
+        response = await watching.post("/watch")
+        assert await response.json() == {"active": 1}
+        assert server_core.jobs.requests.active == 0
+        await watching.get("/healthz")
+        assert server_core.jobs.requests.active == 0

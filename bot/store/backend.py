@@ -74,6 +74,15 @@ class Backend(Protocol):
         """An SQL expression: the JSON array in `column` with the next parameter appended."""
         ...
 
+    @property
+    def in_transaction(self) -> bool:
+        """Inside a transaction() block (of this thread)."""
+        ...
+
+    def session(self) -> AbstractContextManager[None]:
+        """The block's statements on one connection (a pool's: checked out once)."""
+        ...
+
     def transaction(self) -> AbstractContextManager[None]:
         """A write transaction: one at a time on the database; nested ones are savepoints."""
         ...

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager
 from datetime import UTC, datetime, timedelta
+from functools import partial
 from pathlib import Path
 from typing import Any, NamedTuple
 
@@ -25,7 +26,8 @@ from bot.sealing import (
     open_columns,
     seal_columns,
 )
-from bot.store.backend import Backend, is_database_url
+from bot.store import memo
+from bot.store.backend import Backend, Cursor, is_database_url
 from bot.store.postgres import PostgresBackend, redacted
 from bot.store.sqlite import SqliteBackend
 
@@ -125,9 +127,61 @@ class Store:
     def transaction(self) -> AbstractContextManager[None]:
         """One write transaction, one at a time on the database (SQLite: BEGIN IMMEDIATE;
         PostgreSQL: an advisory lock taken first); nested ones are savepoints."""
-        return self.db.transaction()
+        remembered = self._memo()
+        if remembered is None:
+            return self.db.transaction()
+        return self._remembered_transaction(remembered)
+
+    @contextmanager
+    def _remembered_transaction(self, remembered: memo.Memo) -> Iterator[None]:
+        """What was read before the outermost transaction is read again inside it; a rollback
+        forgets what was read inside."""
+        if not self.db.in_transaction:
+            remembered.forget()
+        try:
+            with self.db.transaction():
+                yield
+        except BaseException:
+            remembered.forget()
+            raise
+
+    @contextmanager
+    def remembering(self) -> Iterator[None]:
+        """Inside the block (one service call, awaiting no other task), each of verification,
+        candidate, candidate key, answers and escalation is read once (bot/store/memo.py),
+        and every statement goes to one connection."""
+        if self._memo() is not None:
+            yield
+            return
+        remembered = memo.Memo(self)
+        token = memo.CURRENT.set(remembered)
+        try:
+            with self.db.session():
+                yield
+        finally:
+            remembered.close()
+            memo.CURRENT.reset(token)
+
+    def _memo(self) -> memo.Memo | None:
+        current = memo.CURRENT.get()
+        return current if current is not None and current.owner is self and current.open else None
+
+    def _remember(self, table: str, key: object, read: Callable[[], memo.T]) -> memo.T:
+        """`read()`, or inside `remembering()` what it gave the first time in the block."""
+        remembered = self._memo()
+        return read() if remembered is None else remembered.get(table, key, read)
+
+    def _execute(self, sql: str, params: Sequence[Any] | None = None) -> Cursor:
+        """A statement; a write makes the call's memo forget the table it writes."""
+        remembered = self._memo()
+        if remembered is not None:
+            remembered.forget_written(sql)
+        return self.db.execute(sql, params)
 
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
+        remembered = self._memo()
+        if remembered is not None:
+            remembered.forget_written(sql)
         return self.db.query(sql, list(params))
 
     def _row(self, sql: str, params: Iterable[Any] = ()) -> Row | None:
@@ -136,6 +190,9 @@ class Store:
 
     def _insert(self, table: str, row: Row) -> int:
         """Insert one row into a table of the known schema; return its id."""
+        remembered = self._memo()
+        if remembered is not None:
+            remembered.forget(table)
         return self.db.insert(table, row)
 
     def _count(self, sql: str) -> int:
@@ -176,17 +233,23 @@ class Store:
         personal = {name: fields.get(name) for name in CANDIDATE_COLUMNS}
         sealed = seal_columns(key, "candidates", candidate_id, personal, CANDIDATE_COLUMNS)
         assignments = ", ".join(f"{name} = ?" for name in sealed)
-        self.db.execute(
+        self._execute(
             f"UPDATE candidates SET {assignments} WHERE id = ?", [*sealed.values(), candidate_id]
         )
 
     def candidate_key(self, candidate_id: int) -> bytes | None:
         """The candidate's data key; None once the candidate is erased, by any process.
 
-        The sealed key is read every time (an erasure elsewhere deletes it); only its
-        unwrapping is remembered.
+        The sealed key is read every time (an erasure elsewhere deletes it), once per
+        `remembering()` block; only its unwrapping is remembered across calls.
         """
-        row = self._row("SELECT wrapped FROM candidate_keys WHERE candidate_id = ?", [candidate_id])
+        row = self._remember(
+            "candidate_keys",
+            candidate_id,
+            lambda: self._row(
+                "SELECT wrapped FROM candidate_keys WHERE candidate_id = ?", [candidate_id]
+            ),
+        )
         if row is None:
             self._candidate_keys.pop(candidate_id, None)
             return None
@@ -217,14 +280,14 @@ class Store:
         self._insert("verifications", {**fields, "created_at": now, "updated_at": now})
 
     def set_verification_status(self, verification_id: str, status: str) -> None:
-        self.db.execute(
+        self._execute(
             "UPDATE verifications SET status = ?, updated_at = ? WHERE id = ?",
             [status, self.now(), verification_id],
         )
 
     def cancel_verification(self, verification_id: str) -> None:
         now = self.now()
-        self.db.execute(
+        self._execute(
             "UPDATE verifications SET cancelled_at = ?, updated_at = ? WHERE id = ?",
             [now, now, verification_id],
         )
@@ -233,10 +296,19 @@ class Store:
         return self._row("SELECT * FROM verifications WHERE start_key = ?", [start_key])
 
     def verification(self, verification_id: str) -> Row | None:
-        return self._row("SELECT * FROM verifications WHERE id = ?", [verification_id])
+        return self._remember(
+            "verifications",
+            verification_id,
+            lambda: self._row("SELECT * FROM verifications WHERE id = ?", [verification_id]),
+        )
 
     def candidate(self, candidate_id: int) -> Row | None:
         """The candidate with their fields opened (`(erased)` once erased)."""
+        return self._remember(
+            "candidates", candidate_id, partial(self._read_candidate, candidate_id)
+        )
+
+    def _read_candidate(self, candidate_id: int) -> Row | None:
         row = self._row("SELECT * FROM candidates WHERE id = ?", [candidate_id])
         return self._open_candidate(row) if row else None
 
@@ -321,12 +393,20 @@ class Store:
         return open_columns(key, "answers", _answer_key(row), row, ANSWER_COLUMNS)
 
     def answers(self, verification_id: str) -> list[Row]:
+        return self._remember(
+            "answers", verification_id, partial(self._read_answers, verification_id)
+        )
+
+    def _read_answers(self, verification_id: str) -> list[Row]:
         rows = self._rows(
             "SELECT * FROM answers WHERE verification_id = ? ORDER BY id", [verification_id]
         )
         return [self._open_answer(row) for row in rows]
 
     def answer(self, answer_id: int) -> Row | None:
+        return self._remember("answers", answer_id, partial(self._read_answer, answer_id))
+
+    def _read_answer(self, answer_id: int) -> Row | None:
         row = self._row("SELECT * FROM answers WHERE id = ?", [answer_id])
         return self._open_answer(row) if row else None
 
@@ -339,13 +419,21 @@ class Store:
         return open_columns(key, "escalations", row["id"], row, ESCALATION_COLUMNS)
 
     def escalation_for(self, verification_id: str) -> Row | None:
-        return self._open_escalation(
-            self._row("SELECT * FROM escalations WHERE verification_id = ?", [verification_id])
+        return self._remember(
+            "escalations",
+            ("of", verification_id),
+            lambda: self._open_escalation(
+                self._row("SELECT * FROM escalations WHERE verification_id = ?", [verification_id])
+            ),
         )
 
     def escalation(self, escalation_id: int) -> Row | None:
-        return self._open_escalation(
-            self._row("SELECT * FROM escalations WHERE id = ?", [escalation_id])
+        return self._remember(
+            "escalations",
+            escalation_id,
+            lambda: self._open_escalation(
+                self._row("SELECT * FROM escalations WHERE id = ?", [escalation_id])
+            ),
         )
 
     def open_escalation(self, verification_id: str) -> tuple[int, bool]:
@@ -377,7 +465,7 @@ class Store:
                 fields = {"decision_reason": reason}
                 sealed = seal_columns(key, "escalations", escalation_id, fields, ESCALATION_COLUMNS)
                 reason = sealed["decision_reason"]
-        self.db.execute(
+        self._execute(
             "UPDATE escalations SET status = ?, decided_by = ?, decided_platform = ?, "
             "decided_at = ?, decision_reason = ?, "
             "resolved_through = coalesce(?, resolved_through) WHERE id = ?",
@@ -386,7 +474,7 @@ class Store:
 
     def reopen_escalation(self, escalation_id: int) -> None:
         """A new finding after a Clear: open again, the earlier decision kept for the record."""
-        self.db.execute(
+        self._execute(
             "UPDATE escalations SET status = 'open', reopened_at = ? WHERE id = ?",
             [self.now(), escalation_id],
         )
@@ -561,7 +649,7 @@ class Store:
         self, playbook_id: str, version: int, content_hash: str, content: str, source: str
     ) -> bool:
         """Record a playbook version's content; False when that version was already recorded."""
-        cursor = self.db.execute(
+        cursor = self._execute(
             "INSERT INTO playbook_versions "
             "(playbook_id, version, content_hash, content, source, stored_at) "
             "VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
@@ -600,20 +688,26 @@ class Store:
 
     def insert_job(self, kind: str, payload: Row, dedupe_key: str) -> tuple[int, bool]:
         """Queue a job: (its id, True); a repeated dedupe key gives (the first's id, False)."""
+        return self.insert_jobs([(kind, payload, dedupe_key)])[0]
+
+    def insert_jobs(self, jobs: Sequence[tuple[str, Row, str]]) -> list[tuple[int, bool]]:
+        """Queue (kind, payload, dedupe key) jobs in one transaction, as insert_job each."""
         now = self.now()
         with self.transaction():
-            existing = self._row("SELECT id FROM jobs WHERE dedupe_key = ?", [dedupe_key])
-            if existing is not None:
-                return int(existing["id"]), False
-            row = {
-                "kind": kind,
-                "payload": json.dumps(payload, sort_keys=True),
-                "dedupe_key": dedupe_key,
-                "next_attempt_at": now,
-                "created_at": now,
-                "updated_at": now,
-            }
-            return self._insert("jobs", row), True
+            return [self._insert_job(kind, payload, key, now) for kind, payload, key in jobs]
+
+    def _insert_job(self, kind: str, payload: Row, dedupe_key: str, now: str) -> tuple[int, bool]:
+        inserted = self._row(
+            "INSERT INTO jobs (kind, payload, dedupe_key, next_attempt_at, created_at, "
+            "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING "
+            "RETURNING id",
+            [kind, json.dumps(payload, sort_keys=True), dedupe_key, now, now, now],
+        )
+        if inserted is not None:
+            return int(inserted["id"]), True
+        existing = self._row("SELECT id FROM jobs WHERE dedupe_key = ?", [dedupe_key])
+        assert existing is not None, "the job whose dedupe key conflicted"
+        return int(existing["id"]), False
 
     def claim_job(self, kinds: Iterable[str], owner: str, lease_until: datetime) -> Row | None:
         """The oldest due job of these kinds, now running under `owner`'s lease; None if none.
@@ -642,40 +736,67 @@ class Store:
         ids = list(job_ids)
         if not ids:
             return 0
-        cursor = self.db.execute(
+        cursor = self._execute(
             "UPDATE jobs SET locked_until = ? WHERE status = 'running' AND locked_by = ? "
             f"AND id IN ({', '.join('?' for _ in ids)})",
             [iso(lease_until), owner, *ids],
         )
         return cursor.rowcount
 
-    def _settle_job(self, job_id: int, owner: str, assignments: str, params: list[Any]) -> bool:
-        """Update a job `owner` still holds; False when its lease went to another worker."""
-        cursor = self.db.execute(
+    def _settle_job(
+        self,
+        job_id: int,
+        owner: str,
+        assignments: str,
+        params: list[Any],
+        progress: Iterable[str] = (),
+    ) -> bool:
+        """Update a job `owner` still holds, its `progress` marks appended; False when its
+        lease went to another worker."""
+        marks = list(progress)
+        if marks:
+            appended = "progress"
+            for _ in marks:
+                appended = self.db.json_append(appended)
+            assignments += f", progress = {appended}"
+            params = [*params, *marks]
+        cursor = self._execute(
             f"UPDATE jobs SET {assignments}, locked_by = NULL, locked_until = NULL, "
             "updated_at = ? WHERE id = ? AND status = 'running' AND locked_by = ?",
             [*params, self.now(), job_id, owner],
         )
         return cursor.rowcount == 1
 
-    def finish_job(self, job_id: int, owner: str) -> bool:
+    def finish_job(self, job_id: int, owner: str, progress: Iterable[str] = ()) -> bool:
         now = self.now()
         return self._settle_job(
-            job_id, owner, "status = 'done', finished_at = ?, last_error = NULL", [now]
+            job_id, owner, "status = 'done', finished_at = ?, last_error = NULL", [now], progress
         )
 
-    def retry_job(self, job_id: int, owner: str, error: str, next_attempt_at: datetime) -> bool:
+    def retry_job(
+        self,
+        job_id: int,
+        owner: str,
+        error: str,
+        next_attempt_at: datetime,
+        progress: Iterable[str] = (),
+    ) -> bool:
         return self._settle_job(
             job_id,
             owner,
             "status = 'pending', next_attempt_at = ?, last_error = ?",
             [iso(next_attempt_at), error[:500]],
+            progress,
         )
 
-    def fail_job(self, job_id: int, owner: str, error: str) -> bool:
+    def fail_job(self, job_id: int, owner: str, error: str, progress: Iterable[str] = ()) -> bool:
         now = self.now()
         return self._settle_job(
-            job_id, owner, "status = 'failed', finished_at = ?, last_error = ?", [now, error[:500]]
+            job_id,
+            owner,
+            "status = 'failed', finished_at = ?, last_error = ?",
+            [now, error[:500]],
+            progress,
         )
 
     def release_job(self, job_id: int, owner: str) -> bool:
@@ -690,7 +811,7 @@ class Store:
 
     def add_job_progress(self, job_id: int, mark: str) -> None:
         """Note that the job did `mark` (a message sent), so a rerun does not do it again."""
-        self.db.execute(
+        self._execute(
             f"UPDATE jobs SET progress = {self.db.json_append('progress')} WHERE id = ?",
             [mark, job_id],
         )
@@ -802,13 +923,15 @@ class Store:
         The verification's skeleton (ids, steps, results, decisions, times) stays. Returns the
         erasure's id; its reason is sealed with the master key. Call `scrub()` after the commit.
         """
-        self.db.execute("DELETE FROM candidate_keys WHERE candidate_id = ?", [candidate_id])
+        self._execute("DELETE FROM candidate_keys WHERE candidate_id = ?", [candidate_id])
         cleared = ", ".join(f"{name} = NULL" for name in (*CANDIDATE_COLUMNS, *BLIND_COLUMNS))
-        self.db.execute(
+        self._execute(
             f"UPDATE candidates SET {cleared}, erased_at = ? WHERE id = ?",
             [self.now(), candidate_id],
         )
-        self._candidate_keys[candidate_id] = None
+        self._candidate_keys.pop(candidate_id, None)
+        if (remembered := self._memo()) is not None:
+            remembered.forget()
         erasure_id = self._insert(
             "erasures",
             {
@@ -820,7 +943,7 @@ class Store:
         )
         if reason:
             sealed = self.vault.seal_master(reason, f"erasures:{erasure_id}:reason")
-            self.db.execute("UPDATE erasures SET reason = ? WHERE id = ?", [sealed, erasure_id])
+            self._execute("UPDATE erasures SET reason = ? WHERE id = ?", [sealed, erasure_id])
         return erasure_id
 
     def scrub(self) -> None:
@@ -888,14 +1011,14 @@ class Store:
         row = self._row("SELECT next_run_at FROM schedules WHERE name = ?", [name])
         if row is None:
             first = iso(first_run or now)
-            self.db.execute(
+            self._execute(
                 "INSERT INTO schedules (name, next_run_at) VALUES (?, ?) ON CONFLICT DO NOTHING",
                 [name, first],
             )
             row = self._row("SELECT next_run_at FROM schedules WHERE name = ?", [name])
         if row is None or datetime.fromisoformat(row["next_run_at"]) > now:
             return False
-        cursor = self.db.execute(
+        cursor = self._execute(
             "UPDATE schedules SET next_run_at = ? WHERE name = ? AND next_run_at = ?",
             [iso(next_run), name, row["next_run_at"]],
         )
@@ -916,7 +1039,7 @@ class Store:
                     self._seal_old_candidate(row)
                 self._seal_old_free_text()
                 self._rekey_audit_chain()
-            self.db.execute(
+            self._execute(
                 "INSERT INTO meta (key, value) VALUES ('audit_scheme', ?) "
                 "ON CONFLICT (key) DO UPDATE SET value = excluded.value",
                 [AUDIT_SCHEME],
@@ -938,7 +1061,7 @@ class Store:
         self._candidate_keys[row["id"]] = key
         indexes = blind_indexes(self.vault, row)
         assignments = ", ".join(f"{name} = ?" for name in indexes)
-        self.db.execute(
+        self._execute(
             f"UPDATE candidates SET {assignments} WHERE id = ?", [*indexes.values(), row["id"]]
         )
         self._write_sealed_candidate(row["id"], key, row)
@@ -958,7 +1081,7 @@ class Store:
                 }
                 if changed:
                     assignments = ", ".join(f"{name} = ?" for name in changed)
-                    self.db.execute(
+                    self._execute(
                         f"UPDATE answers SET {assignments} WHERE id = ?",
                         [*changed.values(), row["id"]],
                     )
@@ -966,7 +1089,7 @@ class Store:
             key = self._key_of_verification(row["verification_id"])
             if key is not None and not is_sealed(row["decision_reason"]):
                 sealed = seal_columns(key, "escalations", row["id"], row, ESCALATION_COLUMNS)
-                self.db.execute(
+                self._execute(
                     "UPDATE escalations SET decision_reason = ? WHERE id = ?",
                     [sealed["decision_reason"], row["id"]],
                 )
@@ -993,7 +1116,7 @@ class Store:
                         detail[personal] = bool(detail[personal])
                 row = {**row, "detail": json.dumps(detail, sort_keys=True), "prev_hash": prev}
                 row["hash"] = self.event_mac(row)
-                self.db.execute(
+                self._execute(
                     "UPDATE events SET detail = ?, prev_hash = ?, hash = ? WHERE id = ?",
                     [row["detail"], row["prev_hash"], row["hash"], row["id"]],
                 )
@@ -1029,7 +1152,7 @@ class Store:
 
     def state_write(self, key: str, data: Row, etag: str) -> None:
         sealed = self.vault.seal_master(json.dumps(data), f"bot_state:{key}")
-        self.db.execute(
+        self._execute(
             "INSERT INTO bot_state (key, etag, data, updated_at) VALUES (?, ?, ?, ?) "
             "ON CONFLICT (key) DO UPDATE SET etag = excluded.etag, data = excluded.data, "
             "updated_at = excluded.updated_at",
@@ -1039,14 +1162,14 @@ class Store:
     def state_delete(self, keys: Iterable[str]) -> None:
         wanted = list(keys)
         if wanted:
-            self.db.execute(
+            self._execute(
                 f"DELETE FROM bot_state WHERE key IN ({', '.join('?' for _ in wanted)})", wanted
             )
 
     def save_conversation_ref(
         self, key: str, platform: str, data: Row, updated_by: str | None = None
     ) -> None:
-        self.db.execute(
+        self._execute(
             "INSERT INTO conversation_refs (key, platform, data, updated_by, updated_at) "
             "VALUES (?, ?, ?, ?, ?) ON CONFLICT (key) DO UPDATE SET platform = excluded.platform, "
             "data = excluded.data, updated_by = excluded.updated_by, "
@@ -1075,13 +1198,13 @@ class Store:
         }
         changes = {**sealed, **indexes}
         assignments = ", ".join(f"{name} = ?" for name in changes)
-        self.db.execute(
+        self._execute(
             f"UPDATE candidates SET {assignments} WHERE id = ?", [*changes.values(), candidate_id]
         )
 
     def assign_verification(self, verification_id: str, user_id: str, platform: str) -> None:
         """The person who answers a verification an integration started."""
-        self.db.execute(
+        self._execute(
             "UPDATE verifications SET requested_by = ?, platform = ?, updated_at = ? WHERE id = ?",
             [user_id, platform, self.now(), verification_id],
         )
@@ -1116,7 +1239,7 @@ class Store:
 
     def insert_workflow_execution(self, execution_id: str, verification_id: str) -> bool:
         """Remember the step's execution; False when it was seen already (a redelivery)."""
-        cursor = self.db.execute(
+        cursor = self._execute(
             "INSERT INTO workflow_executions (execution_id, verification_id, "
             "created_at) VALUES (?, ?, ?) ON CONFLICT DO NOTHING",
             [execution_id, verification_id, self.now()],
@@ -1134,7 +1257,7 @@ class Store:
 
     def end_workflow_execution(self, execution_id: str, status: str) -> bool:
         """Mark a running execution completed or failed; False when it had ended already."""
-        cursor = self.db.execute(
+        cursor = self._execute(
             "UPDATE workflow_executions SET status = ?, completed_at = ? "
             "WHERE execution_id = ? AND status = 'running'",
             [status, self.now(), execution_id],
@@ -1241,7 +1364,7 @@ class Store:
 
     def remove_watch(self, watch_id: int, actor: str, platform: str) -> None:
         """Retire an entry; it stays in the table for the record."""
-        self.db.execute(
+        self._execute(
             "UPDATE watchlist SET removed_at = ?, removed_by = ?, removed_platform = ? "
             "WHERE id = ? AND removed_at IS NULL",
             [self.now(), actor, platform, watch_id],
@@ -1268,7 +1391,7 @@ class Store:
         done_by: str | None = None,
     ) -> bool:
         """True if this process is the first to claim `key` (then it sends; no one else will)."""
-        cursor = self.db.execute(
+        cursor = self._execute(
             "INSERT INTO chases (key, verification_id, kind, seq, due_at, sent_at, "
             "done_by) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT DO NOTHING",
             [key, verification_id, kind, seq, iso(due_at), self.now(), done_by],
@@ -1323,7 +1446,7 @@ class Store:
         return self._meta(key)
 
     def set_meta(self, key: str, value: str) -> None:
-        self.db.execute(
+        self._execute(
             "INSERT INTO meta (key, value) VALUES (?, ?) "
             "ON CONFLICT(key) DO UPDATE SET value = excluded.value",
             [key, value],
@@ -1331,7 +1454,7 @@ class Store:
 
     def schedule_handover(self, pre_offer_id: str, due_at: datetime) -> bool:
         """The hand-over of a cleared pre-offer verification, once; True if newly scheduled."""
-        cursor = self.db.execute(
+        cursor = self._execute(
             "INSERT INTO handovers (pre_offer_id, due_at, scheduled_at) VALUES (?, ?, ?) "
             "ON CONFLICT DO NOTHING",
             [pre_offer_id, iso(due_at), self.now()],
@@ -1347,7 +1470,7 @@ class Store:
 
     def claim_handover(self, pre_offer_id: str, verification_id: str) -> bool:
         """Record the hand-over's verification; False when another process started it first."""
-        cursor = self.db.execute(
+        cursor = self._execute(
             "UPDATE handovers SET verification_id = ?, started_at = ? "
             "WHERE pre_offer_id = ? AND verification_id IS NULL",
             [verification_id, self.now(), pre_offer_id],
@@ -1356,9 +1479,13 @@ class Store:
 
     def handover_link(self, verification_id: str) -> Row | None:
         """The hand-over row a verification is part of, as the pre-offer or the hand-over."""
-        return self._row(
-            "SELECT * FROM handovers WHERE pre_offer_id = ? OR verification_id = ?",
-            [verification_id, verification_id],
+        return self._remember(
+            "handovers",
+            verification_id,
+            lambda: self._row(
+                "SELECT * FROM handovers WHERE pre_offer_id = ? OR verification_id = ?",
+                [verification_id, verification_id],
+            ),
         )
 
 

@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -109,9 +109,27 @@ class PostgresBackend:
     def _conn(self) -> psycopg.Connection[Any] | None:
         return getattr(self._local, "conn", None)
 
+    @property
+    def _session(self) -> psycopg.Connection[Any] | None:
+        return getattr(self._local, "session", None)
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """The block's statements on one pooled connection (one check-out and check, not one
+        per statement); each transaction in it still takes the write lock first."""
+        if self._session is not None or self._conn is not None:
+            yield
+            return
+        with self.pool.connection() as pooled:
+            self._local.session = pooled
+            try:
+                yield
+            finally:
+                self._local.session = None
+
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Result:
-        conn = self._conn
-        if conn is None and not sql.lstrip().upper().startswith(READS):
+        conn = self._conn or self._session
+        if self._conn is None and not sql.lstrip().upper().startswith(READS):
             with self.transaction():
                 return self.execute(sql, params)
         if conn is not None:
@@ -138,6 +156,10 @@ class PostgresBackend:
         """An expression: the JSON array in `column` with the parameter appended."""
         return f"({column}::jsonb || to_jsonb(?::text))::text"
 
+    @property
+    def in_transaction(self) -> bool:
+        return self._conn is not None
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """The outermost takes the write lock first (waiting at most the lock timeout)."""
@@ -147,7 +169,8 @@ class PostgresBackend:
                 yield
             return
         timeout = getattr(self._local, "lock_timeout_ms", LOCK_TIMEOUT_MS)
-        with self.pool.connection() as pooled:
+        session = self._session
+        with nullcontext(session) if session is not None else self.pool.connection() as pooled:
             self._local.conn = pooled
             try:
                 with pooled.transaction():

@@ -94,6 +94,15 @@ class SqliteBackend:
     def table_names(self) -> list[str]:
         return self.sqlite.table_names()
 
+    @property
+    def in_transaction(self) -> bool:
+        return self.conn.in_transaction
+
+    @contextmanager
+    def session(self) -> Iterator[None]:
+        """Nothing to do: one connection already."""
+        yield
+
     @contextmanager
     def transaction(self) -> Iterator[None]:
         """The outermost takes the write lock at once (BEGIN IMMEDIATE).

@@ -83,6 +83,7 @@ class SlackContext:
         mark = f"{method}:{hashlib.sha256(material.encode()).hexdigest()[:24]}"
         if self.job.done(mark):
             return {"ok": True, "replayed": True}
+        self.job.save()
         response = await self.safely(call(**args), method)
         if response is not None:
             self.job.mark(mark)

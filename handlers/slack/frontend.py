@@ -21,15 +21,19 @@ from slack_sdk.signature import SignatureVerifier
 from slack_sdk.web.async_client import AsyncWebClient
 
 from bot.intake import Intake
+from bot.jobs import QueueBusy
 from bot.json_depth import too_deep
 from bot.runtime import Core
 from handlers.slack.background import BackgroundTasks
 from handlers.slack.context import SlackContext
+from handlers.slack.flows import Click
 from handlers.slack.handover import SlackHandover
 from handlers.slack.jobs import register_jobs
+from handlers.slack.listeners import actions as action_listeners
+from handlers.slack.listeners import chase as chase_listeners
 from handlers.slack.listeners import register_all
 from handlers.slack.notifier import SlackNotifier
-from handlers.slack.payloads import ENVELOPE, UnsupportedPayload, envelope
+from handlers.slack.payloads import ENVELOPE, BlockActions, UnsupportedPayload, envelope
 from handlers.slack.security_group import SecurityGroup
 from handlers.slack.workflow import WorkflowStep
 
@@ -43,6 +47,8 @@ MAX_SIGNATURE_LENGTH = 128
 MALFORMED = json.dumps({"ok": False, "error": "malformed request"})
 REFUSED = json.dumps({"ok": False, "error": "invalid request"})
 UNHANDLED = json.dumps({"ok": False, "error": "unhandled request"})
+BUSY = action_listeners.BUSY
+CLICKS = action_listeners.CLICKS + chase_listeners.CLICKS
 
 
 def is_timestamp(value: str) -> bool:
@@ -58,14 +64,21 @@ def json_response(status: int, text: str) -> web.Response:
     return web.Response(status=status, text=text, content_type="application/json")
 
 
-def nests_too_deep(body: str) -> bool:
-    """The JSON bolt would parse (the body, or a form's `payload`) nests too deep to parse."""
-    if too_deep(body):
-        return True
+def form_payload(body: str) -> str | None:
+    """The `payload` field of a form body (an interactivity request), if it has one."""
     if "payload" not in body:
-        return False
-    payload = dict(parse_qsl(body, keep_blank_values=True)).get("payload")
-    return payload is not None and too_deep(payload)
+        return None
+    return dict(parse_qsl(body, keep_blank_values=True)).get("payload")
+
+
+def nests_too_deep(body: str, payload: str | None) -> bool:
+    """The JSON bolt would parse (the body, or a form's `payload`) nests too deep to parse."""
+    return too_deep(body) or (payload is not None and too_deep(payload))
+
+
+def click_kind(action_id: str) -> str | None:
+    """The job kind of a button verifybot queues (listeners/actions.py, chase.py), if it is one."""
+    return next((kind for action, kind in CLICKS if action.match(action_id)), None)
 
 
 def bolt_request_of(body: str, query: str, headers: dict[str, str]) -> AsyncBoltRequest:
@@ -206,9 +219,13 @@ class SlackFrontend:
         body = self.signed(raw, timestamp, signature)
         if body is None:
             return json_response(401, REFUSED)
-        if nests_too_deep(body):
+        payload = form_payload(body)
+        if nests_too_deep(body, payload):
             log.info("slack.malformed_request", error="nested too deep")
             return json_response(400, MALFORMED)
+        queued = await self.queue_click(payload) if payload is not None else None
+        if queued is not None:
+            return queued
         try:
             bolt_request = bolt_request_of(body, request.query_string, dict(request.headers))
             bolt_request.context[ENVELOPE] = envelope(bolt_request.body)
@@ -219,6 +236,30 @@ class SlackFrontend:
             log.info("slack.malformed_request", error=type(error).__name__)
             return json_response(400, MALFORMED)
         return await to_aiohttp_response(await self.app.async_dispatch(bolt_request))
+
+    async def queue_click(self, payload: str) -> web.Response | None:
+        """A signed press of a button whose work is a job: queued, then acked, as its bolt
+        listener does (listeners/actions.py), without bolt's dispatch; None for anything else.
+
+        The job row is committed before the ack; a locked database answers 503.
+        """
+        try:
+            parsed = json.loads(payload)
+            actions = envelope(parsed) if parsed.get("type") == "block_actions" else None
+        except (ValueError, TypeError, AttributeError, UnsupportedPayload):
+            return None
+        if not isinstance(actions, BlockActions):
+            return None
+        kind = click_kind(actions.actions[0].action_id)
+        if kind is None:
+            return None
+        click = Click.of(actions)
+        try:
+            await self.context.jobs.submit(kind, click.job_payload(), click.job_key())
+        except QueueBusy:
+            log.error("slack.click_not_queued", kind=kind, reason="the database stayed locked")
+            return json_response(503, BUSY)
+        return web.Response(status=200, content_type="text/plain")
 
     def signed(self, raw: bytes, timestamp: str, signature: str) -> str | None:
         """The body, if signed with SLACK_SIGNING_SECRET less than five minutes ago; else None.

@@ -179,3 +179,51 @@ async def test_a_note_submission_and_its_follow_up_survive_a_restart(
     assert not any("Commission" in payload for payload in payloads), "no notes in jobs"
     assert "Commission 12345" in text_of(fake_slack.message(step.channel, step.ts).blocks)
     assert len(next_steps(driver, verification_id)) == 1
+
+
+async def test_a_queued_click_is_acked_without_bolts_dispatch_once_its_job_is_committed(
+    slack: SlackDriver, slack_app: SlackApp, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    verification_id = await slack.start()
+    step = slack.last_dm()
+    dispatched: list[object] = []
+    dispatch = slack_app.frontend.app.async_dispatch
+
+    async def counted(request):
+        dispatched.append(request)
+        return await dispatch(request)
+
+    monkeypatch.setattr(slack_app.frontend.app, "async_dispatch", counted)
+    held = slack_app.core.jobs.requests
+    monkeypatch.setattr(held, "quiet_seconds", 60.0)
+    acked = await slack.click(step, option="not_provided")
+
+    assert (acked.status, acked.text) == (200, "")
+    assert dispatched == []
+    [job] = [row for row in slack_app.core.store.jobs() if row["kind"] == "slack.answer"]
+    assert job["status"] == "pending", "committed before the ack, run after it"
+    monkeypatch.setattr(held, "quiet_seconds", 0.0)
+    slack_app.core.jobs.kick()
+    await slack.settle()
+    assert notarized_answers(slack_app, verification_id) == ["not_provided"]
+
+    await slack.command("help")
+    assert len(dispatched) == 1, "anything but a queued button goes through bolt"
+
+
+async def test_a_forged_or_malformed_click_is_not_queued(
+    slack: SlackDriver, slack_app: SlackApp
+) -> None:
+    await slack.start()
+    step = slack.last_dm()
+    jobs_before = len(slack_app.core.store.jobs())
+    block_id, element = find_button(step.blocks, None, "not_provided")
+    body = slack.interaction(slack.click_payload(HM, step, block_id, element))
+    forged = {**slack.signed_headers(body, "application/x-www-form-urlencoded")}
+    forged["X-Slack-Signature"] = "v0=" + "0" * 64
+    async with slack.session.post(slack.url, data=body.encode(), headers=forged) as refused:
+        assert refused.status == 401
+    payload = slack.click_payload(HM, step, block_id, element)
+    payload["actions"] = []
+    assert (await slack.send(slack.interaction(payload))).status == 400
+    assert len(slack_app.core.store.jobs()) == jobs_before

@@ -24,6 +24,12 @@ log = structlog.get_logger("verifybot.slack")
 ANSWER = re.compile(rf"^{ANSWER_ACTION}:\d{{1,2}}$")
 DECIDE = re.compile(rf"^{DECIDE_ACTION}:({'|'.join(d.value for d in Decision)})$")
 BUSY = json.dumps({"ok": False, "error": "busy, try again"})
+CLICKS: tuple[tuple[re.Pattern[str], str], ...] = (
+    (ANSWER, jobs.ANSWER),
+    (re.compile(rf"^{CHANGE_ACTION}$"), jobs.CHANGE),
+    (re.compile(rf"^{RESUME_ACTION}$"), jobs.RESUME),
+    (DECIDE, jobs.DECIDE),
+)
 
 
 def not_queued(kind: str) -> BoltResponse:
@@ -37,7 +43,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         async def pressed(ack: AsyncAck, context: AsyncBoltContext) -> BoltResponse | None:
             click = Click.of(context[ENVELOPE])
             try:
-                ctx.jobs.enqueue(kind, click.job_payload(), click.job_key())
+                await ctx.jobs.submit(kind, click.job_payload(), click.job_key())
             except QueueBusy:
                 return not_queued(kind)
             await ack()
@@ -46,7 +52,5 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
         pressed.__name__ = kind.replace(".", "_")
         return pressed
 
-    app.action(ANSWER)(listener(jobs.ANSWER))
-    app.action(CHANGE_ACTION)(listener(jobs.CHANGE))
-    app.action(RESUME_ACTION)(listener(jobs.RESUME))
-    app.action(DECIDE)(listener(jobs.DECIDE))
+    for action, kind in CLICKS:
+        app.action(action)(listener(kind))

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 import structlog
 from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
 from slack_bolt.response import BoltResponse
@@ -18,6 +20,7 @@ from handlers.slack.payloads import ENVELOPE
 log = structlog.get_logger("verifybot.slack")
 
 OVERDUE_ACK = "slack.overdue_ack"
+CLICKS = ((re.compile(rf"^{OVERDUE_ACTION}$"), OVERDUE_ACK),)
 
 
 async def acknowledge(ctx: SlackContext, click: Click) -> None:
@@ -43,7 +46,7 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
     async def overdue_acknowledged(ack: AsyncAck, context: AsyncBoltContext) -> BoltResponse | None:
         click = Click.of(context[ENVELOPE])
         try:
-            ctx.jobs.enqueue(OVERDUE_ACK, click.job_payload(), click.job_key())
+            await ctx.jobs.submit(OVERDUE_ACK, click.job_payload(), click.job_key())
         except QueueBusy:
             return not_queued(OVERDUE_ACK)
         await ack()

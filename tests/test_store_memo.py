@@ -1,0 +1,204 @@
+"""A service call reads each row once (Store.remembering), and never serves another call what it
+read: erasures and other replicas' writes are seen by the next call, and a write transaction
+reads again what its call read before it."""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+
+from bot.errors import StoreBusy
+from bot.models import Actor, Platform
+from bot.runtime import Core
+from bot.sealing import ERASED
+from bot.store.memo import Memo
+from tests.database import open_store, write_lock_held
+
+OPERATOR = Actor(user_id="cli", platform=Platform.CLI)
+NOTE = "notary Ozymandias Pemberton"
+
+
+@pytest.fixture
+def two(make_core: Callable[..., Core]) -> tuple[Core, Core]:
+    """Two cores on one database: two connections, as two processes or replicas have."""
+    return make_core(), make_core()
+
+
+async def started(core: Core, actor: Callable[..., Actor], candidate: Any) -> str:
+    outcome = await core.service.start(actor("hm-1"), candidate())
+    return outcome.verification.id
+
+
+async def test_an_erasure_by_another_store_is_seen_by_the_next_call(two, actor, candidate):
+    first, second = two
+    vid = await started(first, actor, candidate)
+    await first.service.answer(actor("hm-1"), vid, "notarized_id", "verified", NOTE)
+    with first.store.remembering():
+        seen = await first.service.view(actor("hm-1"), vid)
+        assert seen.candidate.name != ERASED
+        assert first.store.answers(vid)[0]["note"] == NOTE
+
+    second.erasure.erase(OPERATOR, vid)
+
+    view = await first.service.view(actor("hm-1"), vid)
+    assert view.candidate.name == ERASED
+    assert view.erased
+    assert view.findings[0].note == ERASED
+    candidate_id = first.store.verification(vid)["candidate_id"]
+    with first.store.remembering():
+        assert first.store.candidate(candidate_id)["name"] == ERASED
+        assert first.store.answers(vid)[0]["note"] == ERASED
+
+
+async def test_an_erasure_inside_a_call_is_seen_at_once_by_that_call(core, actor, candidate):
+    vid = await started(core, actor, candidate)
+    await core.service.answer(actor("hm-1"), vid, "notarized_id", "verified", NOTE)
+    candidate_id = core.store.verification(vid)["candidate_id"]
+    with core.store.remembering():
+        assert core.store.candidate(candidate_id)["name"] != ERASED
+        assert core.store.answers(vid)[0]["note"] == NOTE
+        core.erasure.erase(OPERATOR, vid)
+        assert core.store.candidate(candidate_id)["name"] == ERASED
+        assert core.store.answers(vid)[0]["note"] == ERASED
+        assert core.store.candidate_key(candidate_id) is None
+
+
+async def test_another_stores_answer_is_seen_by_the_next_call(two, actor, candidate):
+    first, second = two
+    vid = await started(first, actor, candidate)
+    assert (await first.service.view(actor("hm-1"), vid)).answered == 0
+
+    await second.service.answer(actor("hm-1"), vid, "notarized_id", "not_provided")
+
+    view = await first.service.view(actor("hm-1"), vid)
+    assert [f.answer for f in view.findings] == ["not_provided"]
+    assert view.escalation_id is not None
+    again = await first.service.answer(actor("hm-1"), vid, "notarized_id", "verified", NOTE)
+    assert again.duplicate
+    assert len(first.store.answers(vid)) == 1
+
+
+async def test_a_write_transaction_reads_again_what_its_call_read_before(two, actor, candidate):
+    first, second = two
+    vid = await started(first, actor, candidate)
+    with first.store.remembering():
+        assert first.store.escalation_for(vid) is None
+        await second.service.answer(actor("hm-1"), vid, "notarized_id", "not_provided")
+        assert first.store.escalation_for(vid) is None
+        with first.store.transaction():
+            escalation = first.store.escalation_for(vid)
+            assert escalation is not None
+            assert first.store.open_escalation(vid) == (escalation["id"], False)
+    assert len(first.store.escalations(["open"])) == 1
+
+
+async def test_a_rollback_forgets_what_was_read_inside_it(core, actor, candidate):
+    vid = await started(core, actor, candidate)
+    row = {
+        "verification_id": vid,
+        "step_id": "notarized_id",
+        "value": "verified",
+        "result": "pass",
+        "reason": "Notarized ID received",
+        "answered_by": "hm-1",
+        "platform": "slack",
+    }
+    with core.store.remembering():
+        assert core.store.answers(vid) == []
+        with pytest.raises(RuntimeError), core.store.transaction():
+            core.store.insert_answer(row)
+            assert len(core.store.answers(vid)) == 1
+            raise RuntimeError("rolled back")
+        assert core.store.answers(vid) == []
+
+
+async def test_the_calls_own_writes_are_read_back(core, actor, candidate):
+    vid = await started(core, actor, candidate)
+    with core.store.remembering():
+        before = core.store.verification(vid)
+        core.store.set_verification_status(vid, "blocked")
+        assert before["status"] == "in_progress"
+        assert core.store.verification(vid)["status"] == "blocked"
+
+
+async def test_a_remembered_row_changed_by_its_reader_is_not_changed_for_the_next(
+    core, actor, candidate
+):
+    vid = await started(core, actor, candidate)
+    with core.store.remembering():
+        core.store.verification(vid)["status"] = "tampered"
+        core.store.answers(vid).append({"id": 99})
+        assert core.store.verification(vid)["status"] == "in_progress"
+        assert core.store.answers(vid) == []
+
+
+async def test_a_task_started_inside_a_call_reads_anew_once_the_call_ended(core, actor, candidate):
+    vid = await started(core, actor, candidate)
+    second = open_store(core.store.path)
+    later = asyncio.Event()
+
+    async def reader() -> str:
+        await later.wait()
+        return core.store.verification(vid)["status"]
+
+    try:
+        with core.store.remembering():
+            assert core.store.verification(vid)["status"] == "in_progress"
+            task = asyncio.create_task(reader())
+        second.set_verification_status(vid, "blocked")
+        later.set()
+        assert await task == "blocked"
+    finally:
+        second.close()
+
+
+async def test_without_a_call_nothing_is_remembered(two, actor, candidate):
+    first, second = two
+    vid = await started(first, actor, candidate)
+    assert first.store.verification(vid)["status"] == "in_progress"
+    second.store.set_verification_status(vid, "blocked")
+    assert first.store.verification(vid)["status"] == "blocked"
+
+
+@pytest.mark.parametrize(
+    ("statement", "forgotten"),
+    [
+        ("INSERT INTO answers (id) VALUES (?)", {"answers"}),
+        ("insert or ignore into answers (id) values (?)", {"answers"}),
+        ("UPDATE verifications SET status = ?", {"verifications"}),
+        ("DELETE FROM candidate_keys WHERE candidate_id = ?", {"candidate_keys"}),
+        ("SELECT * FROM answers", set()),
+        ("PRAGMA busy_timeout = 10", set()),
+        ("ALTER TABLE answers DISABLE TRIGGER USER", {"answers", "verifications", "candidates"}),
+    ],
+)
+def test_a_write_forgets_the_table_it_writes(statement: str, forgotten: set[str]) -> None:
+    memo = Memo(object())
+    for table in ("answers", "verifications", "candidates"):
+        memo.get(table, 1, lambda: {"id": 1})
+    memo.forget_written(statement)
+    assert {table for table, _ in memo.rows} == {"answers", "verifications", "candidates"} - (
+        forgotten
+    )
+
+
+async def test_a_call_on_one_connection_still_waits_for_the_write_lock(
+    core, actor, candidate, database
+):
+    vid = await started(core, actor, candidate)
+    with core.store.remembering():
+        assert core.store.verification(vid)["status"] == "in_progress"
+        with (
+            write_lock_held(database),
+            pytest.raises(StoreBusy),
+            core.store.busy_timeout(0.05),
+            core.store.transaction(),
+        ):
+            core.store.set_verification_status(vid, "blocked")
+        assert core.store.verification(vid)["status"] == "in_progress"
+        with core.store.transaction():
+            core.store.set_verification_status(vid, "blocked")
+        assert core.store.verification(vid)["status"] == "blocked"
