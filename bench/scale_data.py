@@ -306,7 +306,9 @@ class Builder:
                     "result": answer["result"],
                 },
             )
-        escalation = self.escalation(chunk, counters, verification_id, answers, data_key, at)
+        escalation = self.escalation(
+            chunk, counters, verification_id, answers, data_key, at, recent
+        )
         cancelled_at = next(at) if cancelled else None
         if cancelled_at is not None:
             event.add(cancelled_at, owner.user_id, "verification.cancelled", {})
@@ -402,13 +404,14 @@ class Builder:
         answers: list[Row],
         data_key: bytes,
         at: Iterator[str],
+        recent: bool,
     ) -> Row | None:
-        """An escalation when a finding was raised: open, acknowledged, cleared or confirmed."""
+        """An escalation when a finding was raised: open, acknowledged, cleared or confirmed
+        (security decided the older ones)."""
         if all(answer["result"] == Result.PASS for answer in answers):
             return None
-        status = self.rng.choices(
-            ("open", "acknowledged", "cleared", "confirmed"), (40, 20, 30, 10)
-        )[0]
+        weights = (40, 20, 30, 10) if recent else (0, 0, 75, 25)
+        status = self.rng.choices(("open", "acknowledged", "cleared", "confirmed"), weights)[0]
         decided = status in ("cleared", "confirmed")
         escalation_id = counters.escalation
         counters.escalation += 1
