@@ -235,9 +235,6 @@ class Targets:
                 )
         raise LookupError(f"no verification {where}")
 
-    def many(self, count: int, where: str = "") -> list[Target]:
-        return [self.pick(where) for _ in range(count)]
-
 
 # operations
 
@@ -246,7 +243,7 @@ Operation = Callable[[], Awaitable[object]]
 
 
 class Bench:
-    """The operations of the issue, each a coroutine factory over fresh random targets."""
+    """The operations of the issue; each sample is prepared (untimed) on a fresh random target."""
 
     def __init__(self, core: Core, client: TestClient, samples: int) -> None:
         self.core = core
@@ -259,85 +256,74 @@ class Bench:
 
     async def run(self) -> dict[str, Figures]:
         figures = {}
+        warmup = min(WARMUP, self.samples)
         for name in OPERATIONS:
-            ops = await getattr(self, f"prepare_{name}")(self.samples + WARMUP)
-            figures[name] = await _time(ops)
+            prepare = getattr(self, f"prepare_{name}")
+            timings = []
+            for index in range(self.samples + warmup):
+                op = await prepare()
+                began = time.perf_counter()
+                await op()
+                if index >= warmup:
+                    timings.append((time.perf_counter() - began) * 1000)
+            figures[name] = _figures(timings)
         return figures
 
-    async def prepare_status_by_id(self, count: int) -> list[Operation]:
-        return [
-            _bind(self.service.status, target.owner, target.id)
-            for target in self.targets.many(count)
-        ]
+    async def prepare_status_by_id(self) -> Operation:
+        target = self.targets.pick()
+        return _bind(self.service.status, target.owner, target.id)
 
-    async def prepare_status_by_name(self, count: int) -> list[Operation]:
-        return [
-            _bind(self.service.status, target.owner, target.name)
-            for target in self.targets.many(count)
-        ]
+    async def prepare_status_by_name(self) -> Operation:
+        target = self.targets.pick()
+        return _bind(self.service.status, target.owner, target.name)
 
-    async def prepare_manager_list(self, count: int) -> list[Operation]:
-        return [
-            _bind(self.service.verifications, target.owner) for target in self.targets.many(count)
-        ]
+    async def prepare_manager_list(self) -> Operation:
+        return _bind(self.service.verifications, self.targets.pick().owner)
 
-    async def prepare_start(self, count: int) -> list[Operation]:
-        """New candidates; one in ten ships to an address another candidate gave (a farm)."""
-        ops = []
-        for target in self.targets.many(count):
-            self.counter += 1
-            shared = self.rng.random() < 0.1
-            candidate_id = (await self.service.view(target.owner, target.id)).candidate
-            home = f"{self.rng.randrange(1, 9999)} Quarry Rd, Boise, ID 83702"
-            details = {
-                "name": f"Scale Candidate {self.counter}",
-                "email": f"scale.{self.counter}.{self.rng.getrandbits(24)}@example.org",
-                "phone": f"+1415{self.rng.randrange(200, 999)}{self.rng.randrange(10**4):04d}",
-                "home_address": home,
-                "shipping_address": candidate_id.home_address if shared else home,
-                "payout_account": f"GB{self.rng.randrange(10, 99)}BANK{self.rng.getrandbits(40)}",
-            }
-            ops.append(_bind(self.service.start, target.owner, details, SCALE_PLAYBOOK, None, None))
-        return ops
+    async def prepare_start(self) -> Operation:
+        """A new candidate; one in ten ships to another candidate's home (a laptop farm)."""
+        target = self.targets.pick()
+        self.counter += 1
+        rng = self.rng
+        home = f"{rng.randrange(1, 9999)} Quarry Rd, Boise, ID 83702"
+        shipping = home
+        if rng.random() < 0.1:
+            shipping = (await self.service.view(target.owner, target.id)).candidate.home_address
+        details = {
+            "name": f"Scale Candidate {self.counter}",
+            "email": f"scale.{self.counter}.{rng.getrandbits(24)}@example.org",
+            "phone": f"+1415{rng.randrange(200, 999)}{rng.randrange(10**4):04d}",
+            "home_address": home,
+            "shipping_address": shipping,
+            "payout_account": f"GB{rng.randrange(10, 99)}BANK{rng.getrandbits(40)}",
+        }
+        return _bind(self.service.start, target.owner, details, SCALE_PLAYBOOK)
 
-    async def prepare_answer(self, count: int) -> list[Operation]:
-        """The next step of verifications in progress, answered with a passing option."""
-        ops: list[Operation] = []
-        seen: set[str] = set()
-        while len(ops) < count:
+    async def prepare_answer(self) -> Operation:
+        """The next step of a verification in progress, answered with a passing option."""
+        for _ in range(100):
             target = self.targets.pick("AND status = 'in_progress' AND cancelled_at IS NULL")
-            if target.id in seen:
-                continue
-            seen.add(target.id)
             prompt = await self.service.next_prompt(target.owner, target.id)
-            if prompt is None:
-                continue
-            option = next((o for o in prompt.options if o.result == "pass"), prompt.options[0])
-            note = "Checked by the bench" if option.note_required else None
-            ops.append(
-                _bind(
-                    self.service.answer, target.owner, target.id, prompt.step_id, option.value, note
-                )
-            )
-        return ops
+            if prompt is not None:
+                break
+        else:
+            raise LookupError("no verification with a step to answer")
+        option = next((o for o in prompt.options if o.result == "pass"), prompt.options[0])
+        note = "Checked by the bench" if option.note_required else None
+        return _bind(
+            self.service.answer, target.owner, target.id, prompt.step_id, option.value, note
+        )
 
-    async def prepare_clearance(self, count: int) -> list[Operation]:
+    async def prepare_clearance(self) -> Operation:
+        email = self.targets.pick("AND playbook_id = 'pre-offer'").email
         headers = {"Authorization": f"Bearer {API_TOKEN}"}
-        return [
-            _bind(
-                self._get,
-                "/api/v1/clearance",
-                {"email": target.email},
-                headers,
-            )
-            for target in self.targets.many(count)
-        ]
+        return _bind(self._get, "/api/v1/clearance", {"email": email}, headers)
 
-    async def prepare_healthz(self, count: int) -> list[Operation]:
-        return [_bind(self._get, "/healthz", {}, {}) for _ in range(count)]
+    async def prepare_healthz(self) -> Operation:
+        return _bind(self._get, "/healthz", {}, {})
 
-    async def prepare_metrics(self, count: int) -> list[Operation]:
-        return [_bind(self._get, "/metrics", {}, {}) for _ in range(count)]
+    async def prepare_metrics(self) -> Operation:
+        return _bind(self._get, "/metrics", {}, {})
 
     async def _get(self, path: str, params: dict[str, str], headers: dict[str, str]) -> bytes:
         async with self.client.get(path, params=params, headers=headers) as response:
@@ -351,14 +337,7 @@ def _bind(function: Callable[..., Awaitable[object]], *args: Any) -> Operation:
     return lambda: function(*args)
 
 
-async def _time(ops: list[Operation]) -> Figures:
-    """Warm-up first, then each operation timed alone."""
-    timings = []
-    for index, op in enumerate(ops):
-        began = time.perf_counter()
-        await op()
-        if index >= WARMUP:
-            timings.append((time.perf_counter() - began) * 1000)
+def _figures(timings: list[float]) -> Figures:
     cuts = statistics.quantiles(timings, n=100, method="inclusive")
     return Figures(p50=statistics.median(timings), p99=cuts[98], samples=len(timings))
 
@@ -422,13 +401,14 @@ def run(
     samples: int,
     rebuild: bool = False,
     progress: bool = False,
+    baseline: int = BASELINE,
 ) -> dict[str, Any]:
-    """Build (or reuse) the databases of BASELINE and n verifications and measure both."""
-    base = prepare(BASELINE, data_dir, database_url, progress=progress)
+    """Build (or reuse) the databases of `baseline` and n verifications and measure both."""
+    base = prepare(baseline, data_dir, database_url, progress=progress)
     big = prepare(n, data_dir, database_url, rebuild, progress)
     with playbook_dir() as playbooks:
         small = asyncio.run(
-            measure(location_of(BASELINE, data_dir, database_url), samples, playbooks)
+            measure(location_of(baseline, data_dir, database_url), samples, playbooks)
         )
         large = asyncio.run(measure(location_of(n, data_dir, database_url), samples, playbooks))
     return report(base, big, small, large)
@@ -440,6 +420,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--database-url", help="postgresql://... (default: SQLite files)")
     parser.add_argument("--data-dir", type=Path, default=DATA_DIR, help="where SQLite files live")
     parser.add_argument("--samples", type=int, default=DEFAULT_SAMPLES)
+    parser.add_argument("--baseline", type=int, default=BASELINE, help="the size to compare with")
     parser.add_argument("--rebuild", action="store_true", help="build the N database afresh")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
     args = parser.parse_args(argv)
@@ -450,6 +431,7 @@ def main(argv: list[str] | None = None) -> None:
         args.samples,
         args.rebuild,
         progress=not args.json,
+        baseline=args.baseline,
     )
     if args.json:
         json.dump(result, sys.stdout, indent=2)
