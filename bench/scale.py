@@ -283,35 +283,38 @@ class Bench:
     async def prepare_start(self) -> Operation:
         """A new candidate; one in ten ships to another candidate's home (a laptop farm)."""
         target = self.targets.pick()
+        shipping = None
+        if self.rng.random() < 0.1:
+            shipping = (await self.service.view(target.owner, target.id)).candidate.home_address
+        details = self._candidate(shipping)
+        return _bind(self.service.start, target.owner, details, SCALE_PLAYBOOK)
+
+    def _candidate(self, shipping: str | None = None) -> dict[str, str]:
         self.counter += 1
         rng = self.rng
         home = f"{rng.randrange(1, 9999)} Quarry Rd, Boise, ID 83702"
-        shipping = home
-        if rng.random() < 0.1:
-            shipping = (await self.service.view(target.owner, target.id)).candidate.home_address
-        details = {
+        return {
             "name": f"Scale Candidate {self.counter}",
             "email": f"scale.{self.counter}.{rng.getrandbits(24)}@example.org",
             "phone": f"+1415{rng.randrange(200, 999)}{rng.randrange(10**4):04d}",
             "home_address": home,
-            "shipping_address": shipping,
+            "shipping_address": shipping or home,
             "payout_account": f"GB{rng.randrange(10, 99)}BANK{rng.getrandbits(40)}",
         }
-        return _bind(self.service.start, target.owner, details, SCALE_PLAYBOOK)
 
     async def prepare_answer(self) -> Operation:
-        """The next step of a verification in progress, answered with a passing option."""
-        for _ in range(100):
-            target = self.targets.pick("AND status = 'in_progress' AND cancelled_at IS NULL")
-            prompt = await self.service.next_prompt(target.owner, target.id)
-            if prompt is not None:
-                break
-        else:
-            raise LookupError("no verification with a step to answer")
+        """The first step of a pre-offer verification started (untimed) for a random hiring
+        manager, answered with a passing option: the same work at every size (answering a
+        built one would run the computed checks more often at one size than the other)."""
+        owner = self.targets.pick().owner
+        started = await self.service.start(owner, self._candidate(), "pre-offer")
+        prompt = started.next_prompt
+        assert prompt is not None
         option = next((o for o in prompt.options if o.result == "pass"), prompt.options[0])
         note = "Checked by the bench" if option.note_required else None
+        verification_id = started.verification.id
         return _bind(
-            self.service.answer, target.owner, target.id, prompt.step_id, option.value, note
+            self.service.answer, owner, verification_id, prompt.step_id, option.value, note
         )
 
     async def prepare_clearance(self) -> Operation:
