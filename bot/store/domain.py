@@ -338,8 +338,14 @@ class Store:
         statuses: Iterable[str] | None = None,
         limit: int = 50,
         platform: str | None = None,
+        unfinished: bool = False,
+        offset: int = 0,
     ) -> list[Row]:
-        """Newest first; `requested_by` and `platform` together name one person."""
+        """Newest first; `requested_by` and `platform` together name one person.
+
+        `unfinished` leaves out the cancelled and those cleared with no finding awaiting
+        security: every open verification stays in (and a few that are not).
+        """
         clauses, params = [], []
         if requested_by is not None:
             clauses.append("requested_by = ?")
@@ -351,10 +357,16 @@ class Store:
             wanted = list(statuses)
             clauses.append(f"status IN ({', '.join('?' for _ in wanted)})")
             params.extend(wanted)
+        if unfinished:
+            clauses.append(
+                "cancelled_at IS NULL AND (status != 'cleared' OR EXISTS (SELECT 1 FROM "
+                "escalations e WHERE e.verification_id = verifications.id "
+                "AND e.status IN ('open', 'acknowledged')))"
+            )
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         return self._rows(
-            f"SELECT * FROM verifications {where} ORDER BY created_at DESC, id LIMIT ?",
-            [*params, limit],
+            f"SELECT * FROM verifications {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+            [*params, limit, offset],
         )
 
     def candidate_names(self, verification_ids: Iterable[str]) -> dict[str, str]:
@@ -1229,8 +1241,8 @@ class Store:
     def latest_verification_by_email(self, email: str, playbook_id: str) -> Row | None:
         """The newest verification of `playbook_id` for a candidate with this email."""
         return self._row(
-            "SELECT v.* FROM verifications v JOIN candidates c ON c.id = v.candidate_id "
-            "WHERE c.email_index = ? AND v.playbook_id = ? "
+            "SELECT v.* FROM verifications v WHERE v.candidate_id IN "
+            "(SELECT c.id FROM candidates c WHERE c.email_index = ?) AND v.playbook_id = ? "
             "ORDER BY v.created_at DESC, v.rowid DESC LIMIT 1",
             [self.vault.blind_index("email_index", email_key(email)), playbook_id],
         )

@@ -357,4 +357,12 @@ PG_MIGRATIONS: list[str] = [
         locked_until TEXT NOT NULL
     );
     """,
+    # 11: indexes for a million verifications: a hiring manager's newest verifications; a
+    # candidate's verifications of one playbook (the clearance gate).
+    """
+    CREATE INDEX IF NOT EXISTS idx_verifications_owner
+        ON verifications(requested_by, platform, created_at);
+    CREATE INDEX IF NOT EXISTS idx_verifications_candidate_playbook
+        ON verifications(candidate_id, playbook_id, created_at);
+    """,
 ]
