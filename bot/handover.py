@@ -6,7 +6,6 @@ from datetime import date, datetime, time
 
 from bot import metrics
 from bot.ids import (
-    new_verification_id,
     parse_verification_id,
 )
 from bot.models import (
@@ -63,7 +62,7 @@ class Handovers(NoticeRendering):
         link = self.store.handover_link(pre_offer_id)
         if link is None or link["verification_id"] is not None:
             return None
-        verification_id = new_verification_id()
+        verification_id = self.store.unused_verification_id()
         self._record_playbook(playbook, Actor(user_id=SYSTEM_ACTOR, platform=owner.platform))
         self.store.insert_verification(
             {

@@ -24,7 +24,6 @@ from bot.errors import InvalidInput, NoteRequired, NotFound
 from bot.evaluator import lowers
 from bot.ids import (
     VERIFICATION_ID,
-    new_verification_id,
     parse_verification_id,
 )
 from bot.models import (
@@ -106,12 +105,12 @@ class VerificationService(SecurityDesk):
         playbook = self._playbook(playbook_id)
         row = candidate_row(details)
         requester = owner or actor
-        verification_id = new_verification_id()
         with self.store.transaction():
             earlier = self.store.verification_by_start_key(dedupe_key) if dedupe_key else None
             if earlier is not None:
                 self._check_view(actor, earlier)
                 return self._outcome_of(earlier["id"], None, [], False, duplicate=True, actor=actor)
+            verification_id = self.store.unused_verification_id()
             self._record_playbook(playbook, actor)
             candidate_id = self.store.insert_candidate(row)
             self.store.insert_verification(

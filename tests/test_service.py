@@ -690,3 +690,15 @@ async def test_a_cancelled_verification_takes_no_more_answers(
         await service.answer(hm, verification_id, "notarized_id", "not_provided")
     assert count(store, "answers") == 0
     assert await service.verifications(hm) == []
+
+
+async def test_a_new_verification_never_takes_an_earlier_ones_id(service, store, actor, candidate):
+    """Ids are 32 random bits; one drawn twice is drawn again, not a failed start."""
+    first = (await service.start(actor(), candidate())).verification.id
+    drawn = iter([first, first, "VB-0000ABCD"])
+
+    with store.transaction():
+        assert store.unused_verification_id(lambda: next(drawn)) == "VB-0000ABCD"
+    second = (await service.start(actor(), candidate())).verification.id
+    assert second != first
+    assert {row["id"] for row in store.list_verifications()} == {first, second}

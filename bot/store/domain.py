@@ -13,6 +13,7 @@ from typing import Any, NamedTuple
 
 from bot.crypto import Unreadable, Vault, is_sealed
 from bot.errors import StoreBusy, StoreError
+from bot.ids import new_verification_id
 from bot.keys import Keys, load_keys
 from bot.sealing import (
     ANSWER_COLUMNS,
@@ -274,6 +275,15 @@ class Store:
             opened.update({name: ERASED for name in CANDIDATE_COLUMNS if opened.get(name)})
             opened.update({"name": ERASED, "email": ERASED})
         return opened
+
+    def unused_verification_id(self, make: Callable[[], str] = new_verification_id) -> str:
+        """A new verification id no verification has; call it in the write transaction that
+        inserts the verification (32 random bits meet an earlier id once in a few thousand
+        starts at a million verifications)."""
+        while True:
+            candidate = make()
+            if self._row("SELECT 1 AS x FROM verifications WHERE id = ?", [candidate]) is None:
+                return candidate
 
     def insert_verification(self, fields: Row) -> None:
         now = self.now()
