@@ -3,8 +3,8 @@
 Builds (or reuses) a database of N realistic verifications and one of 1,000 (bench/scale_data.py),
 then measures p50 and p99 of each operation through VerificationService and the aiohttp app on
 both, and prints the ratio of the p50s. Databases of more than REBUILD_BELOW verifications are
-cached: SQLite files `scale-<N>.db` under --data-dir (default /work/bench-data, or
-$VERIFYBOT_BENCH_DATA), a PostgreSQL schema `bench_scale_<N>` in --database-url's database.
+cached: SQLite files `scale-<N>.db` under --data-dir (default .bench-data in the checkout,
+or $VERIFYBOT_BENCH_DATA), a PostgreSQL schema `bench_scale_<N>` in --database-url's database.
 The measured writes add a few hundred rows to a cached database per run; smaller databases are
 built afresh every run. --rebuild builds the big one afresh too.
 """
@@ -45,7 +45,9 @@ REBUILD_BELOW = 10_000
 DEFAULT_N = 100_000
 DEFAULT_SAMPLES = 300
 WARMUP = 20
-DATA_DIR = Path(os.environ.get("VERIFYBOT_BENCH_DATA", "/work/bench-data"))
+DATA_DIR = Path(
+    os.environ.get("VERIFYBOT_BENCH_DATA", Path(__file__).resolve().parent.parent / ".bench-data")
+)
 API_TOKEN = "bench-scale-api-token-0123456789"
 SCALE_PLAYBOOK = "pre-offer-checks-first"
 PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
