@@ -401,7 +401,9 @@ class VerificationService(SecurityDesk):
             raise InvalidInput("name a candidate or a verification id", "reference")
         if VERIFICATION_ID.match(reference.upper()):
             return await self.view(actor, reference)
-        rows = self.store.verifications_by_candidate_name(reference)
+        sees_all = self.roles.is_security(actor) or self.roles.is_integration(actor)
+        owner = None if sees_all else (actor.user_id, actor.platform.value)
+        rows = self.store.verifications_by_candidate_name(reference, owner)
         visible = [row for row in rows if self.roles.can_view(actor, owner_of(row))]
         if not visible:
             raise NotFound(f"no verification found for {reference!r}")

@@ -322,12 +322,19 @@ class Store:
         row = self._row("SELECT * FROM candidates WHERE id = ?", [candidate_id])
         return self._open_candidate(row) if row else None
 
-    def verifications_by_candidate_name(self, name: str) -> list[Row]:
+    def verifications_by_candidate_name(
+        self, name: str, owner: tuple[str, str] | None = None
+    ) -> list[Row]:
+        """Newest first; only those `owner` (user id, platform) started when given."""
         index = self.vault.blind_index("name_index", name_key(name))
+        mine, params = "", [index]
+        if owner is not None:
+            mine = " AND v.requested_by = ? AND v.platform = ?"
+            params += list(owner)
         return self._rows(
             "SELECT v.* FROM verifications v JOIN candidates c ON c.id = v.candidate_id "
-            "WHERE c.name_index = ? ORDER BY v.created_at DESC",
-            [index],
+            f"WHERE c.name_index = ?{mine} ORDER BY v.created_at DESC",
+            params,
         )
 
     def email_index(self, email: str) -> str:
