@@ -179,7 +179,6 @@ class JobWorker:
         self.owner = secrets.token_hex(8)
         self.handlers: dict[str, Handler] = {}
         self._submitted: list[Submitted] = []
-        self._writing = False
         self.done = 0
         self.failed = 0
         self._running: dict[int, asyncio.Task[None]] = {}
@@ -211,48 +210,21 @@ class JobWorker:
     async def submit(
         self, kind: str, payload: dict[str, Any], dedupe_key: str | None = None
     ) -> bool:
-        """enqueue() for a request being answered: the jobs submitted while no batch is being
-        written are written together in one transaction (a group commit); each caller resumes
-        once its row is committed. QueueBusy past `enqueue_timeout`.
-
-        On a database reached over the network (PostgreSQL) a batch is written on a worker
-        thread, so the event loop reads the next requests meanwhile; SQLite writes it in place.
-        """
+        """enqueue() for a request being answered: the jobs submitted in the same turn of the
+        event loop are written in one transaction (a group commit); each caller resumes once
+        its row is committed. QueueBusy past `enqueue_timeout`."""
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
         self._submitted.append(Submitted(kind, payload, dedupe_key or _new_key(), waiter))
-        if len(self._submitted) == 1 and not self._writing:
+        if len(self._submitted) == 1:
             loop.call_soon(self._write_submitted)
         return await waiter
 
     def _write_submitted(self) -> None:
         batch, self._submitted = self._submitted, []
-        if not batch:
-            return
-        if self.store.dialect != "postgresql":
-            self._settle(batch, functools.partial(self._insert_batch, batch))
-            return
-        self._writing = True
-        loop = asyncio.get_running_loop()
-        writing = loop.run_in_executor(None, self._insert_batch, batch)
-        writing.add_done_callback(lambda done: self._written_off_loop(batch, done))
-
-    def _written_off_loop(self, batch: list[Submitted], done: asyncio.Future[Any]) -> None:
-        self._writing = False
-        self._settle(batch, done.result)
-        if self._submitted:
-            asyncio.get_running_loop().call_soon(self._write_submitted)
-
-    def _insert_batch(self, batch: list[Submitted]) -> list[tuple[int, bool]]:
-        with self.store.busy_timeout(self.enqueue_timeout):
-            return self.store.insert_jobs([(j.kind, j.payload, j.key) for j in batch])
-
-    def _settle(
-        self, batch: list[Submitted], written_of: Callable[[], list[tuple[int, bool]]]
-    ) -> None:
-        """Resume each waiter with whether its job is new, or with the write's error."""
         try:
-            written = written_of()
+            with self.store.busy_timeout(self.enqueue_timeout):
+                written = self.store.insert_jobs([(j.kind, j.payload, j.key) for j in batch])
         except StoreBusy as error:
             _fail_all(batch, QueueBusy(str(error)))
             return
