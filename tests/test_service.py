@@ -702,3 +702,20 @@ async def test_a_new_verification_never_takes_an_earlier_ones_id(service, store,
     second = (await service.start(actor(), candidate())).verification.id
     assert second != first
     assert {row["id"] for row in store.list_verifications()} == {first, second}
+
+
+async def test_status_by_name_shows_a_hiring_manager_only_their_own_candidates_of_that_name(
+    service, actor, candidate
+) -> None:
+    mine = [(await service.start(actor("hm-1"), candidate(name="Ana Silva"))) for _ in range(2)]
+    theirs = await service.start(actor("hm-2"), candidate(name="Ana Silva"))
+    await service.start(actor("hm-1", Platform.TEAMS), candidate(name="Ana Silva"))
+    my_ids = {started.verification.id for started in mine}
+
+    shown = await service.status(actor("hm-1"), "ana silva")
+    assert {shown.id, *(other.id for other in shown.same_name)} == my_ids
+    with pytest.raises(NotFound):
+        await service.status(actor("hm-3"), "Ana Silva")
+    everyone = await service.status(actor("sec-1"), "Ana Silva")
+    assert len(everyone.same_name) == 3
+    assert theirs.verification.id in {everyone.id, *(o.id for o in everyone.same_name)}
