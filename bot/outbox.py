@@ -118,14 +118,14 @@ class OutboxWorker:
         async with self._lock:
             delivered = 0
             held_back: set[tuple[object, str]] = set()
-            now = self.store.clock()
             self.next_due = None
             for row in self.store.pending_outbox():
                 key = thread_key(row)
                 notifier = self.notifiers.get(row["target"])
                 if notifier is None or key in held_back:
                     continue
-                claimed = self.store.claim_outbox(row["id"], self.owner, now + self.lease)
+                lease_until = self.store.clock() + self.lease  # after the deliveries before it
+                claimed = self.store.claim_outbox(row["id"], self.owner, lease_until)
                 if claimed is not None and await self._deliver(claimed, notifier):
                     delivered += 1
                     continue

@@ -396,6 +396,28 @@ async def test_a_row_another_worker_claimed_is_sent_by_nobody_else_until_its_lea
     assert outbox(store)[0]["locked_by"] is None
 
 
+async def test_each_row_s_lease_starts_when_it_is_claimed(core, store, clock, flag) -> None:
+    """A worker with a backlog claims each row as it comes to it: a lease counted from the
+    start of the run would run out while a late row is still being sent."""
+    leases: list[tuple[datetime, datetime]] = []
+
+    class Slow:
+        target = "slack"
+
+        async def deliver(self, notice, thread_ref: str | None) -> str | None:
+            [sending] = [row for row in outbox(store) if row["status"] == "sending"]
+            leases.append((clock(), datetime.fromisoformat(sending["locked_until"])))
+            clock.advance(50)
+            return None
+
+    core.add_notifier(Slow())
+    for _ in range(2):
+        await flag(PENDING)
+
+    assert await core.worker.run_once() == 2
+    assert [until - claimed for claimed, until in leases] == [timedelta(seconds=60)] * 2
+
+
 class SlowNotifier:
     """Takes a while to post, as a chat API does; records each post's thread."""
 
