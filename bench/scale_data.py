@@ -17,8 +17,8 @@ from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from bot.candidates import InvalidCandidate, candidate_row
-from bot.evaluator import held_results, outcome
 from bot.models import Actor, CandidateIn, Platform, Result
+from bot.outcomes import derived_outcome
 from bot.playbook import Check, Playbook, PlaybookRegistry
 from bot.playbook_versions import PlaybookVersions
 from bot.sealing import (
@@ -435,21 +435,9 @@ class Builder:
         return row
 
     def status(self, answers: list[Row], escalation: Row | None, cancelled: bool) -> str:
-        """The stored outcome, as bot/outcomes.py derives it."""
-        resolved = escalation["resolved_through"] if escalation else 0
-        undecided = [
-            (a["step_id"], Result(a["result"]))
-            for a in answers
-            if a["result"] != Result.PASS and a["id"] > resolved
-        ]
-        latest = {
-            a["step_id"]: Result.PASS if a["id"] <= resolved else Result(a["result"])
-            for a in answers
-        }
-        confirmed = bool(escalation and escalation["status"] == "confirmed")
+        """The stored outcome, as the service derives it."""
         steps = [step.id for step in self.playbook.steps]
-        held = held_results(latest, undecided)
-        return outcome(steps, held, cancelled=cancelled, fraud_confirmed=confirmed).value
+        return derived_outcome(steps, answers, escalation, cancelled).value
 
 
 class EventWriter:

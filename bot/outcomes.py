@@ -42,25 +42,34 @@ class Outcomes(Handovers):
         return status
 
     def _derive_outcome(self, row: Row, playbook: Playbook) -> Outcome:
-        """The outcome of the latest answers, held up by findings that await security.
-
-        A finding security cleared as a false alarm counts as a pass.
-        """
-        answers = self.store.answers(row["id"])
-        escalation = self.store.escalation_for(row["id"])
-        resolved_through = escalation["resolved_through"] if escalation else 0
-        undecided = [
-            (answer["step_id"], Result(answer["result"]))
-            for answer in answers
-            if answer["result"] != Result.PASS and answer["id"] > resolved_through
-        ]
-        latest = {
-            step_id: Result.PASS if answer["id"] <= resolved_through else Result(answer["result"])
-            for step_id, answer in latest_by_step(answers).items()
-        }
-        return evaluate_outcome(
+        return derived_outcome(
             [step.id for step in playbook.steps],
-            held_results(latest, undecided),
+            self.store.answers(row["id"]),
+            self.store.escalation_for(row["id"]),
             cancelled=row["cancelled_at"] is not None,
-            fraud_confirmed=bool(escalation and escalation["status"] == EscalationStatus.CONFIRMED),
         )
+
+
+def derived_outcome(
+    step_ids: list[str], answers: list[Row], escalation: Row | None, cancelled: bool
+) -> Outcome:
+    """The outcome of the latest answers, held up by findings that await security.
+
+    A finding security cleared as a false alarm counts as a pass.
+    """
+    resolved_through = escalation["resolved_through"] if escalation else 0
+    undecided = [
+        (answer["step_id"], Result(answer["result"]))
+        for answer in answers
+        if answer["result"] != Result.PASS and answer["id"] > resolved_through
+    ]
+    latest = {
+        step_id: Result.PASS if answer["id"] <= resolved_through else Result(answer["result"])
+        for step_id, answer in latest_by_step(answers).items()
+    }
+    return evaluate_outcome(
+        step_ids,
+        held_results(latest, undecided),
+        cancelled=cancelled,
+        fraud_confirmed=bool(escalation and escalation["status"] == EscalationStatus.CONFIRMED),
+    )
