@@ -6,33 +6,23 @@ answer is recorded once, every escalation posted once, and nothing is left pendi
 from __future__ import annotations
 
 import asyncio
-import os
 import re
 import signal
 import subprocess
-import sys
 from pathlib import Path
 
 import aiohttp
 
-from bot.config import Settings
-from bot.runtime import build_core
-from handlers.slack.blocks import prompt_message
-from handlers.slack.context import slack_actor
-from tests.database import KEY_SETTINGS, database_settings, open_store
+from tests.database import open_store
 from tests.fakes.slack_api import FakeSlackAPI, Message
 from tests.slack.conftest import (
     HM,
-    JANE,
-    REPO_ROOT,
-    SECRET,
     SECURITY_CHANNEL,
-    TOKEN,
     SlackDriver,
     find_button,
     text_of,
 )
-from tests.slack.test_slack_kill import free_port, healthy, until
+from tests.slack.served import free_port, healthy, prepared_steps, serve, until
 
 VERIFICATIONS = 50
 # A post that outlasts half the lease is cut off and retried, and may then show twice: on a
@@ -41,51 +31,17 @@ OUTBOX_LEASE_SECONDS = 10
 VERIFICATION_ID = re.compile(r"VB-[0-9A-F]{8}")
 
 
-async def prepared_steps(database: str, fake: FakeSlackAPI) -> list[tuple[str, Message]]:
-    """Verifications started on the database, each with its first step in the fake's DM."""
-    settings = Settings(playbooks_dir=str(REPO_ROOT / "playbooks"), **database_settings(database))
-    core = build_core(settings)
-    steps = []
-    try:
-        for number in range(VERIFICATIONS):
-            details = {**JANE, "name": f"Jane Doe {number}", "email": f"j{number}@example.com"}
-            started = await core.service.start(slack_actor(HM), details)
-            assert started.next_prompt is not None
-            fake._chat_postMessage({"channel": HM, **prompt_message(started.next_prompt)})
-            steps.append((started.verification.id, fake.state.messages[-1]))
-    finally:
-        core.close()
-    return steps
-
-
 def replica(database: str, fake: FakeSlackAPI, port: int, cwd: Path) -> subprocess.Popen[str]:
     """`verifybot serve` on the database, with leases short enough that a dead replica's work
     moves on within the test."""
-    env = {
-        key: value
-        for key, value in os.environ.items()
-        if not key.startswith(("SLACK_", "VERIFYBOT_", "Microsoft"))
-    }
-    env.update(
-        SLACK_BOT_TOKEN=TOKEN,
-        SLACK_SIGNING_SECRET=SECRET,
-        SLACK_API_URL=fake.url,
-        VERIFYBOT_SLACK_SECURITY_CHANNEL=SECURITY_CHANNEL,
-        VERIFYBOT_PLAYBOOKS=str(REPO_ROOT / "playbooks"),
-        VERIFYBOT_TEAMS_ENABLED="false",
-        VERIFYBOT_NOTICE_INTERVAL="0",
-        VERIFYBOT_JOB_LEASE_SECONDS="3",
-        VERIFYBOT_OUTBOX_LEASE_SECONDS=str(OUTBOX_LEASE_SECONDS),
-        PYTHONPATH=str(REPO_ROOT),
-    )
-    command = [sys.executable, "-m", "handlers.cli", "serve", "--port", str(port)]
-    if database.startswith("postgresql"):
-        env["VERIFYBOT_DATABASE_URL"] = database
-        env.update({f"VERIFYBOT_{name.upper()}_KEY": key for name, key in KEY_SETTINGS.items()})
-    else:
-        command += ["--db", database]
-    return subprocess.Popen(
-        command, cwd=cwd, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, text=True
+    return serve(
+        database,
+        fake,
+        port,
+        cwd,
+        NOTICE_INTERVAL="0",
+        JOB_LEASE_SECONDS="3",
+        OUTBOX_LEASE_SECONDS=str(OUTBOX_LEASE_SECONDS),
     )
 
 
@@ -141,7 +97,7 @@ def top_level_ids(fake: FakeSlackAPI) -> list[str]:
 async def test_two_replicas_record_every_click_once_and_post_every_escalation_once(
     tmp_path: Path, database: str, fake_slack: FakeSlackAPI, http: aiohttp.ClientSession
 ) -> None:
-    steps = await prepared_steps(database, fake_slack)
+    steps = await prepared_steps(database, fake_slack, VERIFICATIONS)
     ports = [free_port(), free_port()]
     replicas = [replica(database, fake_slack, port, tmp_path) for port in ports]
     try:
