@@ -16,22 +16,16 @@ from bot.runtime import Core, build_core
 pytestmark = pytest.mark.sqlite_only
 
 
+def run_small_bench(data_dir: Path) -> None:
+    """50 verifications against 20, 3 samples each, the report as JSON on stdout."""
+    arguments = ["--verifications", "50", "--baseline", "20", "--samples", "3", "--json"]
+    main([*arguments, "--data-dir", str(data_dir)])
+
+
 def test_the_json_report_has_every_operation_at_both_sizes(
     tmp_path: Path, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    main(
-        [
-            "--verifications",
-            "50",
-            "--baseline",
-            "20",
-            "--samples",
-            "3",
-            "--json",
-            "--data-dir",
-            str(tmp_path),
-        ]
-    )
+    run_small_bench(tmp_path)
     report = json.loads(capsys.readouterr().out)
     assert report["backend"] == "sqlite"
     assert set(report["operations"]) == set(OPERATIONS)
@@ -43,19 +37,7 @@ def test_the_json_report_has_every_operation_at_both_sizes(
 
 
 def test_the_built_verifications_read_back_through_the_service(tmp_path: Path) -> None:
-    main(
-        [
-            "--verifications",
-            "50",
-            "--baseline",
-            "20",
-            "--samples",
-            "3",
-            "--json",
-            "--data-dir",
-            str(tmp_path),
-        ]
-    )
+    run_small_bench(tmp_path)
     with playbook_dir() as playbooks:
         core = build_core(settings_for(location_of(50, tmp_path, None), playbooks))
         try:

@@ -5,7 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
+from contextlib import asynccontextmanager
 from datetime import timedelta
 
 import pytest
@@ -406,6 +407,17 @@ class Ticking:
         return self.now
 
 
+@asynccontextmanager
+async def running(worker: JobWorker) -> AsyncIterator[None]:
+    """The worker's run loop in the background for the block."""
+    runner = asyncio.create_task(worker.run())
+    try:
+        yield
+    finally:
+        runner.cancel()
+        await asyncio.gather(runner, return_exceptions=True)
+
+
 async def test_no_job_is_claimed_while_a_request_is_answered(stores, database, clock) -> None:
     store = open_store(stores, database, clock)
     ticking = Ticking()
@@ -417,8 +429,7 @@ async def test_no_job_is_claimed_while_a_request_is_answered(stores, database, c
         ran.set()
 
     worker.register(KIND, handle)
-    runner = asyncio.create_task(worker.run())
-    try:
+    async with running(worker):
         with requests.answering():
             worker.enqueue(KIND, {}, "k")
             await asyncio.sleep(0.05)
@@ -427,9 +438,6 @@ async def test_no_job_is_claimed_while_a_request_is_answered(stores, database, c
         assert not ran.is_set(), "held until the quiet moment after it"
         ticking.now += 0.005
         await asyncio.wait_for(ran.wait(), 5)
-    finally:
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
 
 
 async def test_a_job_waits_for_a_quiet_moment_at_most_max_hold(stores, database, clock) -> None:
@@ -442,16 +450,12 @@ async def test_a_job_waits_for_a_quiet_moment_at_most_max_hold(stores, database,
         ran.set()
 
     worker.register(KIND, handle)
-    runner = asyncio.create_task(worker.run())
-    try:
+    async with running(worker):
         with requests.answering():
             worker.enqueue(KIND, {}, "k")
             await asyncio.sleep(0.03)
             assert not ran.is_set()
             await asyncio.wait_for(ran.wait(), 5)
-    finally:
-        runner.cancel()
-        await asyncio.gather(runner, return_exceptions=True)
 
 
 def test_requests_are_quiet_a_while_after_the_last_one_ended() -> None:
