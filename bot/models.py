@@ -316,8 +316,9 @@ class VerificationView(BaseModel):
 
     @property
     def open(self) -> bool:
-        """Still to be finished: steps left, or a finding awaiting security."""
-        return not self.cancelled and (self.answered < self.total or self.awaiting_security)
+        """Still to be finished: steps the hiring manager can answer, or a finding awaiting
+        security (confirmed fraud is finished)."""
+        return self.steps_left or (not self.cancelled and self.awaiting_security)
 
     @property
     def final(self) -> bool:

@@ -380,6 +380,12 @@ MIGRATIONS: list[str] = [
     CREATE INDEX IF NOT EXISTS idx_verifications_candidate_playbook
         ON verifications(candidate_id, playbook_id, created_at);
     """,
+    # 12: a hiring manager's unfinished verifications, without their finished years.
+    """
+    CREATE INDEX IF NOT EXISTS idx_verifications_unfinished
+        ON verifications(requested_by, platform, created_at)
+        WHERE cancelled_at IS NULL AND status != 'cleared';
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

@@ -673,6 +673,44 @@ async def test_list_shows_a_hiring_manager_their_own_open_verifications(
     assert operator_ids == [theirs.verification.id, mine.verification.id]
 
 
+async def test_the_stored_unfinished_filter_keeps_exactly_the_open_verifications(
+    service, store, actor, security, candidate, pass_answers, answer_steps, clock
+) -> None:
+    """Confirmed fraud with steps left is finished; a finding awaiting security is not."""
+    hm = actor("hm-1")
+
+    async def started() -> str:
+        clock.advance(1)
+        return (await service.start(hm, candidate())).verification.id
+
+    in_progress = await started()
+    cleared = await started()
+    await answer_steps(hm, cleared, pass_answers["pre-offer"])
+    awaiting = await started()
+    flagged = await service.answer(hm, awaiting, "background_check", "pending")
+    acknowledged = await started()
+    flagged_too = await service.answer(hm, acknowledged, "background_check", "pending")
+    await service.decide(security, flagged_too.verification.escalation_id, "acknowledge", None)
+    confirmed = await started()
+    fraud = await service.answer(hm, confirmed, "camera_interview", "camera_refused")
+    await service.decide(security, fraud.verification.escalation_id, "confirm", "proxy")
+    false_alarm = await started()
+    alarm = await service.answer(hm, false_alarm, "background_check", "pending")
+    await service.decide(security, alarm.verification.escalation_id, "clear", "came back clean")
+    cancelled = await started()
+    await service.cancel(hm, cancelled)
+
+    listed = {row["id"] for row in store.list_verifications("hm-1", unfinished=True)}
+    every = await service.verifications(hm, open_only=False)
+    open_views = await service.verifications(hm)
+
+    assert flagged.verification.awaiting_security
+    assert listed == {view.id for view in every if view.open}
+    assert listed == {view.id for view in open_views}
+    assert listed == {in_progress, awaiting, acknowledged, false_alarm}
+    assert {cleared, confirmed, cancelled} <= {view.id for view in every}
+
+
 async def test_a_cancelled_verification_takes_no_more_answers(
     service, store, actor, candidate
 ) -> None:

@@ -362,8 +362,11 @@ class Store:
     ) -> list[Row]:
         """Newest first; `requested_by` and `platform` together name one person.
 
-        `unfinished` leaves out the cancelled and those cleared with no finding awaiting
-        security: every open verification stays in (and a few that are not).
+        `unfinished` keeps what `VerificationView.open` keeps, read from the stored outcome
+        (through idx_verifications_unfinished): steps left (in progress, or blocked with fraud
+        not confirmed) or a finding awaiting security. A cleared verification never awaits
+        security: a finding awaiting a decision holds the outcome down. Only a blocked one with
+        every step answered and no escalation passes without being open.
         """
         clauses, params = [], []
         if requested_by is not None:
@@ -378,8 +381,10 @@ class Store:
             params.extend(wanted)
         if unfinished:
             clauses.append(
-                "cancelled_at IS NULL AND (status != 'cleared' OR EXISTS (SELECT 1 FROM "
-                "escalations e WHERE e.verification_id = verifications.id "
+                "cancelled_at IS NULL AND status != 'cleared' AND (status = 'in_progress' "
+                "OR (status = 'blocked' AND NOT EXISTS (SELECT 1 FROM escalations e "
+                "WHERE e.verification_id = verifications.id AND e.status = 'confirmed')) "
+                "OR EXISTS (SELECT 1 FROM escalations e WHERE e.verification_id = verifications.id "
                 "AND e.status IN ('open', 'acknowledged')))"
             )
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
