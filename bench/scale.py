@@ -256,10 +256,10 @@ class Bench:
         self.rng = random.Random(5)
         self.counter = 0
 
-    async def run(self) -> dict[str, Figures]:
+    async def run(self, operations: tuple[str, ...] = OPERATIONS) -> dict[str, Figures]:
         figures = {}
         warmup = min(WARMUP, self.samples)
-        for name in OPERATIONS:
+        for name in operations:
             prepare = getattr(self, f"prepare_{name}")
             timings = []
             for index in range(self.samples + warmup):
@@ -347,13 +347,15 @@ def _figures(timings: list[float]) -> Figures:
     return Figures(p50=statistics.median(timings), p99=cuts[98], samples=len(timings))
 
 
-async def measure(location: str, samples: int, playbooks: Path) -> dict[str, Figures]:
-    """Every operation on the database at `location`, through the service and the HTTP app."""
+async def measure(
+    location: str, samples: int, playbooks: Path, operations: tuple[str, ...] = OPERATIONS
+) -> dict[str, Figures]:
+    """The operations on the database at `location`, through the service and the HTTP app."""
     core = build_core(settings_for(location, playbooks))
     try:
         app = build_app(core, frontends=[ApiFrontend(core)])
         async with TestClient(TestServer(app)) as client:
-            return await Bench(core, client, samples).run()
+            return await Bench(core, client, samples).run(operations)
     finally:
         core.close()
 
@@ -376,7 +378,7 @@ def report(
                 str(big.n): asdict(large[name]),
                 "ratio": round(large[name].p50 / small[name].p50, 2),
             }
-            for name in OPERATIONS
+            for name in small
         },
     }
 
@@ -407,15 +409,18 @@ def run(
     rebuild: bool = False,
     progress: bool = False,
     baseline: int = BASELINE,
+    operations: tuple[str, ...] = OPERATIONS,
 ) -> dict[str, Any]:
     """Build (or reuse) the databases of `baseline` and n verifications and measure both."""
     base = prepare(baseline, data_dir, database_url, progress=progress)
     big = prepare(n, data_dir, database_url, rebuild, progress)
     with playbook_dir() as playbooks:
         small = asyncio.run(
-            measure(location_of(baseline, data_dir, database_url), samples, playbooks)
+            measure(location_of(baseline, data_dir, database_url), samples, playbooks, operations)
         )
-        large = asyncio.run(measure(location_of(n, data_dir, database_url), samples, playbooks))
+        large = asyncio.run(
+            measure(location_of(n, data_dir, database_url), samples, playbooks, operations)
+        )
     return report(base, big, small, large)
 
 
@@ -428,6 +433,12 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--baseline", type=int, default=BASELINE, help="the size to compare with")
     parser.add_argument("--rebuild", action="store_true", help="build the N database afresh")
     parser.add_argument("--json", action="store_true", help="print the figures as JSON")
+    parser.add_argument(
+        "--operation",
+        action="append",
+        choices=OPERATIONS,
+        help="measure only this operation (repeatable; default: all)",
+    )
     args = parser.parse_args(argv)
     result = run(
         args.verifications,
@@ -437,6 +448,7 @@ def main(argv: list[str] | None = None) -> None:
         args.rebuild,
         progress=not args.json,
         baseline=args.baseline,
+        operations=tuple(args.operation or OPERATIONS),
     )
     if args.json:
         json.dump(result, sys.stdout, indent=2)

@@ -16,10 +16,10 @@ from bot.runtime import Core, build_core
 pytestmark = pytest.mark.sqlite_only
 
 
-def run_small_bench(data_dir: Path) -> None:
+def run_small_bench(data_dir: Path, *more: str) -> None:
     """50 verifications against 20, 3 samples each, the report as JSON on stdout."""
     arguments = ["--verifications", "50", "--baseline", "20", "--samples", "3", "--json"]
-    main([*arguments, "--data-dir", str(data_dir)])
+    main([*arguments, "--data-dir", str(data_dir), *more])
 
 
 def test_the_json_report_has_every_operation_at_both_sizes(
@@ -34,6 +34,14 @@ def test_the_json_report_has_every_operation_at_both_sizes(
         assert figures["50"]["p50"] > 0 and figures["ratio"] > 0
     built = report["databases"]["50"]
     assert built["n"] == 50 and built["bytes_per_verification"] > 0
+
+
+def test_operation_measures_only_the_operations_named(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    run_small_bench(tmp_path, "--operation", "manager_list", "--operation", "clearance")
+    report = json.loads(capsys.readouterr().out)
+    assert list(report["operations"]) == ["manager_list", "clearance"]
 
 
 def test_the_built_verifications_read_back_through_the_service(tmp_path: Path) -> None:
