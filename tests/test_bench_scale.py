@@ -58,7 +58,7 @@ def test_the_built_verifications_read_back_through_the_service(tmp_path: Path) -
 async def _reads_back(core: Core) -> None:
     targets = Targets(core)
     for _ in range(10):
-        target = targets.pick("AND playbook_id = 'pre-offer'")
+        target = targets.pick("pre-offer")
         by_name = await core.service.status(target.owner, target.name)
         assert target.id in [by_name.id, *(other.id for other in by_name.same_name)]
         by_id = await core.service.status(target.owner, target.id)
