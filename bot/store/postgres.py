@@ -12,8 +12,10 @@ replica dies (the server ends its session).
 from __future__ import annotations
 
 import threading
+import time
+import weakref
 from collections.abc import Iterator, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext, suppress
 from functools import lru_cache
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
@@ -33,6 +35,11 @@ RETURNS_ID = frozenset(
     {"candidates", "answers", "escalations", "outbox", "events", "erasures", "watchlist", "jobs"}
 )
 READS = ("SELECT", "WITH", "SHOW", "EXPLAIN")
+CHECK_AFTER_IDLE_S = 5.0
+BEGIN_LOCKED = (
+    "BEGIN; SELECT set_config('lock_timeout', '{timeout}ms', true), "
+    f"pg_advisory_xact_lock({WRITE_LOCK})"
+)
 
 
 def redacted(url: str) -> str:
@@ -51,6 +58,25 @@ def _placeholders(sql: str) -> str:
     return sql.replace("%", "%%").replace("?", "%s")
 
 
+class IdleCheck:
+    """The pool's check of a connection it hands out: a round trip to the server only when
+    the connection lay idle more than CHECK_AFTER_IDLE_S (a server restart or a dropped
+    connection shows there); one returned a moment ago is handed out as it is."""
+
+    def __init__(self) -> None:
+        self.returned_at: weakref.WeakKeyDictionary[psycopg.Connection[Any], float] = (
+            weakref.WeakKeyDictionary()
+        )
+
+    def check(self, conn: psycopg.Connection[Any]) -> None:
+        returned = self.returned_at.get(conn)
+        if returned is None or time.monotonic() - returned > CHECK_AFTER_IDLE_S:
+            ConnectionPool.check_connection(conn)
+
+    def returned(self, conn: psycopg.Connection[Any]) -> None:
+        self.returned_at[conn] = time.monotonic()
+
+
 class PostgresBackend:
     """A verifybot database on a PostgreSQL server, through a pool of connections."""
 
@@ -62,12 +88,14 @@ class PostgresBackend:
         """StoreError naming the server (never the password) when it cannot be used."""
         self.location = url
         self._local = threading.local()
+        idle = IdleCheck()
         self.pool = ConnectionPool(
             url,
             min_size=1,
             max_size=max(pool_size, 1),
             kwargs={"autocommit": True},
-            check=ConnectionPool.check_connection,
+            check=idle.check,
+            reset=idle.returned,
             timeout=CONNECT_TIMEOUT_S,
             open=False,
             name="verifybot",
@@ -162,23 +190,25 @@ class PostgresBackend:
 
     @contextmanager
     def transaction(self) -> Iterator[None]:
-        """The outermost takes the write lock first (waiting at most the lock timeout)."""
+        """The outermost takes the write lock first (waiting at most the lock timeout): BEGIN
+        and the lock go in one round trip; an inner one is a savepoint."""
         conn = self._conn
         if conn is not None:
             with conn.transaction():
                 yield
             return
-        timeout = getattr(self._local, "lock_timeout_ms", LOCK_TIMEOUT_MS)
+        timeout = int(getattr(self._local, "lock_timeout_ms", LOCK_TIMEOUT_MS))
         session = self._session
         with nullcontext(session) if session is not None else self.pool.connection() as pooled:
             self._local.conn = pooled
             try:
-                with pooled.transaction():
-                    pooled.execute(
-                        "SELECT set_config('lock_timeout', %s, true), pg_advisory_xact_lock(%s)",
-                        [f"{timeout}ms", WRITE_LOCK],
-                    )
-                    yield
+                pooled.execute(BEGIN_LOCKED.format(timeout=timeout))
+                yield
+            except BaseException:
+                _roll_back(pooled)
+                raise
+            else:
+                pooled.execute("COMMIT")
             finally:
                 self._local.conn = None
 
@@ -211,6 +241,13 @@ class PostgresBackend:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _roll_back(conn: psycopg.Connection[Any]) -> None:
+    """End a failed transaction; a broken connection the pool drops on its return."""
+    if not conn.broken:
+        with suppress(psycopg.Error):
+            conn.execute("ROLLBACK")
 
 
 def _run(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any] | None) -> Result:
