@@ -497,6 +497,32 @@ async def test_jobs_submitted_together_are_written_in_one_transaction(
     assert len(store.jobs()) == 5
 
 
+async def test_a_large_batch_is_written_a_hundred_rows_a_statement(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
+    earlier = [store.insert_job(KIND, {"n": -n}, f"click-{n}")[0] for n in (7, 180)]
+    statements: list[str] = []
+    rows = store._rows
+
+    def counted(sql: str, params=()):
+        statements.append(sql.split()[0])
+        return rows(sql, params)
+
+    store._rows = counted  # type: ignore[method-assign]
+    jobs = [(KIND, {"n": n}, f"click-{n}") for n in range(250)] + [(KIND, {"n": 0}, "click-0")]
+    written = store.insert_jobs(jobs)
+
+    assert statements == ["INSERT", "INSERT", "INSERT", "SELECT"]
+    assert [created for _, created in written] == [n not in (7, 180) for n in range(250)] + [False]
+    assert written[7][0] == earlier[0] and written[180][0] == earlier[1]
+    assert written[250][0] == written[0][0]
+    by_id = {row["id"]: row for row in store.jobs()}
+    assert len(by_id) == 250
+    for (_, payload, key), (job_id, created) in zip(jobs, written, strict=True):
+        assert by_id[job_id]["dedupe_key"] == key
+        if created:
+            assert json.loads(by_id[job_id]["payload"]) == payload
+
+
 async def test_submitted_jobs_run_once_committed(stores, database, clock) -> None:
     store = open_store(stores, database, clock)
     worker = worker_on(store)

@@ -36,6 +36,7 @@ Row = dict[str, Any]
 Clock = Callable[[], datetime]
 GENESIS_HASH = "0" * 64
 AUDIT_SCHEME = "hmac-sha256-v1"
+JOB_ROWS_PER_STATEMENT = 100
 
 
 class Person(NamedTuple):
@@ -727,23 +728,40 @@ class Store:
         return self.insert_jobs([(kind, payload, dedupe_key)])[0]
 
     def insert_jobs(self, jobs: Sequence[tuple[str, Row, str]]) -> list[tuple[int, bool]]:
-        """Queue (kind, payload, dedupe key) jobs in one transaction, as insert_job each."""
+        """Queue (kind, payload, dedupe key) jobs in one transaction, as insert_job each: a
+        statement per JOB_ROWS_PER_STATEMENT rows, not one per job."""
         now = self.now()
+        first: dict[str, tuple[str, Row]] = {}
+        for kind, payload, key in jobs:
+            first.setdefault(key, (kind, payload))
+        ids: dict[str, int] = {}
+        created: set[str] = set()
         with self.transaction():
-            return [self._insert_job(kind, payload, key, now) for kind, payload, key in jobs]
-
-    def _insert_job(self, kind: str, payload: Row, dedupe_key: str, now: str) -> tuple[int, bool]:
-        inserted = self._row(
-            "INSERT INTO jobs (kind, payload, dedupe_key, next_attempt_at, created_at, "
-            "updated_at) VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (dedupe_key) DO NOTHING "
-            "RETURNING id",
-            [kind, json.dumps(payload, sort_keys=True), dedupe_key, now, now, now],
-        )
-        if inserted is not None:
-            return int(inserted["id"]), True
-        existing = self._row("SELECT id FROM jobs WHERE dedupe_key = ?", [dedupe_key])
-        assert existing is not None, "the job whose dedupe key conflicted"
-        return int(existing["id"]), False
+            for keys in _chunks(list(first), JOB_ROWS_PER_STATEMENT):
+                params = []
+                for key in keys:
+                    kind, payload = first[key]
+                    params += [kind, json.dumps(payload, sort_keys=True), key, now, now, now]
+                rows = self._rows(
+                    "INSERT INTO jobs (kind, payload, dedupe_key, next_attempt_at, created_at, "
+                    f"updated_at) VALUES {', '.join('(?, ?, ?, ?, ?, ?)' for _ in keys)} "
+                    "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id, dedupe_key",
+                    params,
+                )
+                ids |= {row["dedupe_key"]: int(row["id"]) for row in rows}
+                created |= {row["dedupe_key"] for row in rows}
+            for keys in _chunks([key for key in first if key not in ids], JOB_ROWS_PER_STATEMENT):
+                rows = self._rows(
+                    "SELECT id, dedupe_key FROM jobs WHERE dedupe_key IN "
+                    f"({', '.join('?' for _ in keys)})",
+                    keys,
+                )
+                ids |= {row["dedupe_key"]: int(row["id"]) for row in rows}
+        written = []
+        for _, _, key in jobs:
+            written.append((ids[key], key in created))
+            created.discard(key)
+        return written
 
     def claim_job(self, kinds: Iterable[str], owner: str, lease_until: datetime) -> Row | None:
         """The oldest due job of these kinds, now running under `owner`'s lease; None if none.
@@ -1538,6 +1556,10 @@ EVENT_FIELDS = ("id", "at", "actor", "platform", "action", "verification_id", "d
 def _answer_key(row: Row) -> str:
     """What an answer's sealed values are bound to (its id is not known before it is written)."""
     return f"{row['verification_id']}:{row['step_id']}:{row['answered_at']}"
+
+
+def _chunks(items: list[str], size: int) -> list[list[str]]:
+    return [items[start : start + size] for start in range(0, len(items), size)]
 
 
 def _digest(key: str) -> str:
