@@ -16,6 +16,7 @@ from typing import Any
 
 import structlog
 
+from bot.blocking import Wake, off_loop
 from bot.errors import StoreBusy
 from bot.outbox import Backoff
 from bot.store import Row, Store
@@ -182,7 +183,7 @@ class JobWorker:
         self.done = 0
         self.failed = 0
         self._running: dict[int, asyncio.Task[None]] = {}
-        self._wake = asyncio.Event()
+        self._wake = Wake()
         self._stopping = False
 
     def register(self, kind: str, handler: Handler) -> None:
@@ -243,10 +244,13 @@ class JobWorker:
     def running(self) -> int:
         return len(self._running)
 
-    def _fill(self) -> None:
+    async def _fill(self) -> None:
         """Claim due jobs until `concurrency` run."""
         while not self._stopping and len(self._running) < self.concurrency:
-            row = self.store.claim_job(self.handlers, self.owner, self.store.clock() + self.lease)
+            lease_until = self.store.clock() + self.lease
+            row = await off_loop(
+                self.store, self.store.claim_job, list(self.handlers), self.owner, lease_until
+            )
             if row is None:
                 return
             job = Job.of(row, self.store)
@@ -268,13 +272,14 @@ class JobWorker:
             job.save()
             raise
         except RetryLater as error:
-            self._retry_or_fail(job, str(error), error.retry_after)
+            await off_loop(self.store, self._retry_or_fail, job, str(error), error.retry_after)
             return
         except Exception as error:  # a handler's bug must not stop the other jobs
             log.exception("jobs.handler_crashed", job_id=job.id, kind=job.kind)
-            self._retry_or_fail(job, f"{type(error).__name__}: {error}", None)
+            failure = f"{type(error).__name__}: {error}"
+            await off_loop(self.store, self._retry_or_fail, job, failure, None)
             return
-        if self.store.finish_job(job.id, self.owner, job.unsaved()):
+        if await off_loop(self.store, self.store.finish_job, job.id, self.owner, job.unsaved()):
             self.done += 1
         else:
             log.warning("jobs.lease_lost", job_id=job.id, kind=job.kind)
@@ -304,7 +309,7 @@ class JobWorker:
             error=error,
         )
 
-    def _renew_leases(self) -> None:
+    async def _renew_leases(self) -> None:
         """Extend the running jobs' leases, at most RENEWALS_PER_LEASE times per lease."""
         now = self.store.clock()
         if (
@@ -313,7 +318,10 @@ class JobWorker:
         ):
             return
         self._renewed_at = now
-        self.store.renew_job_leases(self._running, self.owner, now + self.lease)
+        running = list(self._running)
+        await off_loop(
+            self.store, self.store.renew_job_leases, running, self.owner, now + self.lease
+        )
 
     def _hold(self) -> float:
         """Seconds to wait before claiming, while requests are being answered; 0 to claim now.
@@ -344,20 +352,21 @@ class JobWorker:
     async def run(self, idle_seconds: float = 30.0) -> None:
         """Run jobs until cancelled: now, when kicked, and when a retry or lease falls due;
         new ones only once the requests being answered leave a quiet moment (`_hold`)."""
+        self._wake.bind()
         while True:
-            self._wake.clear()
+            self._wake.event.clear()
             try:
-                self._renew_leases()
+                await self._renew_leases()
                 wait = self._hold()
                 if not wait:
-                    self._fill()
-                    wait = self._wait_seconds(idle_seconds)
+                    await self._fill()
+                    wait = await off_loop(self.store, self._wait_seconds, idle_seconds)
             except Exception:
                 log.exception("jobs.run_failed")
                 wait = 1.0
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(wait):  # unlike wait_for, never swallows a cancel
-                    await self._wake.wait()
+                    await self._wake.event.wait()
 
     def _due_within(self, seconds: float) -> bool:
         due = self.store.next_job_due(self.handlers)
@@ -369,7 +378,7 @@ class JobWorker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            self._fill()
+            await self._fill()
             if not self._running and not self._due_within(horizon):
                 return True
             remaining = deadline - loop.time()

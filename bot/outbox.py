@@ -15,6 +15,7 @@ from typing import Any, Protocol
 import structlog
 
 from bot import metrics
+from bot.blocking import Wake
 from bot.notices import THREADED_KINDS, Notice
 from bot.store import Store
 
@@ -104,7 +105,7 @@ class OutboxWorker:
         self.owner = secrets.token_hex(8)
         self.notifiers = {notifier.target: notifier for notifier in notifiers}
         self.backoff = backoff or Backoff()
-        self._wake = asyncio.Event()
+        self._wake = Wake()
         self._lock = asyncio.Lock()
         self.delivered = 0
         self.failed = 0
@@ -198,9 +199,10 @@ class OutboxWorker:
         Rows a dead process was sending are sent again when their lease runs out; at a stop,
         the rows this worker was sending go back to pending at once.
         """
+        self._wake.bind()
         try:
             while True:
-                self._wake.clear()
+                self._wake.event.clear()
                 try:
                     await self.run_once()
                 except Exception:
@@ -211,7 +213,7 @@ class OutboxWorker:
                     wait = max(0.05, min(idle_seconds, until_due))
                 with contextlib.suppress(TimeoutError):
                     async with asyncio.timeout(wait):  # unlike wait_for, never swallows a cancel
-                        await self._wake.wait()
+                        await self._wake.event.wait()
         finally:
             self._release()
 

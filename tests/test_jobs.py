@@ -387,13 +387,13 @@ async def test_leases_are_renewed_a_few_times_per_lease_not_at_every_wake(
 
     store.renew_job_leases = counted  # type: ignore[method-assign]
     for _ in range(10):
-        worker._renew_leases()
+        await worker._renew_leases()
     assert len(renewals) == 1
     clock.advance(4)
-    worker._renew_leases()
+    await worker._renew_leases()
     assert len(renewals) == 1
     clock.advance(1)
-    worker._renew_leases()
+    await worker._renew_leases()
     assert len(renewals) == 2
 
 

@@ -110,6 +110,11 @@ class Store:
         """`sqlite` or `postgresql`, for messages and health checks."""
         return self.db.dialect
 
+    @property
+    def waits_on_network(self) -> bool:
+        """Each statement is a round trip to a server (PostgreSQL), not a local file."""
+        return self.db.dialect == "postgresql"
+
     def close(self) -> None:
         self.db.close()
 

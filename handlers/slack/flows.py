@@ -7,6 +7,7 @@ from collections.abc import Iterable
 from dataclasses import asdict, dataclass
 from typing import Any
 
+from bot.blocking import finished, off_loop
 from bot.errors import InvalidInput, NoteRequired, VerifybotError
 from bot.models import Actor, AnswerOutcome, Decision, EscalationView
 from bot.records import SYSTEM_ACTOR
@@ -121,7 +122,7 @@ async def show_outcome(
         shown = answered_message(outcome.verification, recorded)
         if await ctx.update(where.channel, where.ts, shown) is not None:
             key = shown_key(user_id, where, outcome.verification.id, recorded.step)
-            ctx.service.store.mark_shown(key)
+            await off_loop(ctx.service.store, ctx.service.store.mark_shown, key)
     if outcome.duplicate or (change and not outcome.finished):
         return
     await post_next(ctx, where.channel or user_id, outcome)
@@ -133,6 +134,7 @@ async def record_answer(ctx: SlackContext, click: Click) -> None:
     A press on a step that this message already shows answered (a double click) does nothing
     more: the service would record nothing and the message is up to date. A press this job
     recorded in an earlier run (it was stopped, or the Web API failed) finishes its follow-up.
+    The reads and the write run off the event loop where the database is a server.
     """
     actor = slack_actor(click.user_id)
     try:
@@ -140,30 +142,41 @@ async def record_answer(ctx: SlackContext, click: Click) -> None:
     except InvalidInput as error:
         await ctx.tell(click.user_id, click.channel_id, error.message)
         return
-    dedupe_key = click.dedupe_key(ref)
-    mine = ctx.service.store.answer_by_dedupe_key(dedupe_key) if dedupe_key else None
-    key = shown_key(click.user_id, click.where, ref.verification_id, ref.step_id)
-    if mine is None and not ref.change and ctx.service.store.was_shown(key):
-        return
     try:
-        if mine is not None:
-            outcome = await recorded_outcome(ctx, actor, mine)
-        else:
-            outcome = await ctx.service.answer(
-                actor,
-                ref.verification_id,
-                ref.step_id,
-                ref.option,
-                change=ref.change,
-                dedupe_key=dedupe_key,
-            )
+        outcome = await off_loop(ctx.service.store, recorded_answer, ctx, actor, click, ref)
     except NoteRequired as required:
         await ask_for_note(ctx, click, ref, required.note_label)
         return
     except VerifybotError as error:
         await ctx.tell(click.user_id, click.channel_id, error.message)
         return
-    await show_outcome(ctx, click.user_id, click.where, outcome, ref.change)
+    if outcome is not None:
+        await show_outcome(ctx, click.user_id, click.where, outcome, ref.change)
+
+
+def recorded_answer(
+    ctx: SlackContext, actor: Actor, click: Click, ref: AnswerRef
+) -> AnswerOutcome | None:
+    """The press recorded (or what an earlier run of its job recorded); None when the message
+    already shows the step answered."""
+    dedupe_key = click.dedupe_key(ref)
+    store = ctx.service.store
+    mine = store.answer_by_dedupe_key(dedupe_key) if dedupe_key else None
+    key = shown_key(click.user_id, click.where, ref.verification_id, ref.step_id)
+    if mine is None and not ref.change and store.was_shown(key):
+        return None
+    if mine is not None:
+        return finished(recorded_outcome(ctx, actor, mine))
+    return finished(
+        ctx.service.answer(
+            actor,
+            ref.verification_id,
+            ref.step_id,
+            ref.option,
+            change=ref.change,
+            dedupe_key=dedupe_key,
+        )
+    )
 
 
 def computed_after(answers: Iterable[Row], answer_id: int) -> list[int]:
