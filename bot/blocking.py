@@ -9,6 +9,7 @@ in place: one connection, statements of microseconds.
 from __future__ import annotations
 
 import asyncio
+import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
@@ -16,6 +17,16 @@ from bot.store import Store
 
 P = ParamSpec("P")
 T = TypeVar("T")
+SWITCH_INTERVAL_S = 0.0005
+
+
+def favour_the_loop(store: Store) -> None:
+    """Where store work runs on worker threads, let the event loop's thread take the GIL back
+    within half a millisecond instead of Python's 5 ms: an ack waiting on a job's thread in
+    the middle of its Python work would otherwise wait up to 5 ms at each of its own round
+    trips to the database."""
+    if store.waits_on_network:
+        sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 async def off_loop(store: Store, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

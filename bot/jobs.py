@@ -184,6 +184,7 @@ class JobWorker:
         self.failed = 0
         self._running: dict[int, asyncio.Task[None]] = {}
         self._wake = Wake()
+        self._filling = asyncio.Lock()
         self._stopping = False
 
     def register(self, kind: str, handler: Handler) -> None:
@@ -245,18 +246,20 @@ class JobWorker:
         return len(self._running)
 
     async def _fill(self) -> None:
-        """Claim due jobs until `concurrency` run."""
-        while not self._stopping and len(self._running) < self.concurrency:
-            lease_until = self.store.clock() + self.lease
-            row = await off_loop(
-                self.store, self.store.claim_job, list(self.handlers), self.owner, lease_until
-            )
-            if row is None:
-                return
-            job = Job.of(row, self.store)
-            task = asyncio.get_running_loop().create_task(self._run(job), name=f"job-{job.id}")
-            self._running[job.id] = task
-            task.add_done_callback(functools.partial(self._done, job.id))
+        """Claim due jobs until `concurrency` run; one filler at a time, so that a job claimed
+        (on a worker thread) is running before another filler (drain) looks."""
+        async with self._filling:
+            while not self._stopping and len(self._running) < self.concurrency:
+                lease_until = self.store.clock() + self.lease
+                row = await off_loop(
+                    self.store, self.store.claim_job, list(self.handlers), self.owner, lease_until
+                )
+                if row is None:
+                    return
+                job = Job.of(row, self.store)
+                task = asyncio.get_running_loop().create_task(self._run(job), name=f"job-{job.id}")
+                self._running[job.id] = task
+                task.add_done_callback(functools.partial(self._done, job.id))
 
     def _done(self, job_id: int, _: asyncio.Task[Any]) -> None:
         self._finished(job_id)

@@ -13,6 +13,7 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import metrics
+from bot.blocking import favour_the_loop
 from bot.config import Settings
 from bot.errors import ConfigError
 from bot.runtime import Core, build_core
@@ -198,6 +199,7 @@ async def _until_stopped(work: Awaitable[object]) -> None:
 async def serve(settings: Settings, socket_mode: bool = False) -> None:
     """Run until interrupted."""
     core = build_core(settings)
+    favour_the_loop(core.store)
     try:
         app = build_app(core, socket_mode=socket_mode)
         runner = web.AppRunner(app, access_log=None)

@@ -104,6 +104,23 @@ def write_lock_held(location: str | Path) -> Iterator[None]:
         blocker.rollback()
 
 
+@contextmanager
+def jobs_locked(location: str | Path) -> Iterator[None]:
+    """Another connection blocks every job insert inside the block: SQLite's write lock; on
+    PostgreSQL a lock on the jobs table (job inserts take no write lock there)."""
+    location = str(location)
+    if not is_database_url(location):
+        with write_lock_held(location):
+            yield
+        return
+    import psycopg
+
+    with psycopg.connect(location) as blocker:
+        blocker.execute("LOCK TABLE jobs IN EXCLUSIVE MODE")
+        yield
+        blocker.rollback()
+
+
 def stored_bytes(location: str | Path) -> bytes:
     """What the database holds: SQLite's file and WAL as they lie on disk; on PostgreSQL every
     row of every table as text (what a dump would hold; old row versions are VACUUM's)."""

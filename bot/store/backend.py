@@ -87,6 +87,12 @@ class Backend(Protocol):
         """A write transaction: one at a time on the database; nested ones are savepoints."""
         ...
 
+    def unlocked_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        """Write statements that stay right without the write lock (inserts a unique key
+        dedupes), as one transaction; each one's rows. On a server: one round trip, and no
+        wait for another writer."""
+        ...
+
     def lock_timeout(self, seconds: float) -> AbstractContextManager[None]:
         """Wait at most `seconds` for the write lock inside the block."""
         ...

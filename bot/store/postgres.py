@@ -7,6 +7,10 @@ claim, a dedupe check before an insert) then stay correct under READ COMMITTED w
 serialisation failures to retry, and a lone write statement outside a transaction takes the
 same lock. Reads take no lock. The lock is released at commit or rollback, also when a
 replica dies (the server ends its session).
+
+`unlocked_batch()` (queueing jobs: INSERT ... ON CONFLICT DO NOTHING, kept right by the unique
+dedupe key) is one transaction without that lock, sent in one round trip (pipeline mode), so
+that an ack never waits for another request's transaction.
 """
 
 from __future__ import annotations
@@ -212,6 +216,27 @@ class PostgresBackend:
             finally:
                 self._local.conn = None
 
+    def unlocked_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        """Write statements that stay right without the write lock, as one transaction in one
+        round trip; each statement's rows. Inside a transaction they are part of it."""
+        if self._conn is not None:
+            return [self.query(sql, params) for sql, params in statements]
+        timeout = int(getattr(self._local, "lock_timeout_ms", LOCK_TIMEOUT_MS))
+        session = self._session
+        with nullcontext(session) if session is not None else self.pool.connection() as pooled:
+            try:
+                with pooled.pipeline():
+                    pooled.execute("BEGIN")
+                    pooled.execute("SELECT set_config('lock_timeout', %s, true)", [f"{timeout}ms"])
+                    cursors = [
+                        pooled.execute(_placeholders(sql), params) for sql, params in statements
+                    ]
+                    pooled.execute("COMMIT")
+            except BaseException:
+                _roll_back(pooled)
+                raise
+            return [_rows_of(cursor) for cursor in cursors]
+
     @contextmanager
     def lock_timeout(self, seconds: float) -> Iterator[None]:
         previous = getattr(self._local, "lock_timeout_ms", LOCK_TIMEOUT_MS)
@@ -248,6 +273,13 @@ def _roll_back(conn: psycopg.Connection[Any]) -> None:
     if not conn.broken:
         with suppress(psycopg.Error):
             conn.execute("ROLLBACK")
+
+
+def _rows_of(cursor: psycopg.Cursor[Any]) -> list[Row]:
+    if cursor.description is None:
+        return []
+    columns = [column.name for column in cursor.description]
+    return [dict(zip(columns, values, strict=True)) for values in cursor.fetchall()]
 
 
 def _run(conn: psycopg.Connection[Any], sql: str, params: Sequence[Any] | None) -> Result:

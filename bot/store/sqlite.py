@@ -124,6 +124,11 @@ class SqliteBackend:
             raise
         self.conn.commit()
 
+    def unlocked_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        """One transaction (SQLite has one writer whatever the statements); each one's rows."""
+        with self.transaction():
+            return [self.query(sql, params) for sql, params in statements]
+
     @contextmanager
     def lock_timeout(self, seconds: float) -> Iterator[None]:
         self.execute(f"PRAGMA busy_timeout = {int(seconds * 1000)}")

@@ -11,7 +11,7 @@ import pytest
 import structlog
 
 from handlers import server
-from tests.database import write_lock_held
+from tests.database import jobs_locked
 from tests.fakes.slack_api import FakeSlackAPI, Message
 from tests.slack.conftest import (
     HM,
@@ -129,7 +129,7 @@ async def test_a_click_that_cannot_be_queued_is_not_acked(
     step = slack.last_dm()
     jobs_before = len(slack_app.core.store.jobs())
     slack_app.core.jobs.enqueue_timeout = 0.05
-    with write_lock_held(slack_app.core.store.path), structlog.testing.capture_logs() as logs:
+    with jobs_locked(slack_app.core.store.path), structlog.testing.capture_logs() as logs:
         refused = await slack.click(step, option="not_provided")
 
     assert refused.status == 503
