@@ -17,14 +17,14 @@ from bot.store import Store
 
 P = ParamSpec("P")
 T = TypeVar("T")
-SWITCH_INTERVAL_S = 0.0005
+SWITCH_INTERVAL_S = 0.0001
 
 
 def favour_the_loop(store: Store) -> None:
     """Where store work runs on worker threads, let the event loop's thread take the GIL back
-    within half a millisecond instead of Python's 5 ms: an ack waiting on a job's thread in
-    the middle of its Python work would otherwise wait up to 5 ms at each of its own round
-    trips to the database."""
+    within a tenth of a millisecond instead of Python's 5 ms: an ack arriving while a job's
+    thread is in its Python work waits for the GIL at every turn of the loop (a paced answer
+    click's median ack on PostgreSQL: 5.5 ms at 5 ms, 2.5 ms at 0.1 ms)."""
     if store.waits_on_network:
         sys.setswitchinterval(SWITCH_INTERVAL_S)
 
