@@ -185,6 +185,7 @@ class JobWorker:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._wake = Wake()
         self._filling = asyncio.Lock()
+        self._cut_off: set[asyncio.Future[Row | None]] = set()
         self._stopping = False
 
     def register(self, kind: str, handler: Handler) -> None:
@@ -250,16 +251,29 @@ class JobWorker:
         (on a worker thread) is running before another filler (drain) looks."""
         async with self._filling:
             while not self._stopping and len(self._running) < self.concurrency:
-                lease_until = self.store.clock() + self.lease
-                row = await off_loop(
-                    self.store, self.store.claim_job, list(self.handlers), self.owner, lease_until
-                )
+                row = await self._claim()
                 if row is None:
                     return
                 job = Job.of(row, self.store)
                 task = asyncio.get_running_loop().create_task(self._run(job), name=f"job-{job.id}")
                 self._running[job.id] = task
                 task.add_done_callback(functools.partial(self._done, job.id))
+
+    async def _claim(self) -> Row | None:
+        """The next due job, claimed; on a worker thread where the store waits on a network.
+        A claim a cancel (a stop) cuts off still ends on its thread: stop() hands it back."""
+        lease_until = self.store.clock() + self.lease
+        kinds = list(self.handlers)
+        if not self.store.waits_on_network:
+            return self.store.claim_job(kinds, self.owner, lease_until)
+        claim = asyncio.ensure_future(
+            off_loop(self.store, self.store.claim_job, kinds, self.owner, lease_until)
+        )
+        try:
+            return await asyncio.shield(claim)
+        except asyncio.CancelledError:
+            self._cut_off.add(claim)
+            raise
 
     def _done(self, job_id: int, _: asyncio.Task[Any]) -> None:
         self._finished(job_id)
@@ -403,7 +417,11 @@ class JobWorker:
             task.cancel()
         if unfinished:
             await asyncio.gather(*unfinished.values(), return_exceptions=True)
-        for job_id in unfinished:
+        if self._cut_off:
+            await asyncio.wait(self._cut_off)
+        claimed = [c.result() for c in self._cut_off if not c.cancelled() and not c.exception()]
+        self._cut_off.clear()
+        for job_id in [*unfinished, *(row["id"] for row in claimed if row is not None)]:
             self.store.release_job(job_id, self.owner)
         left = self.store.unfinished_jobs()
         if left:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import threading
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -329,6 +330,37 @@ async def test_a_job_insert_waits_for_another_transaction_only_on_sqlite(
             with pytest.raises(QueueBusy):
                 worker.enqueue(KIND, {}, "k")
     assert len(store.jobs()) == (2 if store.waits_on_network else 0)
+
+
+async def test_a_claim_the_stop_cuts_off_on_its_thread_is_handed_back(
+    stores, database, clock
+) -> None:
+    """On PostgreSQL a claim runs on a worker thread; cancelling the worker mid-claim cannot
+    stop the thread, so stop() hands the job it claimed back instead of leaving it leased."""
+    store = open_store(stores, database, clock)
+    worker = worker_on(store)
+    worker.register(KIND, lambda job: asyncio.sleep(0))
+    worker.enqueue(KIND, {}, "k")
+    entered, gate = threading.Event(), threading.Event()
+    claim = store.claim_job
+
+    def held_claim(*args):
+        if store.waits_on_network:
+            entered.set()
+            gate.wait(5)
+        return claim(*args)
+
+    store.claim_job = held_claim  # type: ignore[method-assign]
+    filling = asyncio.create_task(worker._fill())
+    if store.waits_on_network:
+        await asyncio.to_thread(entered.wait, 5)
+    filling.cancel()
+    await asyncio.gather(filling, return_exceptions=True)
+    gate.set()
+    await worker.stop(timeout=0.05)
+
+    [row] = store.jobs()
+    assert (row["status"], row["attempts"], row["locked_by"]) == ("pending", 0, None)
 
 
 async def test_marks_are_written_before_the_next_side_effect_and_with_the_end(
