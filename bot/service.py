@@ -418,6 +418,7 @@ class VerificationService(SecurityDesk):
         ]
         return view.model_copy(update={"same_name": others})
 
+    @reads_once
     async def verifications(
         self, actor: Actor, open_only: bool = True, limit: int = 50
     ) -> list[VerificationView]:
@@ -434,6 +435,7 @@ class VerificationService(SecurityDesk):
             rows = self.store.list_verifications(
                 requested_by, None, limit, platform, unfinished=open_only, offset=page * limit
             )
+            self.store.read_ahead(rows)
             views += [view for view in map(self._view, rows) if view.open or not open_only]
             if len(views) >= limit or len(rows) < limit:
                 break

@@ -39,6 +39,9 @@ async def test_a_cleared_verification_schedules_the_hand_over_at_once(
     assert handover.playbook == "device-handover" and handover.pre_offer_id == pre_offer
     assert handover.candidate.id == (await core.service.view(hm, pre_offer)).candidate.id
     assert (await core.service.view(hm, pre_offer)).handover_id == handover_id
+    listed = {view.id: view for view in await core.service.verifications(hm, open_only=False)}
+    assert listed[pre_offer].handover_id == handover_id
+    assert listed[handover_id].pre_offer_id == pre_offer
     events = [e["action"] for e in core.store.events(pre_offer)]
     assert events.count("handover.scheduled") == 1
     verify(core.store)  # the hand-over's start replays against the state tables

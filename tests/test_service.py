@@ -711,6 +711,45 @@ async def test_the_stored_unfinished_filter_keeps_exactly_the_open_verifications
     assert {cleared, confirmed, cancelled} <= {view.id for view in every}
 
 
+async def test_a_list_reads_its_verifications_rows_a_table_at_a_time(
+    service, store, actor, security, candidate, pass_answers, answer_steps, clock
+) -> None:
+    """The list's views are the views one by one, read in one statement per table whatever
+    their number (no statement per verification)."""
+    hm = actor("hm-1")
+    started = []
+    for number in range(6):
+        clock.advance(1)
+        verification_id = (await service.start(hm, candidate())).verification.id
+        started.append(verification_id)
+        if number == 1:
+            await answer_steps(hm, verification_id, pass_answers["pre-offer"])
+        if number in (2, 3):
+            flagged = await service.answer(hm, verification_id, "background_check", "pending")
+        if number == 3:
+            await service.decide(security, flagged.verification.escalation_id, "confirm", "proxy")
+    statements: list[str] = []
+    query = store.db.query
+
+    def counted(sql, params=None):
+        statements.append(sql)
+        return query(sql, params)
+
+    store.db.query = counted
+    listed = await service.verifications(hm, open_only=False, limit=3)
+    three = len(statements)
+    statements.clear()
+    listed += await service.verifications(hm, open_only=False, limit=6)
+    six = len(statements)
+    store.db.query = query
+
+    assert three == six <= 8
+    one_by_one = [await service.view(hm, view.id) for view in listed]
+    assert [view.model_dump() for view in listed] == [view.model_dump() for view in one_by_one]
+    assert {view.id for view in listed} == set(started)
+    assert any(view.handover_due_at for view in listed), "the hand-over link read ahead too"
+
+
 async def test_a_cancelled_verification_takes_no_more_answers(
     service, store, actor, candidate
 ) -> None:

@@ -178,6 +178,58 @@ class Store:
         remembered = self._memo()
         return read() if remembered is None else remembered.get(table, key, read)
 
+    def read_ahead(self, verifications: Sequence[Row]) -> None:
+        """Inside `remembering()`: read the candidates, keys, answers, escalations and hand-over
+        links of these verifications in one statement per table, as the one-row reads would
+        give them, so that building their views reads nothing more (a list of 50: 6
+        statements, not 300). Outside it, nothing."""
+        remembered = self._memo()
+        if remembered is None or not verifications:
+            return
+        ids = [row["id"] for row in verifications]
+        candidate_ids = sorted({int(row["candidate_id"]) for row in verifications})
+        for row in verifications:
+            remembered.put("verifications", row["id"], row)
+            self._candidate_of[row["id"]] = int(row["candidate_id"])
+        keys = {
+            row["candidate_id"]: row
+            for row in self._rows_in(
+                "SELECT candidate_id, wrapped FROM candidate_keys WHERE candidate_id", candidate_ids
+            )
+        }
+        for candidate_id in candidate_ids:
+            found = keys.get(candidate_id)
+            remembered.put(
+                "candidate_keys", candidate_id, {"wrapped": found["wrapped"]} if found else None
+            )
+        for row in self._rows_in("SELECT * FROM candidates WHERE id", candidate_ids):
+            remembered.put("candidates", row["id"], self._open_candidate(row))
+        answers: dict[str, list[Row]] = {verification_id: [] for verification_id in ids}
+        for row in self._rows_in("SELECT * FROM answers WHERE verification_id", ids, "ORDER BY id"):
+            answers[row["verification_id"]].append(self._open_answer(row))
+        escalations = {
+            row["verification_id"]: row
+            for row in self._rows_in("SELECT * FROM escalations WHERE verification_id", ids)
+        }
+        links: dict[str, Row] = {}
+        for row in self._rows_in("SELECT * FROM handovers WHERE pre_offer_id", ids):
+            links.setdefault(row["pre_offer_id"], row)
+        for row in self._rows_in("SELECT * FROM handovers WHERE verification_id", ids):
+            links.setdefault(row["verification_id"], row)
+        for verification_id in ids:
+            remembered.put("answers", verification_id, answers[verification_id])
+            escalation = escalations.get(verification_id)
+            remembered.put(
+                "escalations",
+                ("of", verification_id),
+                self._open_escalation(escalation) if escalation else None,
+            )
+            remembered.put("handovers", verification_id, links.get(verification_id))
+
+    def _rows_in(self, select: str, values: Sequence[Any], order: str = "") -> list[Row]:
+        """`select` ending in a column, with ` IN (values)` (and `order`) after it."""
+        return self._rows(f"{select} IN ({', '.join('?' for _ in values)}) {order}", values)
+
     def _execute(self, sql: str, params: Sequence[Any] | None = None) -> Cursor:
         """A statement; a write makes the call's memo forget the table it writes."""
         remembered = self._memo()

@@ -48,6 +48,10 @@ class Memo:
         match = WRITE.match(sql)
         self.forget(match.group(1).lower() if match else None)
 
+    def put(self, table: str, key: object, value: object) -> None:
+        """Remember what a read of (table, key) would give (a batch read did it for several)."""
+        self.rows[(table, key)] = value
+
     def get(self, table: str, key: object, read: Callable[[], T]) -> T:
         """The remembered value, else `read()` remembered; a copy the caller may change."""
         entry = (table, key)
