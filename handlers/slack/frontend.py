@@ -47,7 +47,6 @@ MAX_SIGNATURE_LENGTH = 128
 MALFORMED = json.dumps({"ok": False, "error": "malformed request"})
 REFUSED = json.dumps({"ok": False, "error": "invalid request"})
 UNHANDLED = json.dumps({"ok": False, "error": "unhandled request"})
-BUSY = action_listeners.BUSY
 CLICKS = action_listeners.CLICKS + chase_listeners.CLICKS
 
 
@@ -257,8 +256,7 @@ class SlackFrontend:
         try:
             await self.context.jobs.submit(kind, click.job_payload(), click.job_key())
         except QueueBusy:
-            log.error("slack.click_not_queued", kind=kind, reason="the database stayed locked")
-            return json_response(503, BUSY)
+            return await to_aiohttp_response(action_listeners.not_queued(kind))
         return web.Response(status=200, content_type="text/plain")
 
     def signed(self, raw: bytes, timestamp: str, signature: str) -> str | None:

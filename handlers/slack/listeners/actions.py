@@ -38,19 +38,24 @@ def not_queued(kind: str) -> BoltResponse:
     return BoltResponse(status=503, body=BUSY)
 
 
+def queued_click(
+    ctx: SlackContext, kind: str
+) -> Callable[..., Coroutine[Any, Any, BoltResponse | None]]:
+    """The listener of a button whose work is a job of `kind`: queued, then acked."""
+
+    async def pressed(ack: AsyncAck, context: AsyncBoltContext) -> BoltResponse | None:
+        click = Click.of(context[ENVELOPE])
+        try:
+            await ctx.jobs.submit(kind, click.job_payload(), click.job_key())
+        except QueueBusy:
+            return not_queued(kind)
+        await ack()
+        return None
+
+    pressed.__name__ = kind.replace(".", "_")
+    return pressed
+
+
 def register(app: AsyncApp, ctx: SlackContext) -> None:
-    def listener(kind: str) -> Callable[..., Coroutine[Any, Any, BoltResponse | None]]:
-        async def pressed(ack: AsyncAck, context: AsyncBoltContext) -> BoltResponse | None:
-            click = Click.of(context[ENVELOPE])
-            try:
-                await ctx.jobs.submit(kind, click.job_payload(), click.job_key())
-            except QueueBusy:
-                return not_queued(kind)
-            await ack()
-            return None
-
-        pressed.__name__ = kind.replace(".", "_")
-        return pressed
-
     for action, kind in CLICKS:
-        app.action(action)(listener(kind))
+        app.action(action)(queued_click(ctx, kind))

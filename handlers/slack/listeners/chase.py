@@ -5,17 +5,15 @@ from __future__ import annotations
 import re
 
 import structlog
-from slack_bolt.async_app import AsyncAck, AsyncApp, AsyncBoltContext
-from slack_bolt.response import BoltResponse
+from slack_bolt.async_app import AsyncApp
 
 from bot.errors import VerifybotError
-from bot.jobs import Job, QueueBusy
+from bot.jobs import Job
 from bot.notices import OverdueNotice, OverdueRef
 from handlers.slack.chase_blocks import OVERDUE_ACTION, overdue_message
 from handlers.slack.context import SlackContext, slack_actor
 from handlers.slack.flows import Click
-from handlers.slack.listeners.actions import not_queued
-from handlers.slack.payloads import ENVELOPE
+from handlers.slack.listeners.actions import queued_click
 
 log = structlog.get_logger("verifybot.slack")
 
@@ -42,12 +40,5 @@ def register(app: AsyncApp, ctx: SlackContext) -> None:
 
     ctx.jobs.register(OVERDUE_ACK, run)
 
-    @app.action(OVERDUE_ACTION)
-    async def overdue_acknowledged(ack: AsyncAck, context: AsyncBoltContext) -> BoltResponse | None:
-        click = Click.of(context[ENVELOPE])
-        try:
-            await ctx.jobs.submit(OVERDUE_ACK, click.job_payload(), click.job_key())
-        except QueueBusy:
-            return not_queued(OVERDUE_ACK)
-        await ack()
-        return None
+    for action, kind in CLICKS:
+        app.action(action)(queued_click(ctx, kind))
