@@ -1,12 +1,15 @@
 """bot/schema.py's migrations expressed for PostgreSQL, one for one (the same numbers).
 
-Append a migration to both lists; tests/test_store.py checks they are as long. Differences:
+Append a migration to both lists (one whose SQL is the same on both: a slice of bot/schema.py's
+list); tests/test_store.py checks they are as long. Differences:
 identity columns for `INTEGER PRIMARY KEY`, a `rowid` identity column where the SQLite queries
 order by it, tables altered in place where SQLite rebuilds them, and the append-only triggers
 as one PL/pgSQL function (UPDATE, DELETE and TRUNCATE refused).
 """
 
 from __future__ import annotations
+
+from bot.schema import MIGRATIONS
 
 
 def _append_only(table: str, message: str, update: bool = True) -> str:
@@ -315,60 +318,7 @@ PG_MIGRATIONS: list[str] = [
     CREATE INDEX idx_workflow_executions_verification
         ON workflow_executions(verification_id, status);
     """,
-    # 9: chasing open verifications, each sent once; the device hand-over on clearance.
-    """
-    CREATE TABLE chases (
-        key TEXT PRIMARY KEY,
-        verification_id TEXT NOT NULL REFERENCES verifications(id),
-        kind TEXT NOT NULL,
-        seq INTEGER NOT NULL,
-        due_at TEXT NOT NULL,
-        sent_at TEXT NOT NULL,
-        done_by TEXT
-    );
-    CREATE INDEX idx_chases_verification ON chases(verification_id, kind);
-
-    CREATE TABLE handovers (
-        pre_offer_id TEXT PRIMARY KEY REFERENCES verifications(id),
-        due_at TEXT NOT NULL,
-        scheduled_at TEXT NOT NULL,
-        verification_id TEXT UNIQUE REFERENCES verifications(id),
-        started_at TEXT
-    );
-    CREATE INDEX idx_handovers_due ON handovers(verification_id, due_at);
-
-    ALTER TABLE candidates ADD COLUMN start_date TEXT;
-    """,
-    # 10: more than one replica: an outbox row is claimed under a lease; the Slack messages
-    # already showing their answer; one Teams turn per user at a time across processes.
-    """
-    ALTER TABLE outbox ADD COLUMN locked_by TEXT;
-    ALTER TABLE outbox ADD COLUMN locked_until TEXT;
-
-    CREATE TABLE shown_answers (
-        key TEXT PRIMARY KEY,
-        shown_at TEXT NOT NULL
-    );
-    CREATE INDEX idx_shown_answers_at ON shown_answers(shown_at);
-
-    CREATE TABLE turn_leases (
-        key TEXT PRIMARY KEY,
-        owner TEXT NOT NULL,
-        locked_until TEXT NOT NULL
-    );
-    """,
-    # 11: indexes for a million verifications: a hiring manager's newest verifications; a
-    # candidate's verifications of one playbook (the clearance gate).
-    """
-    CREATE INDEX IF NOT EXISTS idx_verifications_owner
-        ON verifications(requested_by, platform, created_at);
-    CREATE INDEX IF NOT EXISTS idx_verifications_candidate_playbook
-        ON verifications(candidate_id, playbook_id, created_at);
-    """,
-    # 12: a hiring manager's unfinished verifications, without their finished years.
-    """
-    CREATE INDEX IF NOT EXISTS idx_verifications_unfinished
-        ON verifications(requested_by, platform, created_at)
-        WHERE cancelled_at IS NULL AND status != 'cleared';
-    """,
+    # 9 to 12 (chases and hand-overs; replicas' leases and shown answers; the indexes for a
+    # million verifications) are the same SQL on both databases: bot/schema.py's own text.
+    *MIGRATIONS[8:12],
 ]
