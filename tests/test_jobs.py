@@ -467,17 +467,23 @@ async def running(worker: JobWorker) -> AsyncIterator[None]:
         await asyncio.gather(runner, return_exceptions=True)
 
 
-async def test_no_job_is_claimed_while_a_request_is_answered(stores, database, clock) -> None:
-    store = open_store(stores, database, clock)
-    ticking = Ticking()
-    requests = Requests(quiet_seconds=0.005, clock=ticking)
-    worker = worker_on(store, requests=requests)
+def runs_of(worker: JobWorker) -> asyncio.Event:
+    """Set once the worker has run a job of KIND."""
     ran = asyncio.Event()
 
     async def handle(job: Job) -> None:
         ran.set()
 
     worker.register(KIND, handle)
+    return ran
+
+
+async def test_no_job_is_claimed_while_a_request_is_answered(stores, database, clock) -> None:
+    store = open_store(stores, database, clock)
+    ticking = Ticking()
+    requests = Requests(quiet_seconds=0.005, clock=ticking)
+    worker = worker_on(store, requests=requests)
+    ran = runs_of(worker)
     async with running(worker):
         with requests.answering():
             worker.enqueue(KIND, {}, "k")
@@ -493,12 +499,7 @@ async def test_a_job_waits_for_a_quiet_moment_at_most_max_hold(stores, database,
     store = open_store(stores, database, clock)
     requests = Requests()
     worker = worker_on(store, requests=requests, max_hold=0.1)
-    ran = asyncio.Event()
-
-    async def handle(job: Job) -> None:
-        ran.set()
-
-    worker.register(KIND, handle)
+    ran = runs_of(worker)
     async with running(worker):
         with requests.answering():
             worker.enqueue(KIND, {}, "k")
