@@ -267,7 +267,7 @@ class JobWorker:
         if not self.store.waits_on_network:
             return self.store.claim_job(kinds, self.owner, lease_until)
         claim = asyncio.ensure_future(
-            off_loop(self.store, self.store.claim_job, kinds, self.owner, lease_until)
+            asyncio.to_thread(self.store.claim_job, kinds, self.owner, lease_until)
         )
         try:
             return await asyncio.shield(claim)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import hashlib
 import json
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -816,10 +816,7 @@ class Store:
         ids = {row["dedupe_key"]: int(row["id"]) for row in inserted}
         created = set(ids)
         for keys in _chunks([key for key in first if key not in ids], JOB_ROWS_PER_STATEMENT):
-            marks = ", ".join("?" for _ in keys)
-            rows = self._rows(
-                f"SELECT id, dedupe_key FROM jobs WHERE dedupe_key IN ({marks})", keys
-            )
+            rows = self._rows_in("SELECT id, dedupe_key FROM jobs WHERE dedupe_key", keys)
             ids |= {row["dedupe_key"]: int(row["id"]) for row in rows}
         written = []
         for _, _, key in jobs:
@@ -979,9 +976,7 @@ class Store:
         """Append an event to the audit log, chained by a MAC under the audit key; under the
         write lock, so that concurrent writers chain one after the other (inside a transaction,
         as part of it: no savepoint, two round trips fewer on PostgreSQL)."""
-        if self.db.in_transaction:
-            return self._append_event(actor, platform, action, verification_id, detail)
-        with self.transaction():
+        with nullcontext() if self.db.in_transaction else self.transaction():
             return self._append_event(actor, platform, action, verification_id, detail)
 
     def _append_event(
