@@ -7,7 +7,8 @@ differs: connecting, placeholders, migrations, the write lock, and what erasure 
 
 from __future__ import annotations
 
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from typing import Any, Protocol
@@ -91,6 +92,16 @@ class Backend(Protocol):
         """Write statements that stay right without the write lock (inserts a unique key
         dedupes), as one transaction; each one's rows. On a server: one round trip, and no
         wait for another writer."""
+        ...
+
+    def wakes_workers(self) -> list[tuple[str, list[Any]]]:
+        """Statements that, run in a transaction that queued work, wake the `verifybot work`
+        processes at its commit; none where no other process listens (SQLite)."""
+        ...
+
+    def listen_for_work(self, woken: Callable[[], None], stop: threading.Event) -> None:
+        """Call `woken` whenever another process queues work, until `stop` is set (blocks);
+        StoreError where processes cannot tell each other (SQLite)."""
         ...
 
     def lock_timeout(self, seconds: float) -> AbstractContextManager[None]:

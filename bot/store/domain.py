@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from contextlib import AbstractContextManager, contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
@@ -114,6 +115,11 @@ class Store:
     def waits_on_network(self) -> bool:
         """Each statement is a round trip to a server (PostgreSQL), not a local file."""
         return self.db.dialect == "postgresql"
+
+    def listen_for_work(self, woken: Callable[[], None], stop: threading.Event) -> None:
+        """Call `woken` whenever another process queues a job or a notice, until `stop` is set
+        (blocks: a thread's work); StoreError on SQLite, where no other process runs work."""
+        self.db.listen_for_work(woken, stop)
 
     def close(self) -> None:
         self.db.close()
@@ -643,7 +649,10 @@ class Store:
             "next_attempt_at": iso(not_before) if not_before else now,
             "created_at": now,
         }
-        return self._insert("outbox", row)
+        item_id = self._insert("outbox", row)
+        for sql, params in self.db.wakes_workers():
+            self.db.execute(sql, params)
+        return item_id
 
     def pending_notice(self, escalation_id: int, target: str, kind: str) -> Row | None:
         """The notice of this kind still waiting to be sent (not being sent now), if any."""
@@ -809,10 +818,12 @@ class Store:
                     params,
                 )
             )
+        inserts = len(statements)
         remembered = self._memo()
         if remembered is not None:
             remembered.forget("jobs")
-        inserted = [row for rows in self.db.unlocked_batch(statements) for row in rows]
+        results = self.db.unlocked_batch(statements + self.db.wakes_workers())
+        inserted = [row for rows in results[:inserts] for row in rows]
         ids = {row["dedupe_key"]: int(row["id"]) for row in inserted}
         created = set(ids)
         for keys in _chunks([key for key in first if key not in ids], JOB_ROWS_PER_STATEMENT):

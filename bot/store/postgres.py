@@ -11,6 +11,10 @@ replica dies (the server ends its session).
 `unlocked_batch()` (queueing jobs: INSERT ... ON CONFLICT DO NOTHING, kept right by the unique
 dedupe key) is one transaction without that lock, sent in one round trip (pipeline mode), so
 that an ack never waits for another request's transaction.
+
+A transaction that queues work (a job, a notice) also notifies the schema's work channel
+(`wakes_workers`); a `verifybot work` process listens there (`listen_for_work`), so that work
+a `serve --web-only` process queued runs at once, not at the worker's next poll.
 """
 
 from __future__ import annotations
@@ -18,7 +22,7 @@ from __future__ import annotations
 import threading
 import time
 import weakref
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager, nullcontext, suppress
 from functools import lru_cache
 from typing import Any
@@ -26,11 +30,15 @@ from urllib.parse import urlsplit, urlunsplit
 
 import psycopg
 import psycopg.errors
+import structlog
+from psycopg.sql import SQL, Identifier
 from psycopg_pool import ConnectionPool, PoolTimeout
 
 from bot.errors import StoreError
 from bot.store.backend import Result, Row
 from bot.store.pg_schema import PG_MIGRATIONS
+
+log = structlog.get_logger("verifybot.store")
 
 WRITE_LOCK = 0x7665726966790001  # "verify" + 1: the one advisory lock key verifybot uses
 LOCK_TIMEOUT_MS = 10_000
@@ -40,6 +48,9 @@ RETURNS_ID = frozenset(
 )
 READS = ("SELECT", "WITH", "SHOW", "EXPLAIN")
 CHECK_AFTER_IDLE_S = 5.0
+WORK_CHANNEL = "verifybot_work"
+LISTEN_POLL_S = 1.0
+RELISTEN_AFTER_S = 2.0
 BEGIN_LOCKED = (
     "BEGIN; SELECT set_config('lock_timeout', '{timeout}ms', true), "
     f"pg_advisory_xact_lock({WRITE_LOCK})"
@@ -108,6 +119,7 @@ class PostgresBackend:
             psycopg.connect(url, connect_timeout=int(CONNECT_TIMEOUT_S)).close()
             self.pool.open(wait=True, timeout=CONNECT_TIMEOUT_S)
             self.schema_version = self._migrate()
+            schema = self.execute("SELECT current_schema()").fetchone()
         except (psycopg.Error, PoolTimeout, RuntimeError) as error:
             self.pool.close()
             reason = str(error).strip().splitlines()[0] if str(error).strip() else "no answer"
@@ -115,6 +127,7 @@ class PostgresBackend:
                 f"{redacted(url)}: cannot use the PostgreSQL database ({reason}); "
                 "check VERIFYBOT_DATABASE_URL and that the server is up"
             ) from None
+        self.work_channel = f"{WORK_CHANNEL}:{schema[0] if schema else 'public'}"
 
     def _migrate(self) -> int:
         """Apply the migrations the database has not seen, under the write lock (one replica
@@ -236,6 +249,29 @@ class PostgresBackend:
                 _roll_back(pooled)
                 raise
             return [_rows_of(cursor) for cursor in cursors]
+
+    def wakes_workers(self) -> list[tuple[str, list[Any]]]:
+        """The statement that wakes the processes listening for work, at its commit."""
+        return [("SELECT pg_notify(?, '')", [self.work_channel])]
+
+    def listen_for_work(self, woken: Callable[[], None], stop: threading.Event) -> None:
+        """Call `woken` at each notice on the work channel (and once at each (re)connect, for
+        what was queued while not listening) until `stop` is set; a lost connection is
+        opened again after RELISTEN_AFTER_S. Blocks: run it on a thread of its own."""
+        while not stop.is_set():
+            try:
+                with psycopg.connect(
+                    self.location, autocommit=True, connect_timeout=int(CONNECT_TIMEOUT_S)
+                ) as conn:
+                    conn.execute(SQL("LISTEN {}").format(Identifier(self.work_channel)))
+                    woken()
+                    while not stop.is_set():
+                        for _ in conn.notifies(timeout=LISTEN_POLL_S, stop_after=1):
+                            woken()
+            except psycopg.Error as error:
+                reason = str(error).strip().splitlines()[0] if str(error).strip() else "closed"
+                log.warning("store.work_listener_lost", error=reason)
+                stop.wait(RELISTEN_AFTER_S)
 
     @contextmanager
     def lock_timeout(self, seconds: float) -> Iterator[None]:

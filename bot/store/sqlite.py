@@ -6,7 +6,8 @@ import contextlib
 import os
 import sqlite3
 import tempfile
-from collections.abc import Iterator, Sequence
+import threading
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -128,6 +129,16 @@ class SqliteBackend:
         """One transaction (SQLite has one writer whatever the statements); each one's rows."""
         with self.transaction():
             return [self.query(sql, params) for sql, params in statements]
+
+    def wakes_workers(self) -> list[tuple[str, list[Any]]]:
+        """None: on SQLite the process that queues work runs it."""
+        return []
+
+    def listen_for_work(self, woken: Callable[[], None], stop: threading.Event) -> None:
+        raise StoreError(
+            "a separate `verifybot work` process needs PostgreSQL (VERIFYBOT_DATABASE_URL): "
+            "on SQLite `verifybot serve` runs the work itself"
+        )
 
     @contextmanager
     def lock_timeout(self, seconds: float) -> Iterator[None]:

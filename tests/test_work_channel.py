@@ -1,0 +1,106 @@
+"""How a `verifybot work` process learns of work a `serve --web-only` process queued: on
+PostgreSQL each transaction that queues a job or a notice notifies the schema's work channel
+at its commit, and `listen_for_work` wakes on it; SQLite has no other process to tell."""
+
+from __future__ import annotations
+
+import threading
+import time
+from pathlib import Path
+
+import psycopg
+import pytest
+
+from bot.errors import StoreError
+from bot.store import Store
+from tests.database import ON_POSTGRES, open_store
+
+on_postgres = pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's NOTIFY (CI's second run)")
+
+
+def notices_after(database: str, store: Store, queue_work: object) -> list[str]:
+    """The work-channel notices a separate connection receives while `queue_work()` runs."""
+    channel = store.db.work_channel  # type: ignore[attr-defined]
+    with psycopg.connect(database, autocommit=True) as listener:
+        listener.execute(f'LISTEN "{channel}"')
+        queue_work()  # type: ignore[operator]
+        return [notice.channel for notice in listener.notifies(timeout=2.0, stop_after=1)]
+
+
+@on_postgres
+def test_queueing_a_job_notifies_the_schemas_work_channel(database: str) -> None:
+    store = open_store(database)
+    try:
+        channel = store.db.work_channel  # type: ignore[attr-defined]
+        assert channel.startswith("verifybot_work:test_")
+        received = notices_after(database, store, lambda: store.insert_job("x", {}, "job:1"))
+        assert received == [channel]
+    finally:
+        store.close()
+
+
+@on_postgres
+def test_queueing_a_notice_notifies_at_the_commit_not_before(database: str) -> None:
+    store = open_store(database)
+    channel = store.db.work_channel  # type: ignore[attr-defined]
+    try:
+        with psycopg.connect(database, autocommit=True) as listener:
+            listener.execute(f'LISTEN "{channel}"')
+            with store.transaction():
+                store.enqueue(None, "digest", "slack", {"text": "hello"})
+                assert list(listener.notifies(timeout=0.3, stop_after=1)) == []
+            received = [n.channel for n in listener.notifies(timeout=2.0, stop_after=1)]
+        assert received == [channel]
+    finally:
+        store.close()
+
+
+@on_postgres
+def test_listen_for_work_wakes_on_each_notice_and_comes_back_after_a_lost_connection(
+    database: str,
+) -> None:
+    store = open_store(database)
+    wakes: list[float] = []
+    woken = threading.Event()
+
+    def on_wake() -> None:
+        wakes.append(time.monotonic())
+        woken.set()
+
+    def wait_for_wake() -> None:
+        assert woken.wait(10), "listen_for_work did not wake"
+        woken.clear()
+
+    stop = threading.Event()
+    listener = threading.Thread(target=store.listen_for_work, args=(on_wake, stop), daemon=True)
+    listener.start()
+    try:
+        wait_for_wake()  # once when it starts listening: what was queued before
+        store.insert_job("x", {}, "job:1")
+        wait_for_wake()
+        channel = store.db.work_channel  # type: ignore[attr-defined]
+        with psycopg.connect(database, autocommit=True) as admin:
+            ended = admin.execute(
+                "SELECT pg_terminate_backend(pid) FROM pg_stat_activity WHERE query = %s",
+                [f'LISTEN "{channel}"'],
+            ).fetchall()
+        assert ended == [(True,)]
+        wait_for_wake()  # listening again, after the pause
+        store.insert_job("x", {}, "job:2")
+        wait_for_wake()
+    finally:
+        stop.set()
+        listener.join(5)
+        store.close()
+    assert not listener.is_alive(), "listen_for_work did not stop"
+    assert len(wakes) == 4
+
+
+def test_on_sqlite_no_other_process_is_told_and_none_may_listen(tmp_path: Path) -> None:
+    store = Store(tmp_path / "one.db")
+    try:
+        assert store.db.wakes_workers() == []
+        with pytest.raises(StoreError, match="needs PostgreSQL"):
+            store.listen_for_work(lambda: None, threading.Event())
+    finally:
+        store.close()
