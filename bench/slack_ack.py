@@ -13,10 +13,12 @@ signed requests at concurrency 1 and 50, for three workloads:
   of verifications written to the database beforehand): after the ack the server records
   it in SQLite, updates the message and posts the next step.
 
-`python -m bench.slack_ack [--quick] [--database-url URL] [--workload NAME ...]`; the bare app
-answers each workload with an ack only. With `--database-url` verifybot runs on PostgreSQL, in a
-schema of its own dropped at the end. The server's CPU time over the answer-click runs (and the
-work after their acks) divided by the answers they recorded is printed as CPU ms per answer.
+`python -m bench.slack_ack [--quick] [--database-url URL [--split]] [--workload NAME ...]`; the
+bare app answers each workload with an ack only. With `--database-url` verifybot runs on
+PostgreSQL, in a schema of its own dropped at the end; with `--split` too, as `serve --web-only`
+beside a `verifybot work` process (CPU time counted for both). The server's CPU time over the
+answer-click runs (and the work after their acks) divided by the answers they recorded is
+printed as CPU ms per answer.
 """
 
 from __future__ import annotations
@@ -188,7 +190,11 @@ def free_port() -> int:
 
 
 @contextmanager
-def server(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes]]:
+def server(command: list[str], env: dict[str, str]) -> Iterator[subprocess.Popen[bytes] | None]:
+    """The command running for the block (None for no command)."""
+    if not command:
+        yield None
+        return
     process = subprocess.Popen(command, env=env, cwd=ROOT, stdout=subprocess.DEVNULL)
     try:
         yield process
@@ -428,17 +434,22 @@ def median_run(runs: list[Run]) -> Run:
     return sorted(runs, key=lambda run: run.rps)[len(runs) // 2]
 
 
-async def bench(quick: bool, database_url: str | None, only: list[str] | None) -> None:
+async def bench(
+    quick: bool, database_url: str | None, only: list[str] | None, split: bool = False
+) -> None:
     if database_url is None:
         with tempfile.TemporaryDirectory() as scratch:
-            await bench_on(quick, str(Path(scratch) / "bench.db"), {}, only)
+            await bench_on(quick, str(Path(scratch) / "bench.db"), {}, only, False)
         return
     with postgres_schema(database_url) as url:
-        await bench_on(quick, url, postgres_env(url), only)
+        await bench_on(quick, url, postgres_env(url), only, split)
 
 
-async def bench_on(quick: bool, db: str, db_env: dict[str, str], only: list[str] | None) -> None:
-    """The bench on the SQLite file `db`, or on PostgreSQL (`db` a URL, `db_env` its settings)."""
+async def bench_on(
+    quick: bool, db: str, db_env: dict[str, str], only: list[str] | None, split: bool
+) -> None:
+    """The bench on the SQLite file `db`, or on PostgreSQL (`db` a URL, `db_env` its settings);
+    with `split`, verifybot is `serve --web-only` beside `work`."""
     from tests.fakes.slack_api import FakeSlackAPI
 
     sizes = ((1, 100, 0.0), (50, 500, 0.0)) if quick else ((1, 300, 0.0), (50, 2000, 0.0))
@@ -459,8 +470,15 @@ async def bench_on(quick: bool, db: str, db_env: dict[str, str], only: list[str]
         real_command += ["--host", "127.0.0.1", "--port", str(ports["verifybot"])]
         bare_command = [sys.executable, "-m", "bench.slack_ack", "--serve-bare"]
         bare_command += [str(ports["bare bolt"]), fake.url]
-        with server(real_command, {**env, **db_env}) as real, server(bare_command, env) as bare:
+        work_command = [sys.executable, "-m", "handlers.cli", "work"] if split else []
+        real_command += ["--web-only"] if split else []
+        with (
+            server(real_command, {**env, **db_env}) as real,
+            server(work_command, {**env, **db_env}) as worker,
+            server(bare_command, env) as bare,
+        ):
             pids = {"verifybot": real.pid, "bare bolt": bare.pid}
+            workers = [worker.pid] if worker is not None else []
             await wait_ready(urls["verifybot"], real)
             await wait_ready(urls["bare bolt"], bare)
             events = f"{urls['verifybot']}/slack/events"
@@ -478,16 +496,20 @@ async def bench_on(quick: bool, db: str, db_env: dict[str, str], only: list[str]
                         for concurrency, total, pause in sizes:
                             batch = requests[offsets[app] : offsets[app] + total]
                             offsets[app] += total
-                            cpu = cpu_seconds(pids[app])
+                            used = [pids[app], *(workers if app == "verifybot" else [])]
+                            cpu = sum(map(cpu_seconds, used))
                             run = await load(url, batch, concurrency, pause)
                             run.settle_seconds = await quiet(fake, unfinished)
-                            run.cpu_seconds = cpu_seconds(pids[app]) - cpu
+                            run.cpu_seconds = sum(map(cpu_seconds, used)) - cpu
                             run.app, run.workload, run.paced = app, workload, bool(pause)
                             runs.append(run)
             rss = {"verifybot": memory(real.pid), "bare bolt": memory(bare.pid)}
+            if worker is not None:
+                rss["verifybot work"] = memory(worker.pid)
     finally:
         await fake.stop()
-    print(f"database: {'PostgreSQL' if db_env else 'SQLite'}")
+    shape = " (serve --web-only beside verifybot work)" if split else ""
+    print(f"database: {'PostgreSQL' if db_env else 'SQLite'}{shape}")
     report(runs, rss, len(fake.calls))
 
 
@@ -540,8 +562,10 @@ def report(runs: list[Run], rss: dict[str, dict[str, float]], web_api_calls: int
             " followed up"
         )
     for app, fields in rss.items():
-        print(f"  {app:<11} VmRSS {fields['VmRSS']:6.1f} MB   VmHWM {fields['VmHWM']:6.1f} MB")
-    checks.append((f"server VmHWM < {TARGET_RSS_MB:.0f} MB", rss["verifybot"]["VmHWM"] < 150))
+        print(f"  {app:<15} VmRSS {fields['VmRSS']:6.1f} MB   VmHWM {fields['VmHWM']:6.1f} MB")
+    for app in (app for app in rss if app.startswith("verifybot")):
+        peak = rss[app]["VmHWM"]
+        checks.append((f"{app} VmHWM < {TARGET_RSS_MB:.0f} MB", peak < TARGET_RSS_MB))
     checks.append(("no failed requests", all(run.failures == 0 for run in runs)))
     print(f"  Web API calls the verifybot server made to the fake: {web_api_calls}")
     for text, ok in checks:
@@ -556,13 +580,20 @@ def main(argv: list[str] | None = None) -> None:
         "--workload", action="append", choices=WORKLOADS, help="only this workload (repeatable)"
     )
     parser.add_argument(
+        "--split",
+        action="store_true",
+        help="on PostgreSQL, verifybot as `serve --web-only` beside `work` (default: one serve)",
+    )
+    parser.add_argument(
         "--serve-bare", nargs=2, metavar=("PORT", "API_URL"), help=argparse.SUPPRESS
     )
     args = parser.parse_args(sys.argv[1:] if argv is None else argv)
+    if args.split and not args.database_url:
+        parser.error("--split needs --database-url: a work process runs on PostgreSQL only")
     if args.serve_bare:
         serve_bare(int(args.serve_bare[0]), args.serve_bare[1])
     else:
-        asyncio.run(bench(args.quick, args.database_url, args.workload))
+        asyncio.run(bench(args.quick, args.database_url, args.workload, args.split))
 
 
 if __name__ == "__main__":

@@ -50,6 +50,7 @@ class Settings(BaseSettings):
     database_pool_size: int = Field(
         5, ge=1, le=100, validation_alias=_env("VERIFYBOT_DATABASE_POOL_SIZE")
     )
+    web_only: bool = Field(False, validation_alias=_env("VERIFYBOT_WEB_ONLY"))
     host: str = Field("127.0.0.1", validation_alias=_env("VERIFYBOT_HOST"))
     port: int = Field(3000, ge=1, le=65535, validation_alias=_env("VERIFYBOT_PORT"))
     playbooks_dir: str | None = Field(None, validation_alias=_env("VERIFYBOT_PLAYBOOKS"))

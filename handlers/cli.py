@@ -382,8 +382,16 @@ def list_command(show_all: bool, db: str | None) -> None:
     "--port", envvar="VERIFYBOT_PORT", type=int, default=None, help="[env VERIFYBOT_PORT]"
 )
 @click.option("--socket-mode", is_flag=True, help="Slack Socket Mode (needs SLACK_APP_TOKEN)")
+@click.option(
+    "--web-only",
+    is_flag=True,
+    help="answer requests only; `verifybot work` runs the work after them (PostgreSQL) "
+    "[env VERIFYBOT_WEB_ONLY]",
+)
 @DB_OPTION
-def serve(host: str | None, port: int | None, socket_mode: bool, db: str | None) -> None:
+def serve(
+    host: str | None, port: int | None, socket_mode: bool, web_only: bool, db: str | None
+) -> None:
     """Serve Slack (/slack/events) and Teams (/api/messages) on one aiohttp app."""
     from bot.config import SettingsError
     from bot.errors import StoreError
@@ -393,7 +401,12 @@ def serve(host: str | None, port: int | None, socket_mode: bool, db: str | None)
     from handlers.server import serve as run_server
     from handlers.settings_check import serve_settings
 
-    overrides = {"host": host, "port": port, "db": db}
+    overrides: dict[str, Any] = {
+        "host": host,
+        "port": port,
+        "db": db,
+        "web_only": True if web_only else None,
+    }
     settings, problems = serve_settings(
         socket_mode, **{key: value for key, value in overrides.items() if value is not None}
     )
@@ -412,6 +425,44 @@ def serve(host: str | None, port: int | None, socket_mode: bool, db: str | None)
         fail(error.message)
     except KeyboardInterrupt:
         click.echo("verifybot stopped.", err=True)
+
+
+@main.command()
+@click.option("--host", envvar="VERIFYBOT_HOST", default=None, help="[env VERIFYBOT_HOST]")
+@click.option("--port", type=int, default=None, help="serve /healthz and /metrics on this port")
+def work(host: str | None, port: int | None) -> None:
+    """Run the work after the acks (jobs, notices, reminders, daily tasks) beside
+    `verifybot serve --web-only` processes, on PostgreSQL."""
+    from bot.config import SettingsError
+    from bot.errors import StoreError
+    from bot.playbook import PlaybookError
+    from handlers.logs import configure_logging
+    from handlers.server import ConfigError
+    from handlers.settings_check import serve_settings
+    from handlers.worker import work as run_worker
+
+    overrides: dict[str, Any] = {"host": host, "port": port}
+    settings, problems = serve_settings(
+        False,
+        listen=port is not None,
+        worker=True,
+        **{key: value for key, value in overrides.items() if value is not None},
+    )
+    if settings is None:
+        fail(*problems)
+    configure_logging(settings, default="INFO")
+    try:
+        settings.check_roles()
+    except SettingsError as error:
+        fail(str(error))
+    try:
+        asyncio.run(run_worker(settings, health_port=port))
+    except (ConfigError, PlaybookError) as error:
+        fail(*str(error).splitlines())
+    except StoreError as error:
+        fail(error.message)
+    except KeyboardInterrupt:
+        click.echo("verifybot work stopped.", err=True)
 
 
 @main.command()

@@ -156,9 +156,13 @@ def integration_frontends(core: Core, chat: list[Frontend]) -> list[Frontend]:
 
 
 def build_app(
-    core: Core, frontends: list[Frontend] | None = None, socket_mode: bool = False
+    core: Core,
+    frontends: list[Frontend] | None = None,
+    socket_mode: bool = False,
+    runs_work: bool = True,
 ) -> web.Application:
-    """The application with the given front ends, or those the settings enable."""
+    """The application with the given front ends, or those the settings enable; with
+    `runs_work` its start starts the outbox and job workers too (not so for `--web-only`)."""
     app = web.Application(middlewares=[acks_first, no_stack_traces], client_max_size=MAX_BODY_BYTES)
     app[CORE] = core
     if frontends is None:
@@ -170,12 +174,55 @@ def build_app(
     app.router.add_get("/metrics", metrics_endpoint)
     for frontend in frontends:
         frontend.attach(app)
-    app.cleanup_ctx.append(_outbox_worker)
-    app.cleanup_ctx.append(_job_worker)
+    if runs_work:
+        app.cleanup_ctx.append(_outbox_worker)
+        app.cleanup_ctx.append(_job_worker)
     return app
 
 
-async def _until_stopped(work: Awaitable[object]) -> None:
+def health_app(core: Core) -> web.Application:
+    """/healthz and /metrics only: what a `verifybot work` process serves a probe."""
+    app = web.Application()
+    app[CORE] = core
+    app[FRONTENDS] = []
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/metrics", metrics_endpoint)
+    return app
+
+
+async def listening(app: web.Application, host: str, port: int) -> web.AppRunner:
+    """The application started and listening on host:port; ConfigError when it cannot."""
+    runner = web.AppRunner(app, access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, host, port)
+    try:
+        await site.start()
+    except OSError as error:
+        await runner.cleanup()
+        raise ConfigError(
+            f"VERIFYBOT_PORT={port}: cannot listen on {host}:{port} ({error.strerror}); "
+            "stop what uses it, or choose another with --port (VERIFYBOT_PORT)"
+        ) from None
+    return runner
+
+
+@contextlib.asynccontextmanager
+async def periodic_tasks(core: Core) -> AsyncIterator[None]:
+    """The daily tasks and the chaser, running while the block runs."""
+    tasks = [
+        asyncio.create_task(core.daily.run(), name="verifybot-daily"),
+        asyncio.create_task(core.chaser.run(), name="verifybot-chase"),
+    ]
+    try:
+        yield
+    finally:
+        for task in tasks:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+
+async def until_stopped(work: Awaitable[object]) -> None:
     """Run `work` until it ends or SIGTERM / SIGINT arrives, then return for a clean shutdown."""
     stopped = asyncio.Event()
     loop = asyncio.get_running_loop()
@@ -197,39 +244,32 @@ async def _until_stopped(work: Awaitable[object]) -> None:
 
 
 async def serve(settings: Settings, socket_mode: bool = False) -> None:
-    """Run until interrupted."""
+    """Run until interrupted; with `settings.web_only`, answer requests only and leave the
+    work after them to `verifybot work` processes (PostgreSQL only)."""
     core = build_core(settings)
     favour_the_loop(core.store)
     try:
-        app = build_app(core, socket_mode=socket_mode)
-        runner = web.AppRunner(app, access_log=None)
-        await runner.setup()
-        site = web.TCPSite(runner, settings.host, settings.port)
-        try:
-            await site.start()
-        except OSError as error:
-            await runner.cleanup()
+        if settings.web_only and not core.store.waits_on_network:
             raise ConfigError(
-                f"VERIFYBOT_PORT={settings.port}: cannot listen on {settings.host}:"
-                f"{settings.port} ({error.strerror}); stop what uses it, or choose another "
-                "with --port (VERIFYBOT_PORT)"
-            ) from None
-        log.info(f"verifybot listening on http://{settings.host}:{settings.port}")
-        daily = asyncio.create_task(core.daily.run(), name="verifybot-daily")
-        chase = asyncio.create_task(core.chaser.run(), name="verifybot-chase")
+                "VERIFYBOT_WEB_ONLY (--web-only) needs PostgreSQL (VERIFYBOT_DATABASE_URL): "
+                "on SQLite one `verifybot serve` runs the work after its acks itself"
+            )
+        app = build_app(core, socket_mode=socket_mode, runs_work=not settings.web_only)
+        runner = await listening(app, settings.host, settings.port)
+        role = " (web only: `verifybot work` runs the jobs)" if settings.web_only else ""
+        log.info(f"verifybot listening on http://{settings.host}:{settings.port}{role}")
         try:
-            if socket_mode:
-                slack = next((f for f in app[FRONTENDS] if f.name == "slack"), None)
-                if slack is None:
-                    raise ConfigError("--socket-mode needs Slack to be configured")
-                await _until_stopped(slack.run_socket_mode())
-            else:
-                await _until_stopped(asyncio.Event().wait())
+            async with contextlib.AsyncExitStack() as background:
+                if not settings.web_only:
+                    await background.enter_async_context(periodic_tasks(core))
+                if socket_mode:
+                    slack = next((f for f in app[FRONTENDS] if f.name == "slack"), None)
+                    if slack is None:
+                        raise ConfigError("--socket-mode needs Slack to be configured")
+                    await until_stopped(slack.run_socket_mode())
+                else:
+                    await until_stopped(asyncio.Event().wait())
         finally:
-            for task in (daily, chase):
-                task.cancel()
-                with contextlib.suppress(asyncio.CancelledError):
-                    await task
             await runner.cleanup()
     finally:
         core.close()

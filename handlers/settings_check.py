@@ -64,8 +64,11 @@ def listen_problem(host: str, port: int) -> str | None:
     return None
 
 
-def serve_settings(socket_mode: bool, **overrides: Any) -> tuple[Settings | None, list[str]]:
-    """The settings for `serve`, or every problem that would stop it, one line each.
+def serve_settings(
+    socket_mode: bool, listen: bool = True, worker: bool = False, **overrides: Any
+) -> tuple[Settings | None, list[str]]:
+    """The settings for `serve` (or `work`, which listens only for a health port), or every
+    problem that would stop it, one line each.
 
     A bad value does not hide the others: the rest are checked with that one at its default.
     """
@@ -82,15 +85,23 @@ def serve_settings(socket_mode: bool, **overrides: Any) -> tuple[Settings | None
         except ValidationError:
             return None, problems
         return None, problems + _serve_problems(
-            rest, socket_mode, listen=not bad & {"host", "port"}
+            rest, socket_mode, listen and not bad & {"host", "port"}, worker
         )
-    problems = _serve_problems(settings, socket_mode)
+    problems = _serve_problems(settings, socket_mode, listen, worker)
     return (None if problems else settings), problems
 
 
-def _serve_problems(settings: Settings, socket_mode: bool, listen: bool = True) -> list[str]:
-    """Everything that would stop `serve`, known before it starts."""
+def _serve_problems(
+    settings: Settings, socket_mode: bool, listen: bool = True, worker: bool = False
+) -> list[str]:
+    """Everything that would stop `serve` (or `work`), known before it starts."""
     problems = []
+    if (worker or settings.web_only) and settings.database_url is None:
+        what = "verifybot work" if worker else "VERIFYBOT_WEB_ONLY (--web-only)"
+        problems.append(
+            f"{what} needs PostgreSQL: set VERIFYBOT_DATABASE_URL; on SQLite one "
+            "`verifybot serve` runs the work after its acks itself"
+        )
     slack_missing = settings.slack_missing(socket_mode)
     if socket_mode:
         problems += [f"{name}: required by --socket-mode; {SLACK_SETUP}" for name in slack_missing]

@@ -175,6 +175,11 @@ command("serve-bad-settings")(
     )
 )
 
+command("work-on-sqlite")(lambda d: (["work"], {}))
+command("serve-web-only-on-sqlite")(
+    lambda d: (["serve", "--web-only", "--db", str(d / "serve.db")], {})
+)
+
 
 @command("backup-onto-an-existing-file")
 def _(directory: Path) -> tuple[list[str], dict[str, str]]:
@@ -380,6 +385,18 @@ def test_serve_validates_every_setting_before_it_starts(runs) -> None:
     ]
     assert files_in(run.directory) == set()
     assert "xoxb-secret-token" not in run.stderr
+
+
+@pytest.mark.parametrize(
+    ("name", "what"),
+    [("work-on-sqlite", "verifybot work"), ("serve-web-only-on-sqlite", "VERIFYBOT_WEB_ONLY")],
+)
+def test_a_separate_work_process_needs_postgresql_and_says_so(runs, name: str, what: str) -> None:
+    run = runs[name]
+    assert run.returncode == 2
+    assert run.error.startswith(f"error: {what}")
+    assert "needs PostgreSQL: set VERIFYBOT_DATABASE_URL" in run.error
+    assert files_in(run.directory) == set()
 
 
 def test_backup_never_overwrites(runs) -> None:

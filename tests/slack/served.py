@@ -49,9 +49,23 @@ async def prepared_steps(
 
 
 def serve(
-    database: str | Path, fake: FakeSlackAPI, port: int, cwd: Path, **variables: str
+    database: str | Path, fake: FakeSlackAPI, port: int, cwd: Path, *options: str, **variables: str
 ) -> subprocess.Popen[str]:
     """`verifybot serve` on the database and the fake, with these VERIFYBOT_ variables too."""
+    return verifybot(["serve", "--port", str(port), *options], database, fake, cwd, **variables)
+
+
+def work(
+    database: str | Path, fake: FakeSlackAPI, cwd: Path, **variables: str
+) -> subprocess.Popen[str]:
+    """`verifybot work` (PostgreSQL) on the database and the fake."""
+    return verifybot(["work"], database, fake, cwd, **variables)
+
+
+def verifybot(
+    arguments: list[str], database: str | Path, fake: FakeSlackAPI, cwd: Path, **variables: str
+) -> subprocess.Popen[str]:
+    """The real command line with Slack on the fake (stderr kept for the test to read)."""
     env = {
         key: value
         for key, value in os.environ.items()
@@ -67,7 +81,7 @@ def serve(
         PYTHONPATH=str(REPO_ROOT),
         **{f"VERIFYBOT_{name}": value for name, value in variables.items()},
     )
-    command = [sys.executable, "-m", "handlers.cli", "serve", "--port", str(port)]
+    command = [sys.executable, "-m", "handlers.cli", *arguments]
     if is_database_url(str(database)):
         env["VERIFYBOT_DATABASE_URL"] = str(database)
         env.update({f"VERIFYBOT_{name.upper()}_KEY": key for name, key in KEY_SETTINGS.items()})
