@@ -38,10 +38,10 @@ async def work(settings: Settings, health_port: int | None = None) -> None:
                 "verifybot work needs PostgreSQL (VERIFYBOT_DATABASE_URL): on SQLite "
                 "`verifybot serve` runs the work after its acks itself"
             )
-        runner = await _started(build_app(core))
         health = None
         if health_port is not None:
             health = await listening(health_app(core), settings.host, health_port)
+        runner = await _started(build_app(core))
         stop = threading.Event()
         listener = threading.Thread(
             target=core.store.listen_for_work,
@@ -58,9 +58,9 @@ async def work(settings: Settings, health_port: int | None = None) -> None:
         finally:
             stop.set()
             await asyncio.to_thread(listener.join, LISTENER_STOP_SECONDS)
+            await runner.cleanup()
             if health is not None:
                 await health.cleanup()
-            await runner.cleanup()
     finally:
         core.close()
 

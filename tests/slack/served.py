@@ -56,10 +56,10 @@ def serve(
 
 
 def work(
-    database: str | Path, fake: FakeSlackAPI, cwd: Path, **variables: str
+    database: str | Path, fake: FakeSlackAPI, cwd: Path, *options: str, **variables: str
 ) -> subprocess.Popen[str]:
     """`verifybot work` (PostgreSQL) on the database and the fake."""
-    return verifybot(["work"], database, fake, cwd, **variables)
+    return verifybot(["work", *options], database, fake, cwd, **variables)
 
 
 def verifybot(

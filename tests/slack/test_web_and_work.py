@@ -1,6 +1,7 @@
 """`verifybot serve --web-only` beside `verifybot work` on one PostgreSQL database: the web
 process acks clicks and runs none of their work; the work process runs what was queued
-before it started, and is woken at once (not at its next poll) for what is queued after."""
+before it started, and is woken at once (not at its next poll) for what is queued after; it
+serves /healthz for a probe and no chat route."""
 
 from __future__ import annotations
 
@@ -60,7 +61,11 @@ async def test_the_web_process_only_acks_and_the_work_process_is_woken_for_the_r
         assert fake_slack.calls_to("chat.update") == []
         assert all(store.answers(verification_id) == [] for verification_id, _ in before)
 
-        worker = work(database, fake_slack, tmp_path, **SLOW_POLL)
+        health_port = free_port()
+        worker = work(database, fake_slack, tmp_path, "--port", str(health_port), **SLOW_POLL)
+        await healthy(http, health_port)
+        async with http.post(f"http://127.0.0.1:{health_port}/slack/events") as reply:
+            assert reply.status == 404, "the work process serves a probe, not Slack"
 
         async def escalated(count: int) -> bool:
             posts = [m for m in fake_slack.messages_in(SECURITY_CHANNEL) if m.thread_ts is None]
