@@ -622,3 +622,26 @@ def test_requests_tell_when_the_last_one_ended() -> None:
             pass
         assert idle == []
     assert idle == [0]
+
+
+async def test_a_batchs_values_are_stored_verbatim_whatever_quotes_or_markers_they_hold(
+    stores, database, clock
+) -> None:
+    """On PostgreSQL the batch is one simple query whose parameters are bound on our side:
+    what a click carries must arrive as data, never as SQL."""
+    store = open_store(stores, database, clock)
+    hostile = [
+        "'; DROP TABLE jobs; --",
+        "it's %s and %(name)s and ? and $1",
+        "back\\slash \\' and \"double\" and E'\\x41'",
+        "日本語 and emoji 🙂",
+    ]
+    jobs = [(KIND, {"value": text, "n": n}, f"key-{n}-{text}") for n, text in enumerate(hostile)]
+    written = store.insert_jobs(jobs)
+    assert [created for _, created in written] == [True] * len(hostile)
+    by_id = {row["id"]: row for row in store.jobs()}
+    for (_, payload, key), (job_id, _) in zip(jobs, written, strict=True):
+        assert by_id[job_id]["dedupe_key"] == key
+        assert json.loads(by_id[job_id]["payload"]) == payload
+    again = store.insert_jobs(jobs)
+    assert again == [(job_id, False) for job_id, _ in written]

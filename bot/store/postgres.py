@@ -9,7 +9,7 @@ same lock. Reads take no lock. The lock is released at commit or rollback, also 
 replica dies (the server ends its session).
 
 `unlocked_batch()` (queueing jobs: INSERT ... ON CONFLICT DO NOTHING, kept right by the unique
-dedupe key) is one transaction without that lock, sent in one round trip (pipeline mode), so
+dedupe key) is one transaction without that lock, sent in one round trip (one simple query), so
 that an ack never waits for another request's transaction.
 
 A transaction that queues work (a job, a notice) also notifies the schema's work channel
@@ -231,24 +231,36 @@ class PostgresBackend:
 
     def unlocked_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
         """Write statements that stay right without the write lock, as one transaction in one
-        round trip; each statement's rows. Inside a transaction they are part of it."""
+        round trip; each statement's rows. Inside a transaction they are part of it.
+
+        BEGIN, the lock timeout, the statements and COMMIT go as one simple query, their
+        parameters bound and quoted by psycopg on this side (a ClientCursor): a third of the
+        client's CPU of five pipelined statements, for an ack's job insert."""
         if self._conn is not None:
             return [self.query(sql, params) for sql, params in statements]
         timeout = int(getattr(self._local, "lock_timeout_ms", LOCK_TIMEOUT_MS))
+        script = "; ".join(
+            [
+                "BEGIN",
+                f"SET LOCAL lock_timeout = '{timeout}ms'",
+                *(_placeholders(sql) for sql, _ in statements),
+                "COMMIT",
+            ]
+        )
+        params = [param for _, values in statements for param in values]
         session = self._session
         with nullcontext(session) if session is not None else self.pool.connection() as pooled:
             try:
-                with pooled.pipeline():
-                    pooled.execute("BEGIN")
-                    pooled.execute("SELECT set_config('lock_timeout', %s, true)", [f"{timeout}ms"])
-                    cursors = [
-                        pooled.execute(_placeholders(sql), params) for sql, params in statements
-                    ]
-                    pooled.execute("COMMIT")
+                cursor = psycopg.ClientCursor(pooled)
+                cursor.execute(script, params)
+                results = []
+                for _ in range(2 + len(statements)):
+                    results.append(_rows_of(cursor))
+                    cursor.nextset()
             except BaseException:
                 _roll_back(pooled)
                 raise
-            return [_rows_of(cursor) for cursor in cursors]
+            return results[2:]
 
     def wakes_workers(self) -> list[tuple[str, list[Any]]]:
         """The statement that wakes the processes listening for work, at its commit."""
