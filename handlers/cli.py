@@ -25,6 +25,7 @@ from handlers.cli_support import (
 
 if TYPE_CHECKING:
     from bot.case import CheckedCase
+    from bot.config import Settings
     from bot.playbook import PlaybookRegistry
     from bot.runtime import Core
 
@@ -393,11 +394,6 @@ def serve(
     host: str | None, port: int | None, socket_mode: bool, web_only: bool, db: str | None
 ) -> None:
     """Serve Slack (/slack/events) and Teams (/api/messages) on one aiohttp app."""
-    from bot.config import SettingsError
-    from bot.errors import StoreError
-    from bot.playbook import PlaybookError
-    from handlers.logs import configure_logging
-    from handlers.server import ConfigError
     from handlers.server import serve as run_server
     from handlers.settings_check import serve_settings
 
@@ -410,21 +406,9 @@ def serve(
     settings, problems = serve_settings(
         socket_mode, **{key: value for key, value in overrides.items() if value is not None}
     )
-    if settings is None:
-        fail(*problems)
-    configure_logging(settings, default="INFO")
-    try:
-        settings.check_roles()
-    except SettingsError as error:
-        fail(str(error))
-    try:
-        asyncio.run(run_server(settings, socket_mode=socket_mode))
-    except (ConfigError, PlaybookError) as error:
-        fail(*str(error).splitlines())
-    except StoreError as error:
-        fail(error.message)
-    except KeyboardInterrupt:
-        click.echo("verifybot stopped.", err=True)
+    _run_until_stopped(
+        settings, problems, lambda ready: run_server(ready, socket_mode=socket_mode), "verifybot"
+    )
 
 
 @main.command()
@@ -433,11 +417,6 @@ def serve(
 def work(host: str | None, port: int | None) -> None:
     """Run the work after the acks (jobs, notices, reminders, daily tasks) beside
     `verifybot serve --web-only` processes, on PostgreSQL."""
-    from bot.config import SettingsError
-    from bot.errors import StoreError
-    from bot.playbook import PlaybookError
-    from handlers.logs import configure_logging
-    from handlers.server import ConfigError
     from handlers.settings_check import serve_settings
     from handlers.worker import work as run_worker
 
@@ -448,6 +427,24 @@ def work(host: str | None, port: int | None) -> None:
         worker=True,
         **{key: value for key, value in overrides.items() if value is not None},
     )
+    _run_until_stopped(
+        settings, problems, lambda ready: run_worker(ready, health_port=port), "verifybot work"
+    )
+
+
+def _run_until_stopped(
+    settings: Settings | None,
+    problems: list[str],
+    run: Callable[[Settings], Coroutine[Any, Any, None]],
+    name: str,
+) -> None:
+    """`run(settings)` until interrupted; each problem, and any error it stops on, in one line."""
+    from bot.config import SettingsError
+    from bot.errors import StoreError
+    from bot.playbook import PlaybookError
+    from handlers.logs import configure_logging
+    from handlers.server import ConfigError
+
     if settings is None:
         fail(*problems)
     configure_logging(settings, default="INFO")
@@ -456,13 +453,13 @@ def work(host: str | None, port: int | None) -> None:
     except SettingsError as error:
         fail(str(error))
     try:
-        asyncio.run(run_worker(settings, health_port=port))
+        asyncio.run(run(settings))
     except (ConfigError, PlaybookError) as error:
         fail(*str(error).splitlines())
     except StoreError as error:
         fail(error.message)
     except KeyboardInterrupt:
-        click.echo("verifybot work stopped.", err=True)
+        click.echo(f"{name} stopped.", err=True)
 
 
 @main.command()
