@@ -41,7 +41,7 @@ PERSONAL = (
     "Harbor Road",
     "HARBOR",
     "Ozymandias",
-    "6789",
+    "SSN ends 6789",  # not "6789" alone: a timestamp's microseconds may hold it
 )
 OPERATOR = Actor(user_id="cli", platform=Platform.CLI)
 

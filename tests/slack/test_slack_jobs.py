@@ -197,6 +197,7 @@ async def test_a_queued_click_is_acked_without_bolts_dispatch_once_its_job_is_co
     held = slack_app.core.jobs.requests
     monkeypatch.setattr(held, "quiet_seconds", 60.0)
     monkeypatch.setattr(slack_app.core.jobs, "max_hold", 60.0)  # a slow machine's start()
+    await slack.settle()  # a claim the worker began before the hold ends here (its lock)
     acked = await slack.click(step, option="not_provided")
 
     assert (acked.status, acked.text) == (200, "")
