@@ -6,7 +6,6 @@ answer is recorded once, every escalation posted once, and nothing is left pendi
 from __future__ import annotations
 
 import asyncio
-import re
 import signal
 import subprocess
 from pathlib import Path
@@ -20,15 +19,19 @@ from tests.slack.conftest import (
     SECURITY_CHANNEL,
     SlackDriver,
     find_button,
-    text_of,
 )
-from tests.slack.served import free_port, healthy, prepared_steps, serve, until
+from tests.slack.served import (
+    OUTBOX_LEASE_SECONDS,
+    answered,
+    free_port,
+    healthy,
+    prepared_steps,
+    serve,
+    top_level_ids,
+    until,
+)
 
 VERIFICATIONS = 50
-# A post that outlasts half the lease is cut off and retried, and may then show twice: on a
-# loaded CI machine a post to the local fake has taken over a second.
-OUTBOX_LEASE_SECONDS = 10
-VERIFICATION_ID = re.compile(r"VB-[0-9A-F]{8}")
 
 
 def replica(database: str, fake: FakeSlackAPI, port: int, cwd: Path) -> subprocess.Popen[str]:
@@ -72,26 +75,6 @@ async def click_all(planned: list[tuple[SlackDriver, str, dict[str, str]]]) -> N
         *(driver.send(body, headers=headers) for driver, body, headers in planned)
     )
     assert [reply.status for reply in replies] == [200] * len(planned)
-
-
-async def answered(fake: FakeSlackAPI) -> None:
-    """Let the fake answer what reached it before the kill: the channel is still failing for
-    those. (A post Slack accepted just before its sender died is posted again by the other
-    replica when the lease runs out; no lease can tell it was done.)"""
-    await asyncio.sleep(0.5)
-
-    async def none_waiting() -> bool:
-        return all(call.status for call in fake.calls)
-
-    await until(none_waiting, 10, "the fake to answer the calls it received")
-
-
-def top_level_ids(fake: FakeSlackAPI) -> list[str]:
-    """The verification each post that opened a thread in the security channel names (the
-    daily audit head names none)."""
-    posts = [m for m in fake.messages_in(SECURITY_CHANNEL) if m.thread_ts is None]
-    named = [VERIFICATION_ID.findall(f"{m.text} {text_of(m.blocks)}") for m in posts]
-    return [ids[0] for ids in named if ids]
 
 
 async def test_two_replicas_record_every_click_once_and_post_every_escalation_once(

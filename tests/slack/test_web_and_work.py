@@ -16,7 +16,17 @@ import pytest
 from tests.database import ON_POSTGRES, open_store
 from tests.fakes.slack_api import FakeSlackAPI, Message
 from tests.slack.conftest import HM, SECURITY_CHANNEL, SlackDriver, find_button
-from tests.slack.served import free_port, healthy, prepared_steps, serve, until, work
+from tests.slack.served import (
+    OUTBOX_LEASE_SECONDS,
+    answered,
+    free_port,
+    healthy,
+    prepared_steps,
+    serve,
+    top_level_ids,
+    until,
+    work,
+)
 
 pytestmark = pytest.mark.skipif(not ON_POSTGRES, reason="a work process needs PostgreSQL")
 
@@ -87,6 +97,59 @@ async def test_the_web_process_only_acks_and_the_work_process_is_woken_for_the_r
     finally:
         store.close()
         for process in (web, worker):
+            if process is not None and process.poll() is None:
+                process.kill()
+                process.wait(timeout=10)
+
+
+async def test_a_work_process_killed_mid_delivery_leaves_its_work_to_the_next_one(
+    tmp_path: Path, database: str, fake_slack: FakeSlackAPI, http: aiohttp.ClientSession
+) -> None:
+    """kill -9 of `work` while the security channel fails: a second `work` finishes every
+    job and posts every escalation once, once the first one's leases run out."""
+    steps = await prepared_steps(database, fake_slack, VERIFICATIONS)
+    short_leases = {
+        "JOB_LEASE_SECONDS": "3",
+        "OUTBOX_LEASE_SECONDS": str(OUTBOX_LEASE_SECONDS),
+        "NOTICE_INTERVAL": "0",
+    }
+    port = free_port()
+    web = serve(database, fake_slack, port, tmp_path, "--web-only", **short_leases)
+    first = work(database, fake_slack, tmp_path, **short_leases)
+    second: subprocess.Popen[str] | None = None
+    store = open_store(database)
+    try:
+        await healthy(http, port)
+        fake_slack.fail_next("chat.postMessage", times=10_000, channel=SECURITY_CHANNEL)
+        driver = SlackDriver(http, f"http://127.0.0.1:{port}/slack/events", fake_slack, app=None)
+        await click(driver, steps)
+
+        async def security_failing() -> bool:
+            failed = fake_slack.calls_to("chat.postMessage", ok=False, channel=SECURITY_CHANNEL)
+            return len(failed) >= 3
+
+        await until(security_failing, 20, "escalations to fail on the security channel")
+        first.send_signal(signal.SIGKILL)
+        first.wait(timeout=10)
+        await answered(fake_slack)
+        fake_slack.clear_failures()
+        second = work(database, fake_slack, tmp_path, **short_leases)
+        escalated = {verification_id for verification_id, _ in steps}
+
+        async def all_posted() -> bool:
+            done = store.outbox_pending() == 0 and store.unfinished_jobs() == 0
+            return done and set(top_level_ids(fake_slack)) == escalated
+
+        await until(all_posted, 60, "every escalation posted by the second work process")
+        assert sorted(top_level_ids(fake_slack)) == sorted(escalated), "each posted once"
+        for verification_id, _ in steps:
+            answers = [(a["step_id"], a["value"]) for a in store.answers(verification_id)]
+            assert answers == [("notarized_id", "not_provided")], verification_id
+        await stopped_cleanly(second)
+        await stopped_cleanly(web)
+    finally:
+        store.close()
+        for process in (web, first, second):
             if process is not None and process.poll() is None:
                 process.kill()
                 process.wait(timeout=10)
