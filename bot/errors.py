@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+SEPARATE_WORK_NEEDS_POSTGRESQL = (
+    "needs PostgreSQL: set VERIFYBOT_DATABASE_URL; on SQLite one `verifybot serve` runs the "
+    "work after its acks itself"
+)
+
 
 class VerifybotError(Exception):
     def __init__(self, message: str) -> None:

@@ -15,7 +15,7 @@ from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 from bot import metrics
 from bot.blocking import favour_the_loop
 from bot.config import Settings
-from bot.errors import ConfigError
+from bot.errors import SEPARATE_WORK_NEEDS_POSTGRESQL, ConfigError
 from bot.runtime import Core, build_core
 
 log = structlog.get_logger("verifybot.server")
@@ -250,10 +250,7 @@ async def serve(settings: Settings, socket_mode: bool = False) -> None:
     favour_the_loop(core.store)
     try:
         if settings.web_only and not core.store.waits_on_network:
-            raise ConfigError(
-                "VERIFYBOT_WEB_ONLY (--web-only) needs PostgreSQL (VERIFYBOT_DATABASE_URL): "
-                "on SQLite one `verifybot serve` runs the work after its acks itself"
-            )
+            raise ConfigError(f"VERIFYBOT_WEB_ONLY (--web-only) {SEPARATE_WORK_NEEDS_POSTGRESQL}")
         app = build_app(core, socket_mode=socket_mode, runs_work=not settings.web_only)
         runner = await listening(app, settings.host, settings.port)
         role = " (web only: `verifybot work` runs the jobs)" if settings.web_only else ""

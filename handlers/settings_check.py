@@ -8,6 +8,7 @@ from typing import Any, get_args
 from pydantic import AliasChoices, SecretStr, ValidationError
 
 from bot.config import Settings
+from bot.errors import SEPARATE_WORK_NEEDS_POSTGRESQL
 
 SLACK_SETUP = "see the README's Set up in Slack"
 
@@ -98,10 +99,7 @@ def _serve_problems(
     problems = []
     if (worker or settings.web_only) and settings.database_url is None:
         what = "verifybot work" if worker else "VERIFYBOT_WEB_ONLY (--web-only)"
-        problems.append(
-            f"{what} needs PostgreSQL: set VERIFYBOT_DATABASE_URL; on SQLite one "
-            "`verifybot serve` runs the work after its acks itself"
-        )
+        problems.append(f"{what} {SEPARATE_WORK_NEEDS_POSTGRESQL}")
     slack_missing = settings.slack_missing(socket_mode)
     if socket_mode:
         problems += [f"{name}: required by --socket-mode; {SLACK_SETUP}" for name in slack_missing]

@@ -16,7 +16,7 @@ import structlog
 from aiohttp import web
 
 from bot.config import Settings
-from bot.errors import ConfigError
+from bot.errors import SEPARATE_WORK_NEEDS_POSTGRESQL, ConfigError
 from bot.runtime import Core, build_core
 from handlers.server import build_app, health_app, listening, periodic_tasks, until_stopped
 
@@ -34,10 +34,7 @@ async def work(settings: Settings, health_port: int | None = None) -> None:
     core = build_core(settings)
     try:
         if not core.store.waits_on_network:
-            raise ConfigError(
-                "verifybot work needs PostgreSQL (VERIFYBOT_DATABASE_URL): on SQLite "
-                "`verifybot serve` runs the work after its acks itself"
-            )
+            raise ConfigError(f"verifybot work {SEPARATE_WORK_NEEDS_POSTGRESQL}")
         health = None
         if health_port is not None:
             health = await listening(health_app(core), settings.host, health_port)

@@ -99,8 +99,28 @@ def test_listen_for_work_wakes_on_each_notice_and_comes_back_after_a_lost_connec
 def test_on_sqlite_no_other_process_is_told_and_none_may_listen(tmp_path: Path) -> None:
     store = Store(tmp_path / "one.db")
     try:
-        assert store.db.wakes_workers() == []
+        store.db.wake_workers()  # nothing to wake, and nothing written
         with pytest.raises(StoreError, match="needs PostgreSQL"):
             store.listen_for_work(lambda: None, threading.Event())
+    finally:
+        store.close()
+
+
+@on_postgres
+def test_a_rolled_back_notice_wakes_nobody_and_leaves_no_wake_behind(database: str) -> None:
+    store = open_store(database)
+    channel = store.db.work_channel  # type: ignore[attr-defined]
+    try:
+        with psycopg.connect(database, autocommit=True) as listener:
+            listener.execute(f'LISTEN "{channel}"')
+            with pytest.raises(RuntimeError), store.transaction():
+                store.enqueue(None, "digest", "slack", {"text": "hello"})
+                raise RuntimeError("rolled back")
+            with store.transaction():
+                store.release_outbox("nobody")  # a write that queues nothing
+            assert list(listener.notifies(timeout=0.5, stop_after=1)) == []
+            store.enqueue(None, "digest", "slack", {"text": "outside a transaction"})
+            received = [n.channel for n in listener.notifies(timeout=2.0, stop_after=1)]
+        assert received == [channel]
     finally:
         store.close()

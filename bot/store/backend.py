@@ -88,15 +88,17 @@ class Backend(Protocol):
         """A write transaction: one at a time on the database; nested ones are savepoints."""
         ...
 
-    def unlocked_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+    def unlocked_batch(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], wake_workers: bool = False
+    ) -> list[list[Row]]:
         """Write statements that stay right without the write lock (inserts a unique key
         dedupes), as one transaction; each one's rows. On a server: one round trip, and no
-        wait for another writer."""
+        wait for another writer. `wake_workers`: as wake_workers() for the batch."""
         ...
 
-    def wakes_workers(self) -> list[tuple[str, list[Any]]]:
-        """Statements that, run in a transaction that queued work, wake the `verifybot work`
-        processes at its commit; none where no other process listens (SQLite)."""
+    def wake_workers(self) -> None:
+        """Wake the `verifybot work` processes: at the commit of the transaction under way, at
+        once outside one; nothing where no other process listens (SQLite)."""
         ...
 
     def listen_for_work(self, woken: Callable[[], None], stop: threading.Event) -> None:

@@ -650,8 +650,7 @@ class Store:
             "created_at": now,
         }
         item_id = self._insert("outbox", row)
-        for sql, params in self.db.wakes_workers():
-            self.db.execute(sql, params)
+        self.db.wake_workers()
         return item_id
 
     def pending_notice(self, escalation_id: int, target: str, kind: str) -> Row | None:
@@ -818,12 +817,11 @@ class Store:
                     params,
                 )
             )
-        inserts = len(statements)
         remembered = self._memo()
         if remembered is not None:
             remembered.forget("jobs")
-        results = self.db.unlocked_batch(statements + self.db.wakes_workers())
-        inserted = [row for rows in results[:inserts] for row in rows]
+        results = self.db.unlocked_batch(statements, wake_workers=True)
+        inserted = [row for rows in results for row in rows]
         ids = {row["dedupe_key"]: int(row["id"]) for row in inserted}
         created = set(ids)
         for keys in _chunks([key for key in first if key not in ids], JOB_ROWS_PER_STATEMENT):

@@ -12,9 +12,10 @@ replica dies (the server ends its session).
 dedupe key) is one transaction without that lock, sent in one round trip (one simple query), so
 that an ack never waits for another request's transaction.
 
-A transaction that queues work (a job, a notice) also notifies the schema's work channel
-(`wakes_workers`); a `verifybot work` process listens there (`listen_for_work`), so that work
-a `serve --web-only` process queued runs at once, not at the worker's next poll.
+A transaction that queues work (a job, a notice) also notifies the schema's work channel at its
+commit, in the COMMIT's round trip (`wake_workers`); a `verifybot work` process listens there
+(`listen_for_work`), so that work a `serve --web-only` process queued runs at once, not at the
+worker's next poll.
 """
 
 from __future__ import annotations
@@ -122,12 +123,13 @@ class PostgresBackend:
             schema = self.execute("SELECT current_schema()").fetchone()
         except (psycopg.Error, PoolTimeout, RuntimeError) as error:
             self.pool.close()
-            reason = str(error).strip().splitlines()[0] if str(error).strip() else "no answer"
             raise StoreError(
-                f"{redacted(url)}: cannot use the PostgreSQL database ({reason}); "
+                f"{redacted(url)}: cannot use the PostgreSQL database "
+                f"({_first_line(error, 'no answer')}); "
                 "check VERIFYBOT_DATABASE_URL and that the server is up"
             ) from None
         self.work_channel = f"{WORK_CHANNEL}:{schema[0] if schema else 'public'}"
+        self._notify = SQL("NOTIFY {}").format(Identifier(self.work_channel)).as_string(None)
 
     def _migrate(self) -> int:
         """Apply the migrations the database has not seen, under the write lock (one replica
@@ -225,18 +227,25 @@ class PostgresBackend:
                 _roll_back(pooled)
                 raise
             else:
-                pooled.execute("COMMIT")
+                wake = getattr(self._local, "wake", False)
+                pooled.execute(f"{self._notify}; COMMIT" if wake else "COMMIT")
             finally:
                 self._local.conn = None
+                self._local.wake = False
 
-    def unlocked_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+    def unlocked_batch(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], wake_workers: bool = False
+    ) -> list[list[Row]]:
         """Write statements that stay right without the write lock, as one transaction in one
         round trip; each statement's rows. Inside a transaction they are part of it.
 
-        BEGIN, the lock timeout, the statements and COMMIT go as one simple query, their
-        parameters bound and quoted by psycopg on this side (a ClientCursor): a third of the
-        client's CPU of five pipelined statements, for an ack's job insert."""
+        BEGIN, the lock timeout, the statements, the notice that wakes the workers and COMMIT
+        go as one simple query, their parameters bound and quoted by psycopg on this side (a
+        ClientCursor): a third of the client's CPU of five pipelined statements, for an ack's
+        job insert."""
         if self._conn is not None:
+            if wake_workers:
+                self.wake_workers()
             return [self.query(sql, params) for sql, params in statements]
         timeout = int(getattr(self._local, "lock_timeout_ms", LOCK_TIMEOUT_MS))
         script = "; ".join(
@@ -244,6 +253,7 @@ class PostgresBackend:
                 "BEGIN",
                 f"SET LOCAL lock_timeout = '{timeout}ms'",
                 *(_placeholders(sql) for sql, _ in statements),
+                *([_placeholders(self._notify)] if wake_workers else []),
                 "COMMIT",
             ]
         )
@@ -262,9 +272,13 @@ class PostgresBackend:
                 raise
             return results[2:]
 
-    def wakes_workers(self) -> list[tuple[str, list[Any]]]:
-        """The statement that wakes the processes listening for work, at its commit."""
-        return [("SELECT pg_notify(?, '')", [self.work_channel])]
+    def wake_workers(self) -> None:
+        """Wake the processes listening for work: at the commit of this thread's transaction,
+        sent with its COMMIT; at once outside one."""
+        if self._conn is not None:
+            self._local.wake = True
+        else:
+            self.execute("SELECT pg_notify(?, '')", [self.work_channel])  # a read: no lock
 
     def listen_for_work(self, woken: Callable[[], None], stop: threading.Event) -> None:
         """Call `woken` at each notice on the work channel (and once at each (re)connect, for
@@ -281,8 +295,7 @@ class PostgresBackend:
                         for _ in conn.notifies(timeout=LISTEN_POLL_S, stop_after=1):
                             woken()
             except psycopg.Error as error:
-                reason = str(error).strip().splitlines()[0] if str(error).strip() else "closed"
-                log.warning("store.work_listener_lost", error=reason)
+                log.warning("store.work_listener_lost", error=_first_line(error, "closed"))
                 stop.wait(RELISTEN_AFTER_S)
 
     @contextmanager
@@ -314,6 +327,12 @@ class PostgresBackend:
 
     def close(self) -> None:
         self.pool.close()
+
+
+def _first_line(error: Exception, otherwise: str) -> str:
+    """The first line of a driver's message (they run to several), or `otherwise`."""
+    text = str(error).strip()
+    return text.splitlines()[0] if text else otherwise
 
 
 def _roll_back(conn: psycopg.Connection[Any]) -> None:

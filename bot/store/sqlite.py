@@ -14,7 +14,7 @@ from typing import Any
 
 import sqlite_utils
 
-from bot.errors import StoreError
+from bot.errors import SEPARATE_WORK_NEEDS_POSTGRESQL, StoreError
 from bot.schema import migrate
 from bot.store.backend import Row
 
@@ -125,20 +125,18 @@ class SqliteBackend:
             raise
         self.conn.commit()
 
-    def unlocked_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+    def unlocked_batch(
+        self, statements: Sequence[tuple[str, Sequence[Any]]], wake_workers: bool = False
+    ) -> list[list[Row]]:
         """One transaction (SQLite has one writer whatever the statements); each one's rows."""
         with self.transaction():
             return [self.query(sql, params) for sql, params in statements]
 
-    def wakes_workers(self) -> list[tuple[str, list[Any]]]:
-        """None: on SQLite the process that queues work runs it."""
-        return []
+    def wake_workers(self) -> None:
+        """Nothing: on SQLite the process that queues work runs it."""
 
     def listen_for_work(self, woken: Callable[[], None], stop: threading.Event) -> None:
-        raise StoreError(
-            "a separate `verifybot work` process needs PostgreSQL (VERIFYBOT_DATABASE_URL): "
-            "on SQLite `verifybot serve` runs the work itself"
-        )
+        raise StoreError(f"a separate `verifybot work` process {SEPARATE_WORK_NEEDS_POSTGRESQL}")
 
     @contextmanager
     def lock_timeout(self, seconds: float) -> Iterator[None]:
