@@ -6,7 +6,10 @@ from __future__ import annotations
 
 import threading
 import time
+from collections.abc import Iterator
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import psycopg
 import pytest
@@ -18,41 +21,42 @@ from tests.database import ON_POSTGRES, open_store
 on_postgres = pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's NOTIFY (CI's second run)")
 
 
-def notices_after(database: str, store: Store, queue_work: object) -> list[str]:
-    """The work-channel notices a separate connection receives while `queue_work()` runs."""
-    channel = store.db.work_channel  # type: ignore[attr-defined]
-    with psycopg.connect(database, autocommit=True) as listener:
-        listener.execute(f'LISTEN "{channel}"')
-        queue_work()  # type: ignore[operator]
-        return [notice.channel for notice in listener.notifies(timeout=2.0, stop_after=1)]
-
-
-@on_postgres
-def test_queueing_a_job_notifies_the_schemas_work_channel(database: str) -> None:
-    store = open_store(database)
-    try:
-        channel = store.db.work_channel  # type: ignore[attr-defined]
-        assert channel.startswith("verifybot_work:test_")
-        received = notices_after(database, store, lambda: store.insert_job("x", {}, "job:1"))
-        assert received == [channel]
-    finally:
-        store.close()
-
-
-@on_postgres
-def test_queueing_a_notice_notifies_at_the_commit_not_before(database: str) -> None:
+@contextmanager
+def listened(database: str) -> Iterator[tuple[Store, psycopg.Connection[Any], str]]:
+    """A store on the test's database, and a connection of its own listening on the store's
+    work channel (the channel's name too)."""
     store = open_store(database)
     channel = store.db.work_channel  # type: ignore[attr-defined]
     try:
         with psycopg.connect(database, autocommit=True) as listener:
             listener.execute(f'LISTEN "{channel}"')
-            with store.transaction():
-                store.enqueue(None, "digest", "slack", {"text": "hello"})
-                assert list(listener.notifies(timeout=0.3, stop_after=1)) == []
-            received = [n.channel for n in listener.notifies(timeout=2.0, stop_after=1)]
-        assert received == [channel]
+            yield store, listener, channel
     finally:
         store.close()
+
+
+def notices(listener: psycopg.Connection[Any], timeout: float = 2.0) -> list[str]:
+    """The channel of the first notice within `timeout` seconds; [] when none came."""
+    return [notice.channel for notice in listener.notifies(timeout=timeout, stop_after=1)]
+
+
+@on_postgres
+def test_queueing_a_job_notifies_the_schemas_work_channel(database: str) -> None:
+    with listened(database) as (store, listener, channel):
+        assert channel.startswith("verifybot_work:test_")
+        store.insert_job("x", {}, "job:1")
+        assert notices(listener) == [channel]
+
+
+@on_postgres
+def test_queueing_a_notice_notifies_at_the_commit_not_before(database: str) -> None:
+    with listened(database) as (store, listener, channel):
+        with store.transaction():
+            store.enqueue(None, "digest", "slack", {"text": "hello"})
+            store.enqueue(None, "digest", "teams", {"text": "hello"})
+            assert notices(listener, timeout=0.3) == []
+        assert notices(listener) == [channel]
+        assert notices(listener, timeout=0.3) == [], "one notice for the transaction"
 
 
 @on_postgres
@@ -108,19 +112,12 @@ def test_on_sqlite_no_other_process_is_told_and_none_may_listen(tmp_path: Path) 
 
 @on_postgres
 def test_a_rolled_back_notice_wakes_nobody_and_leaves_no_wake_behind(database: str) -> None:
-    store = open_store(database)
-    channel = store.db.work_channel  # type: ignore[attr-defined]
-    try:
-        with psycopg.connect(database, autocommit=True) as listener:
-            listener.execute(f'LISTEN "{channel}"')
-            with pytest.raises(RuntimeError), store.transaction():
-                store.enqueue(None, "digest", "slack", {"text": "hello"})
-                raise RuntimeError("rolled back")
-            with store.transaction():
-                store.release_outbox("nobody")  # a write that queues nothing
-            assert list(listener.notifies(timeout=0.5, stop_after=1)) == []
-            store.enqueue(None, "digest", "slack", {"text": "outside a transaction"})
-            received = [n.channel for n in listener.notifies(timeout=2.0, stop_after=1)]
-        assert received == [channel]
-    finally:
-        store.close()
+    with listened(database) as (store, listener, channel):
+        with pytest.raises(RuntimeError), store.transaction():
+            store.enqueue(None, "digest", "slack", {"text": "hello"})
+            raise RuntimeError("rolled back")
+        with store.transaction():
+            store.release_outbox("nobody")  # a write that queues nothing
+        assert notices(listener, timeout=0.5) == []
+        store.enqueue(None, "digest", "slack", {"text": "outside a transaction"})
+        assert notices(listener) == [channel]
