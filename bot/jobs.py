@@ -180,6 +180,7 @@ class JobWorker:
         self.owner = secrets.token_hex(8)
         self.handlers: dict[str, Handler] = {}
         self._submitted: list[Submitted] = []
+        self._writing: asyncio.Future[list[tuple[int, bool]]] | None = None
         self.done = 0
         self.failed = 0
         self._running: dict[int, asyncio.Task[None]] = {}
@@ -213,27 +214,58 @@ class JobWorker:
     async def submit(
         self, kind: str, payload: dict[str, Any], dedupe_key: str | None = None
     ) -> bool:
-        """enqueue() for a request being answered: the jobs submitted in the same turn of the
-        event loop are written in one transaction (a group commit); each caller resumes once
-        its row is committed. QueueBusy past `enqueue_timeout`."""
+        """enqueue() for a request being answered, as a group commit: each caller resumes once
+        its row is committed; QueueBusy past `enqueue_timeout`.
+
+        The jobs submitted in the same turn of the event loop go in one transaction. Where
+        the store waits on a network, the transaction runs on a worker thread, and the jobs
+        submitted while it is in flight go together in the next one: the loop answers other
+        requests meanwhile instead of waiting out each round trip.
+        """
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
         self._submitted.append(Submitted(kind, payload, dedupe_key or _new_key(), waiter))
-        if len(self._submitted) == 1:
+        if len(self._submitted) == 1 and self._writing is None:
             loop.call_soon(self._write_submitted)
         return await waiter
 
     def _write_submitted(self) -> None:
         batch, self._submitted = self._submitted, []
+        if not batch:
+            return
+        if not self.store.waits_on_network:
+            try:
+                written = self._insert_submitted(batch)
+            except Exception as error:
+                _fail_all(batch, error)
+                return
+            self._settle(batch, written)
+            return
+        writing = asyncio.get_running_loop().run_in_executor(None, self._insert_submitted, batch)
+        self._writing = writing
+        writing.add_done_callback(functools.partial(self._written, batch))
+
+    def _insert_submitted(self, batch: list[Submitted]) -> list[tuple[int, bool]]:
         try:
             with self.store.busy_timeout(self.enqueue_timeout):
-                written = self.store.insert_jobs([(j.kind, j.payload, j.key) for j in batch])
+                return self.store.insert_jobs([(j.kind, j.payload, j.key) for j in batch])
         except StoreBusy as error:
-            _fail_all(batch, QueueBusy(str(error)))
-            return
-        except Exception as error:
+            raise QueueBusy(str(error)) from None
+
+    def _written(
+        self, batch: list[Submitted], writing: asyncio.Future[list[tuple[int, bool]]]
+    ) -> None:
+        self._writing = None
+        if writing.cancelled():
+            _fail_all(batch, QueueBusy("the job write was cancelled"))
+        elif (error := writing.exception()) is not None:
             _fail_all(batch, error)
-            return
+        else:
+            self._settle(batch, writing.result())
+        if self._submitted:
+            self._write_submitted()
+
+    def _settle(self, batch: list[Submitted], written: list[tuple[int, bool]]) -> None:
         for job, (job_id, created) in zip(batch, written, strict=True):
             if not job.waiter.done():
                 job.waiter.set_result(created)

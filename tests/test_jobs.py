@@ -18,7 +18,7 @@ from bot.outbox import Backoff
 from bot.schema import SCHEMA_VERSION
 from bot.store import Store
 from tests.conftest import FakeClock
-from tests.database import jobs_locked, write_lock_held
+from tests.database import ON_POSTGRES, jobs_locked, write_lock_held
 from tests.database import open_store as open_database
 
 KIND = "test.work"
@@ -582,6 +582,34 @@ async def test_a_large_batch_is_written_a_hundred_rows_a_statement_in_one_batch(
         assert by_id[job_id]["dedupe_key"] == key
         if created:
             assert json.loads(by_id[job_id]["payload"]) == payload
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="a write on a worker thread (PostgreSQL)")
+async def test_on_a_server_a_batch_is_written_off_the_loop_and_the_next_waits_for_it(
+    stores, database, clock
+) -> None:
+    """PostgreSQL: the batch's round trips run on a worker thread, so the loop answers other
+    requests meanwhile; the jobs submitted while a batch is in flight are the next batch."""
+    store = open_store(stores, database, clock)
+    worker = worker_on(store, enqueue_timeout=10)
+    with jobs_locked(database):
+        first = asyncio.ensure_future(worker.submit(KIND, {"n": 0}, "first"))
+        began = asyncio.get_running_loop().time()
+        await asyncio.sleep(0.3)
+        assert asyncio.get_running_loop().time() - began < 1.0, "the loop was not held"
+        assert not first.done(), "the write waits for the lock"
+        meanwhile = [
+            asyncio.ensure_future(worker.submit(KIND, {"n": n}, f"meanwhile-{n}")) for n in (1, 2)
+        ]
+        await asyncio.sleep(0.05)
+        assert not any(job.done() for job in meanwhile)
+    assert await asyncio.gather(first, *meanwhile) == [True, True, True]
+    transaction_of = {
+        row["dedupe_key"]: row["xid"]
+        for row in store.db.query("SELECT dedupe_key, xmin::text AS xid FROM jobs")
+    }
+    assert transaction_of["meanwhile-1"] == transaction_of["meanwhile-2"], "one transaction"
+    assert transaction_of["first"] != transaction_of["meanwhile-1"]
 
 
 async def test_submitted_jobs_run_once_committed(stores, database, clock) -> None:
