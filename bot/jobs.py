@@ -10,6 +10,7 @@ import math
 import secrets
 import time
 from collections.abc import Awaitable, Callable, Iterator
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -181,6 +182,7 @@ class JobWorker:
         self.handlers: dict[str, Handler] = {}
         self._submitted: list[Submitted] = []
         self._writing: asyncio.Future[list[tuple[int, bool]]] | None = None
+        self._writer: ThreadPoolExecutor | None = None
         self.done = 0
         self.failed = 0
         self._running: dict[int, asyncio.Task[None]] = {}
@@ -218,9 +220,10 @@ class JobWorker:
         its row is committed; QueueBusy past `enqueue_timeout`.
 
         The jobs submitted in the same turn of the event loop go in one transaction. Where
-        the store waits on a network, the transaction runs on a worker thread, and the jobs
-        submitted while it is in flight go together in the next one: the loop answers other
-        requests meanwhile instead of waiting out each round trip.
+        the store waits on a network, the transaction runs on a thread of its own (never queued
+        behind a job's store work), and the jobs submitted while it is in flight go together
+        in the next one: the loop answers other requests meanwhile instead of waiting out each
+        round trip.
         """
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
@@ -241,7 +244,10 @@ class JobWorker:
                 return
             self._settle(batch, written)
             return
-        writing = asyncio.get_running_loop().run_in_executor(None, self._insert_submitted, batch)
+        if self._writer is None:
+            self._writer = ThreadPoolExecutor(max_workers=1, thread_name_prefix="job-writes")
+        loop = asyncio.get_running_loop()
+        writing = loop.run_in_executor(self._writer, self._insert_submitted, batch)
         self._writing = writing
         writing.add_done_callback(functools.partial(self._written, batch))
 
