@@ -10,9 +10,11 @@ from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
 
+import psycopg
 import pytest
 import structlog
 
+from bot.errors import StoreBusy
 from bot.jobs import Job, JobWorker, QueueBusy, Requests, RetryLater
 from bot.outbox import Backoff
 from bot.schema import SCHEMA_VERSION
@@ -330,6 +332,50 @@ async def test_a_job_insert_waits_for_another_transaction_only_on_sqlite(
             with pytest.raises(QueueBusy):
                 worker.enqueue(KIND, {}, "k")
     assert len(store.jobs()) == (2 if store.waits_on_network else 0)
+
+
+async def test_a_jobs_bookkeeping_waits_for_another_transaction_only_on_sqlite(
+    stores, database, clock
+) -> None:
+    """PostgreSQL: a claim, a mark, a lease renewal, a job's end and a shown message are each
+    one statement that row locks keep right, so they never queue behind another request's
+    write transaction (nor cost its BEGIN, lock and COMMIT round trips)."""
+    store = open_store(stores, database, clock)
+    job_id, _ = store.insert_job(KIND, {}, "k")
+    lease = store.clock() + timedelta(seconds=30)
+    with write_lock_held(database):
+        if not store.waits_on_network:
+            with pytest.raises(StoreBusy), store.busy_timeout(0.05):
+                store.claim_job([KIND], "me", lease)
+            return
+        with store.busy_timeout(0.05):
+            claimed = store.claim_job([KIND], "me", lease)
+            assert claimed is not None and claimed["id"] == job_id
+            store.add_job_progress(job_id, "posted")
+            assert store.renew_job_leases([job_id], "me", lease) == 1
+            assert store.finish_job(job_id, "me", ["updated"])
+            store.mark_shown("a message")
+    assert json.loads(job_row(store, job_id)["progress"]) == ["posted", "updated"]
+    assert job_row(store, job_id)["status"] == "done"
+    assert store.was_shown("a message")
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="row locks of another claimer (PostgreSQL)")
+async def test_a_claim_skips_the_job_another_claimer_holds(stores, database, clock) -> None:
+    """Two replicas claiming at once: the job one of them is claiming is skipped by the
+    other, which neither waits for it nor claims it too."""
+    store = open_store(stores, database, clock)
+    first, _ = store.insert_job(KIND, {}, "first")
+    second, _ = store.insert_job(KIND, {}, "second")
+    lease = store.clock() + timedelta(seconds=30)
+    with psycopg.connect(database) as other_claimer, store.busy_timeout(1.0):
+        other_claimer.execute("SELECT id FROM jobs WHERE id = %s FOR UPDATE", [first])
+        claimed = store.claim_job([KIND], "me", lease)
+        assert claimed is not None and claimed["id"] == second
+        assert store.claim_job([KIND], "me", lease) is None
+        other_claimer.rollback()
+    claimed = store.claim_job([KIND], "me", lease)
+    assert claimed is not None and claimed["id"] == first
 
 
 async def test_a_claim_the_stop_cuts_off_on_its_thread_is_handed_back(

@@ -62,6 +62,9 @@ class Backend(Protocol):
 
     busy_errors: tuple[type[Exception], ...]
     schema_version: int
+    skip_locked: str
+    """Appended to a claim's `SELECT ... LIMIT 1`: on a server the row it picks is locked
+    and rows other claimers hold are skipped (SQLite's one writer needs nothing)."""
 
     def execute(self, sql: str, params: Sequence[Any] | None = None) -> Cursor: ...
 

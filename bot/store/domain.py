@@ -243,6 +243,14 @@ class Store:
             remembered.forget_written(sql)
         return self.db.execute(sql, params)
 
+    def _unlocked(self, table: str, *statements: tuple[str, Sequence[Any]]) -> list[list[Row]]:
+        """Writes to `table` that each stay right alone, so they take no write lock (one
+        transaction, one round trip on a server); each one's rows (RETURNING)."""
+        remembered = self._memo()
+        if remembered is not None:
+            remembered.forget(table)
+        return self.db.unlocked_batch(statements)
+
     def _rows(self, sql: str, params: Iterable[Any] = ()) -> list[Row]:
         remembered = self._memo()
         if remembered is not None:
@@ -596,13 +604,15 @@ class Store:
     def mark_shown(self, key: str, keep: timedelta = timedelta(days=2)) -> None:
         """Remember that a chat message shows its answer (`key` names both); older marks go."""
         now = self.clock()
-        with self.transaction():
-            self.db.execute("DELETE FROM shown_answers WHERE shown_at < ?", [iso(now - keep)])
-            self.db.execute(
+        self._unlocked(
+            "shown_answers",
+            ("DELETE FROM shown_answers WHERE shown_at < ?", [iso(now - keep)]),
+            (
                 "INSERT INTO shown_answers (key, shown_at) VALUES (?, ?) "
                 "ON CONFLICT (key) DO NOTHING",
                 [_digest(key), iso(now)],
-            )
+            ),
+        )
 
     def was_shown(self, key: str) -> bool:
         return (
@@ -844,28 +854,34 @@ class Store:
             return None
         now = self.now()
         marks = ", ".join("?" for _ in wanted)
-        with self.transaction():
-            return self._row(
+        [claimed] = self._unlocked(
+            "jobs",
+            (
                 "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = ?, "
                 "locked_until = ?, updated_at = ? WHERE id = ("
                 f"SELECT id FROM jobs WHERE kind IN ({marks}) AND ("
                 "(status = 'pending' AND next_attempt_at <= ?) "
-                "OR (status = 'running' AND locked_until <= ?)) ORDER BY id LIMIT 1) "
-                "RETURNING *",
+                "OR (status = 'running' AND locked_until <= ?)) "
+                f"ORDER BY id LIMIT 1{self.db.skip_locked}) RETURNING *",
                 [owner, iso(lease_until), now, *wanted, now, now],
-            )
+            ),
+        )
+        return claimed[0] if claimed else None
 
     def renew_job_leases(self, job_ids: Iterable[int], owner: str, lease_until: datetime) -> int:
         """Extend the leases `owner` still holds; how many it still holds."""
         ids = list(job_ids)
         if not ids:
             return 0
-        cursor = self._execute(
-            "UPDATE jobs SET locked_until = ? WHERE status = 'running' AND locked_by = ? "
-            f"AND id IN ({', '.join('?' for _ in ids)})",
-            [iso(lease_until), owner, *ids],
+        [renewed] = self._unlocked(
+            "jobs",
+            (
+                "UPDATE jobs SET locked_until = ? WHERE status = 'running' AND locked_by = ? "
+                f"AND id IN ({', '.join('?' for _ in ids)}) RETURNING id",
+                [iso(lease_until), owner, *ids],
+            ),
         )
-        return cursor.rowcount
+        return len(renewed)
 
     def _settle_job(
         self,
@@ -884,12 +900,16 @@ class Store:
                 appended = self.db.json_append(appended)
             assignments += f", progress = {appended}"
             params = [*params, *marks]
-        cursor = self._execute(
-            f"UPDATE jobs SET {assignments}, locked_by = NULL, locked_until = NULL, "
-            "updated_at = ? WHERE id = ? AND status = 'running' AND locked_by = ?",
-            [*params, self.now(), job_id, owner],
+        [settled] = self._unlocked(
+            "jobs",
+            (
+                f"UPDATE jobs SET {assignments}, locked_by = NULL, locked_until = NULL, "
+                "updated_at = ? WHERE id = ? AND status = 'running' AND locked_by = ? "
+                "RETURNING id",
+                [*params, self.now(), job_id, owner],
+            ),
         )
-        return cursor.rowcount == 1
+        return len(settled) == 1
 
     def finish_job(self, job_id: int, owner: str, progress: Iterable[str] = ()) -> bool:
         now = self.now()
@@ -935,9 +955,12 @@ class Store:
 
     def add_job_progress(self, job_id: int, mark: str) -> None:
         """Note that the job did `mark` (a message sent), so a rerun does not do it again."""
-        self._execute(
-            f"UPDATE jobs SET progress = {self.db.json_append('progress')} WHERE id = ?",
-            [mark, job_id],
+        self._unlocked(
+            "jobs",
+            (
+                f"UPDATE jobs SET progress = {self.db.json_append('progress')} WHERE id = ?",
+                [mark, job_id],
+            ),
         )
 
     def job(self, job_id: int) -> Row | None:

@@ -2,15 +2,19 @@
 
 One writer at a time, as on SQLite: every write transaction starts by taking one
 transaction-level advisory lock (`pg_advisory_xact_lock`), the counterpart of SQLite's
-`BEGIN IMMEDIATE`. The store's read-then-write transactions (the audit chain's head, a job
-claim, a dedupe check before an insert) then stay correct under READ COMMITTED without
+`BEGIN IMMEDIATE`. The store's read-then-write transactions (the audit chain's head, a dedupe
+check before an insert) then stay correct under READ COMMITTED without
 serialisation failures to retry, and a lone write statement outside a transaction takes the
 same lock. Reads take no lock. The lock is released at commit or rollback, also when a
 replica dies (the server ends its session).
 
-`unlocked_batch()` (queueing jobs: INSERT ... ON CONFLICT DO NOTHING, kept right by the unique
-dedupe key) is one transaction without that lock, sent in one round trip (one simple query), so
-that an ack never waits for another request's transaction.
+`unlocked_batch()` is one transaction without that lock, sent in one round trip (one simple
+query), for writes that row locks and unique keys keep right on their own: queueing jobs
+(INSERT ... ON CONFLICT DO NOTHING on the dedupe key), so that an ack never waits for another
+request's transaction; a job's claim (its row picked FOR UPDATE SKIP LOCKED, so that two
+replicas never claim one job and neither waits for the other), marks, lease and end; a message
+marked shown. A job's bookkeeping then costs one round trip, not three, and never queues behind
+a request's write transaction.
 
 A transaction that queues work (a job, a notice) also notifies the schema's work channel at its
 commit, in the COMMIT's round trip (`wake_workers`); a `verifybot work` process listens there
@@ -99,6 +103,7 @@ class PostgresBackend:
     dialect = "postgresql"
     Error = psycopg.DatabaseError
     busy_errors: tuple[type[Exception], ...] = (psycopg.errors.LockNotAvailable, PoolTimeout)
+    skip_locked = " FOR UPDATE SKIP LOCKED"
 
     def __init__(self, url: str, pool_size: int = 5) -> None:
         """StoreError naming the server (never the password) when it cannot be used."""

@@ -42,6 +42,7 @@ class SqliteBackend:
     dialect = "sqlite"
     Error = sqlite3.DatabaseError
     busy_errors: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
+    skip_locked = ""
 
     def __init__(self, path: str, create: bool = True) -> None:
         """StoreError, with nothing written, when the path cannot hold a database."""
@@ -77,6 +78,8 @@ class SqliteBackend:
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[Row]:
         cursor = self.conn.execute(sql, list(params or ()))
+        if cursor.description is None:
+            return []
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
