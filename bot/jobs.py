@@ -220,10 +220,11 @@ class JobWorker:
         its row is committed; QueueBusy past `enqueue_timeout`.
 
         The jobs submitted in the same turn of the event loop go in one transaction. Where
-        the store waits on a network, the transaction runs on a thread of its own (never queued
-        behind a job's store work), and the jobs submitted while it is in flight go together
-        in the next one: the loop answers other requests meanwhile instead of waiting out each
-        round trip.
+        the store waits on a network and other requests are being answered, the transaction
+        runs on a thread of its own (never queued behind a job's store work), and the jobs
+        submitted while it is in flight go together in the next one: the loop answers the
+        others meanwhile instead of waiting out each round trip. A request answered alone
+        writes in place: no other waits, and two thread hand-offs fewer (a paced click).
         """
         loop = asyncio.get_running_loop()
         waiter: asyncio.Future[bool] = loop.create_future()
@@ -236,7 +237,7 @@ class JobWorker:
         batch, self._submitted = self._submitted, []
         if not batch:
             return
-        if not self.store.waits_on_network:
+        if not self.store.waits_on_network or self.requests.active <= 1:
             try:
                 written = self._insert_submitted(batch)
             except Exception as error:
