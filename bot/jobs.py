@@ -188,7 +188,7 @@ class JobWorker:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._wake = Wake()
         self._filling = asyncio.Lock()
-        self._cut_off: set[asyncio.Future[Row | None]] = set()
+        self._cut_off: set[asyncio.Future[list[Row]]] = set()
         self._stopping = False
 
     def register(self, kind: str, handler: Handler) -> None:
@@ -286,27 +286,35 @@ class JobWorker:
         return len(self._running)
 
     async def _fill(self) -> None:
-        """Claim due jobs until `concurrency` run; one filler at a time, so that a job claimed
-        (on a worker thread) is running before another filler (drain) looks."""
+        """Claim due jobs until `concurrency` run, as many as are free at a time; one filler at
+        a time, so that a job claimed (on a worker thread) is running before another filler
+        (drain) looks. Fewer than asked for: none is left due now."""
         async with self._filling:
-            while not self._stopping and len(self._running) < self.concurrency:
-                row = await self._claim()
-                if row is None:
+            while not self._stopping:
+                wanted = self.concurrency - len(self._running)
+                if wanted <= 0:
                     return
-                job = Job.of(row, self.store)
-                task = asyncio.get_running_loop().create_task(self._run(job), name=f"job-{job.id}")
-                self._running[job.id] = task
-                task.add_done_callback(functools.partial(self._done, job.id))
+                rows = await self._claim(wanted)
+                for row in rows:
+                    job = Job.of(row, self.store)
+                    task = asyncio.get_running_loop().create_task(
+                        self._run(job), name=f"job-{job.id}"
+                    )
+                    self._running[job.id] = task
+                    task.add_done_callback(functools.partial(self._done, job.id))
+                if len(rows) < wanted:
+                    return
 
-    async def _claim(self) -> Row | None:
-        """The next due job, claimed; on a worker thread where the store waits on a network.
-        A claim a cancel (a stop) cuts off still ends on its thread: stop() hands it back."""
+    async def _claim(self, limit: int) -> list[Row]:
+        """Up to `limit` due jobs, claimed; on a worker thread where the store waits on a
+        network. A claim a cancel (a stop) cuts off still ends on its thread: stop() hands its
+        jobs back."""
         lease_until = self.store.clock() + self.lease
         kinds = list(self.handlers)
         if not self.store.waits_on_network:
-            return self.store.claim_job(kinds, self.owner, lease_until)
+            return self.store.claim_jobs(kinds, self.owner, lease_until, limit)
         claim = asyncio.ensure_future(
-            asyncio.to_thread(self.store.claim_job, kinds, self.owner, lease_until)
+            asyncio.to_thread(self.store.claim_jobs, kinds, self.owner, lease_until, limit)
         )
         try:
             return await asyncio.shield(claim)
@@ -458,9 +466,14 @@ class JobWorker:
             await asyncio.gather(*unfinished.values(), return_exceptions=True)
         if self._cut_off:
             await asyncio.wait(self._cut_off)
-        claimed = [c.result() for c in self._cut_off if not c.cancelled() and not c.exception()]
+        claimed = [
+            row
+            for claim in self._cut_off
+            if not claim.cancelled() and not claim.exception()
+            for row in claim.result()
+        ]
         self._cut_off.clear()
-        for job_id in [*unfinished, *(row["id"] for row in claimed if row is not None)]:
+        for job_id in [*unfinished, *(row["id"] for row in claimed)]:
             self.store.release_job(job_id, self.owner)
         left = self.store.unfinished_jobs()
         if left:

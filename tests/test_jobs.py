@@ -334,6 +334,62 @@ async def test_a_job_insert_waits_for_another_transaction_only_on_sqlite(
     assert len(store.jobs()) == (2 if store.waits_on_network else 0)
 
 
+async def test_a_claim_takes_up_to_its_limit_of_due_jobs_oldest_first(
+    stores, database, clock
+) -> None:
+    store = open_store(stores, database, clock)
+    ids = [store.insert_job(KIND, {"n": n}, f"k{n}")[0] for n in range(5)]
+    store.insert_job("other.kind", {}, "other")
+    lease = clock.now + timedelta(seconds=30)
+
+    first = store.claim_jobs([KIND], "me", lease, 3)
+
+    assert [row["id"] for row in first] == ids[:3]
+    assert {(row["status"], row["locked_by"], row["attempts"]) for row in first} == {
+        ("running", "me", 1)
+    }
+    assert [row["id"] for row in store.claim_jobs([KIND], "you", lease, 3)] == ids[3:]
+    assert store.claim_jobs([KIND], "you", lease, 3) == []
+    assert store.claim_jobs([KIND], "you", lease, 0) == []
+    assert [row["status"] for row in store.jobs()] == ["running"] * 5 + ["pending"]
+
+
+async def test_a_worker_fills_its_free_slots_with_one_claim(stores, database, clock) -> None:
+    """Six due jobs and four slots: one claim of four; a claim that comes back short means
+    none is left, so no empty claim follows it."""
+    store = open_store(stores, database, clock)
+    worker = worker_on(store, concurrency=4)
+    gate = asyncio.Event()
+    done: list[int] = []
+
+    async def handle(job: Job) -> None:
+        await gate.wait()
+        done.append(job.payload["n"])
+
+    worker.register(KIND, handle)
+    for n in range(6):
+        worker.enqueue(KIND, {"n": n}, f"k{n}")
+    claims: list[tuple[int, int]] = []
+    claim_jobs = store.claim_jobs
+
+    def counted(kinds, owner, lease_until, limit):
+        claimed = claim_jobs(kinds, owner, lease_until, limit)
+        claims.append((limit, len(claimed)))
+        return claimed
+
+    store.claim_jobs = counted  # type: ignore[method-assign]
+    await worker._fill()
+    assert claims == [(4, 4)] and worker.running == 4
+    gate.set()
+    await asyncio.wait(set(worker._running.values()))
+    while worker.running:  # each job's end is written before it leaves the running set
+        await asyncio.sleep(0.01)
+    await worker._fill()
+    assert claims == [(4, 4), (4, 2)], "the two left, in one claim, and no empty one after"
+    assert await worker.drain(timeout=5)
+    assert sorted(done) == list(range(6))
+
+
 async def test_a_jobs_bookkeeping_waits_for_another_transaction_only_on_sqlite(
     stores, database, clock
 ) -> None:
@@ -388,7 +444,7 @@ async def test_a_claim_the_stop_cuts_off_on_its_thread_is_handed_back(
     worker.register(KIND, lambda job: asyncio.sleep(0))
     worker.enqueue(KIND, {}, "k")
     entered, gate = threading.Event(), threading.Event()
-    claim = store.claim_job
+    claim = store.claim_jobs
 
     def held_claim(*args):
         if store.waits_on_network:
@@ -396,7 +452,7 @@ async def test_a_claim_the_stop_cuts_off_on_its_thread_is_handed_back(
             gate.wait(5)
         return claim(*args)
 
-    store.claim_job = held_claim  # type: ignore[method-assign]
+    store.claim_jobs = held_claim  # type: ignore[method-assign]
     filling = asyncio.create_task(worker._fill())
     if store.waits_on_network:
         await asyncio.to_thread(entered.wait, 5)

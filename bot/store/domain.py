@@ -844,29 +844,39 @@ class Store:
         return written
 
     def claim_job(self, kinds: Iterable[str], owner: str, lease_until: datetime) -> Row | None:
-        """The oldest due job of these kinds, now running under `owner`'s lease; None if none.
+        """The oldest due job of these kinds, now running under `owner`'s lease; None if none."""
+        claimed = self.claim_jobs(kinds, owner, lease_until, 1)
+        return claimed[0] if claimed else None
+
+    def claim_jobs(
+        self, kinds: Iterable[str], owner: str, lease_until: datetime, limit: int
+    ) -> list[Row]:
+        """Up to `limit` of the oldest due jobs of these kinds, oldest first, now running under
+        `owner`'s lease; in one statement (one round trip on a server).
 
         Due: pending and past its next attempt time, or running under a lease that expired
-        (its process died mid-job). Each claim counts as an attempt.
+        (its process died mid-job). Each claim counts as an attempt. On a server the rows are
+        picked FOR UPDATE SKIP LOCKED: another replica claiming at once skips them.
         """
         wanted = list(kinds)
-        if not wanted:
-            return None
+        if not wanted or limit < 1:
+            return []
         now = self.now()
         marks = ", ".join("?" for _ in wanted)
         [claimed] = self._unlocked(
             "jobs",
             (
-                "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = ?, "
-                "locked_until = ?, updated_at = ? WHERE id = ("
-                f"SELECT id FROM jobs WHERE kind IN ({marks}) AND ("
+                f"WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE kind IN ({marks}) AND ("
                 "(status = 'pending' AND next_attempt_at <= ?) "
                 "OR (status = 'running' AND locked_until <= ?)) "
-                f"ORDER BY id LIMIT 1{self.db.skip_locked}) RETURNING *",
-                [owner, iso(lease_until), now, *wanted, now, now],
+                f"ORDER BY id LIMIT ?{self.db.skip_locked}) "
+                "UPDATE jobs SET status = 'running', attempts = attempts + 1, locked_by = ?, "
+                "locked_until = ?, updated_at = ? WHERE id IN (SELECT id FROM picked) "
+                "RETURNING *",
+                [*wanted, now, now, limit, owner, iso(lease_until), now],
             ),
         )
-        return claimed[0] if claimed else None
+        return sorted(claimed, key=lambda row: row["id"])
 
     def renew_job_leases(self, job_ids: Iterable[int], owner: str, lease_until: datetime) -> int:
         """Extend the leases `owner` still holds; how many it still holds."""
