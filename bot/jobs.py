@@ -169,7 +169,9 @@ class JobWorker:
     ) -> None:
         self.store = store
         self.requests = requests or Requests()
-        self.requests.on_idle = self.kick
+        self.requests.on_idle = self._resume
+        self._may_be_due = True
+        self._look_again_at = 0.0
         self.max_hold = max_hold
         self._held_since: float | None = None
         self._renewed_at: datetime | None = None
@@ -195,6 +197,12 @@ class JobWorker:
         self.handlers[kind] = handler
 
     def kick(self) -> None:
+        """Something may be due now (a job queued, a slot freed, another process's notice)."""
+        self._may_be_due = True
+        self._wake.set()
+
+    def _resume(self) -> None:
+        """The requests are answered: a claim held for them may go ahead (nothing new is due)."""
         self._wake.set()
 
     def enqueue(self, kind: str, payload: dict[str, Any], dedupe_key: str | None = None) -> bool:
@@ -419,18 +427,33 @@ class JobWorker:
         self._wake.bind()
         while True:
             self._wake.event.clear()
+            held = False
             try:
                 await self._renew_leases()
                 wait = self._hold()
-                if not wait:
-                    await self._fill()
-                    wait = await off_loop(self.store, self._wait_seconds, idle_seconds)
+                held = bool(wait)
+                if not held:
+                    wait = await self._look(idle_seconds)
             except Exception:
                 log.exception("jobs.run_failed")
                 wait = 1.0
-            with contextlib.suppress(TimeoutError):
+            try:
                 async with asyncio.timeout(wait):  # unlike wait_for, never swallows a cancel
                     await self._wake.event.wait()
+            except TimeoutError:
+                self._may_be_due = self._may_be_due or not held
+
+    async def _look(self, idle_seconds: float) -> float:
+        """Claim what is due when something may be (`kick`, or the time to look again came);
+        the seconds to wait before looking again."""
+        loop = asyncio.get_running_loop()
+        if not self._may_be_due:
+            return max(0.0, self._look_again_at - loop.time())
+        self._may_be_due = False
+        await self._fill()
+        wait = await off_loop(self.store, self._wait_seconds, idle_seconds)
+        self._look_again_at = loop.time() + wait
+        return wait
 
     def _due_within(self, seconds: float) -> bool:
         due = self.store.next_job_due(self.handlers)

@@ -597,6 +597,45 @@ async def test_no_job_is_claimed_while_a_request_is_answered(stores, database, c
         await asyncio.wait_for(ran.wait(), 5)
 
 
+async def test_a_request_ending_claims_nothing_unless_something_may_be_due(
+    stores, database, clock
+) -> None:
+    """Every request's end wakes the worker (a claim held for it may go ahead), but only a
+    queued job, a freed slot or the time to look again make it claim and read the next due
+    time: round trips a server would otherwise pay after every ack."""
+    store = open_store(stores, database, clock)
+    requests = Requests(quiet_seconds=0.001)
+    worker = worker_on(store, requests=requests)
+    ran = runs_of(worker)
+    looks: list[int] = []
+    claim_jobs = store.claim_jobs
+
+    def counted(*args):
+        claimed = claim_jobs(*args)
+        looks.append(len(claimed))
+        return claimed
+
+    store.claim_jobs = counted  # type: ignore[method-assign]
+    async with running(worker):
+        await asyncio.sleep(0.05)
+        assert looks == [0], "one look at the start"
+        for _ in range(5):
+            with requests.answering():
+                pass
+            await asyncio.sleep(0.02)
+        assert looks == [0]
+        worker.enqueue(KIND, {}, "k")
+        await asyncio.wait_for(ran.wait(), 5)
+        await asyncio.sleep(0.05)
+        assert looks[:2] == [0, 1] and looks[2:] == [0], "the job, then the freed slot"
+        for _ in range(5):
+            with requests.answering():
+                pass
+            await asyncio.sleep(0.02)
+        assert len(looks) == 3
+        assert job_row(store)["status"] == "done"
+
+
 async def test_a_job_waits_for_a_quiet_moment_at_most_max_hold(stores, database, clock) -> None:
     store = open_store(stores, database, clock)
     requests = Requests()
