@@ -371,3 +371,24 @@ def test_the_migrations_give_both_databases_the_same_schema(database: str, tmp_p
     finally:
         reference.close()
         tested.close()
+
+
+async def test_a_press_reads_its_answer_and_whether_its_message_shows_it_at_once(
+    store, service, actor, candidate
+) -> None:
+    """click_state is answer_by_dedupe_key and was_shown in one statement, and gives the
+    same: the answer unsealed (its note readable) or None; the message's mark."""
+    hm = actor()
+    verification_id = (await service.start(hm, candidate())).verification.id
+    assert store.click_state("press-1", "message-1") == (None, False)
+    store.mark_shown("message-1")
+    assert store.click_state("press-1", "message-1") == (None, True)
+    assert store.click_state(None, "message-2") == (None, False)
+
+    await service.answer(
+        hm, verification_id, "notarized_id", "verified", note="Commission 42", dedupe_key="press-1"
+    )
+    answer, shown = store.click_state("press-1", "message-2")
+    assert answer == store.answer_by_dedupe_key("press-1")
+    assert answer is not None and answer["note"] == "Commission 42"
+    assert shown is False

@@ -1005,6 +1005,19 @@ class Store:
         row = self._row("SELECT * FROM answers WHERE dedupe_key = ?", [dedupe_key])
         return self._open_answer(row) if row else None
 
+    def click_state(self, dedupe_key: str | None, shown_key: str) -> tuple[Row | None, bool]:
+        """answer_by_dedupe_key and was_shown in one statement (one round trip on a server):
+        what a button press needs to know before it records anything."""
+        row = self._row(
+            "SELECT a.*, (SELECT 1 FROM shown_answers WHERE key = ?) AS already_shown "
+            "FROM (SELECT 1 AS one) AS one LEFT JOIN answers a ON a.dedupe_key = ?",
+            [_digest(shown_key), dedupe_key],
+        )
+        if row is None:
+            return None, False
+        shown = row.pop("already_shown") is not None
+        return (self._open_answer(row) if row["id"] is not None else None), shown
+
     # audit
 
     def audit(

@@ -161,9 +161,9 @@ def recorded_answer(
     already shows the step answered."""
     dedupe_key = click.dedupe_key(ref)
     store = ctx.service.store
-    mine = store.answer_by_dedupe_key(dedupe_key) if dedupe_key else None
     key = shown_key(click.user_id, click.where, ref.verification_id, ref.step_id)
-    if mine is None and not ref.change and store.was_shown(key):
+    mine, shown = store.click_state(dedupe_key, key)
+    if mine is None and not ref.change and shown:
         return None
     if mine is not None:
         return finished(recorded_outcome(ctx, actor, mine))
