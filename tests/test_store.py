@@ -6,17 +6,18 @@ import asyncio
 import itertools
 import sqlite3
 import threading
+from datetime import timedelta
 from pathlib import Path
 
 import pytest
 from pydantic import ValidationError
 
 from bot.config import Settings
-from bot.errors import PermissionDenied, StoreError
+from bot.errors import PermissionDenied, StoreBusy, StoreError
 from bot.schema import MIGRATIONS, SCHEMA_VERSION
 from bot.store import GENESIS_HASH, Store
 from bot.store.pg_schema import PG_MIGRATIONS
-from tests.database import open_store
+from tests.database import open_store, write_lock_held
 
 
 def index_columns(store: Store, table: str) -> set[tuple[str, ...]]:
@@ -392,3 +393,54 @@ async def test_a_press_reads_its_answer_and_whether_its_message_shows_it_at_once
     assert answer == store.answer_by_dedupe_key("press-1")
     assert answer is not None and answer["note"] == "Commission 42"
     assert shown is False
+
+
+def test_a_turn_lease_is_held_by_one_owner_at_a_time(database: str, clock) -> None:
+    """Two replicas taking a Teams user's turn at once: one gets it, on every key."""
+    stores = [open_store(database, clock=clock) for _ in range(2)]
+    lease = clock.now + timedelta(seconds=30)
+    keys = [f"user-{n}" for n in range(20)]
+    won: dict[int, list[bool]] = {}
+
+    def take(index: int, start: threading.Barrier) -> None:
+        start.wait(5)
+        won[index] = [stores[index].take_turn_lease(key, f"replica-{index}", lease) for key in keys]
+
+    start = threading.Barrier(2)
+    takers = [threading.Thread(target=take, args=(index, start)) for index in (0, 1)]
+    try:
+        for taker in takers:
+            taker.start()
+        for taker in takers:
+            taker.join(timeout=30)
+        assert [a + b for a, b in zip(won[0], won[1], strict=True)] == [1] * len(keys)
+        holder = 0 if won[0][0] else 1
+        other = 1 - holder
+        assert stores[holder].take_turn_lease(keys[0], f"replica-{holder}", lease), "renewed"
+        stores[other].drop_turn_lease(keys[0], f"replica-{other}")
+        assert not stores[other].take_turn_lease(keys[0], f"replica-{other}", lease)
+        stores[holder].drop_turn_lease(keys[0], f"replica-{holder}")
+        assert stores[other].take_turn_lease(keys[0], f"replica-{other}", lease)
+        clock.advance(31)
+        assert stores[holder].take_turn_lease(keys[1], f"replica-{holder}", lease + timedelta(60))
+    finally:
+        for store in stores:
+            store.close()
+
+
+def test_a_turn_lease_waits_for_another_transaction_only_on_sqlite(database: str, clock) -> None:
+    """PostgreSQL: a Teams turn never queues behind another request's write transaction."""
+    store = open_store(database, clock=clock)
+    lease = clock.now + timedelta(seconds=30)
+    try:
+        with write_lock_held(database):
+            if not store.waits_on_network:
+                with pytest.raises(StoreBusy), store.busy_timeout(0.05):
+                    store.take_turn_lease("user-1", "replica-0", lease)
+                return
+            with store.busy_timeout(0.05):
+                assert store.take_turn_lease("user-1", "replica-0", lease)
+                store.drop_turn_lease("user-1", "replica-0")
+        assert store.take_turn_lease("user-1", "replica-1", lease)
+    finally:
+        store.close()

@@ -620,23 +620,26 @@ class Store:
         )
 
     def take_turn_lease(self, key: str, owner: str, lease_until: datetime) -> bool:
-        """Hold `key` until `lease_until` unless another owner holds it now; True if taken."""
-        with self.transaction():
-            row = self._row(
+        """Hold `key` until `lease_until` unless another owner holds it now; True if taken.
+        One statement the key's row lock keeps right: no write lock (one round trip)."""
+        [taken] = self._unlocked(
+            "turn_leases",
+            (
                 "INSERT INTO turn_leases (key, owner, locked_until) VALUES (?, ?, ?) "
                 "ON CONFLICT (key) DO UPDATE SET owner = excluded.owner, "
                 "locked_until = excluded.locked_until "
                 "WHERE turn_leases.locked_until <= ? OR turn_leases.owner = excluded.owner "
                 "RETURNING owner",
                 [_digest(key), owner, iso(lease_until), self.now()],
-            )
-        return row is not None
+            ),
+        )
+        return bool(taken)
 
     def drop_turn_lease(self, key: str, owner: str) -> None:
-        with self.transaction():
-            self.db.execute(
-                "DELETE FROM turn_leases WHERE key = ? AND owner = ?", [_digest(key), owner]
-            )
+        self._unlocked(
+            "turn_leases",
+            ("DELETE FROM turn_leases WHERE key = ? AND owner = ?", [_digest(key), owner]),
+        )
 
     # outbox
 
