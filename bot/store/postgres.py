@@ -13,7 +13,7 @@ query), for writes that row locks and unique keys keep right on their own: queue
 (INSERT ... ON CONFLICT DO NOTHING on the dedupe key), so that an ack never waits for another
 request's transaction; a job's claim (its row picked FOR UPDATE SKIP LOCKED, so that two
 replicas never claim one job and neither waits for the other), marks, lease and end; a message
-marked shown. A job's bookkeeping then costs one round trip, not three, and never queues behind
+marked shown; a Teams user's turn lease. A job's bookkeeping then costs one round trip, not three, and never queues behind
 a request's write transaction.
 
 A transaction that queues work (a job, a notice) also notifies the schema's work channel at its
