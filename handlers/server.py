@@ -162,7 +162,8 @@ def build_app(
     runs_work: bool = True,
 ) -> web.Application:
     """The application with the given front ends, or those the settings enable; with
-    `runs_work` its start starts the outbox and job workers too (not so for `--web-only`)."""
+    `runs_work` its start starts the outbox and job workers too (not so for `--web-only`),
+    which then run all the work this process queues: no other process is told of it."""
     app = web.Application(middlewares=[acks_first, no_stack_traces], client_max_size=MAX_BODY_BYTES)
     app[CORE] = core
     if frontends is None:
@@ -175,6 +176,7 @@ def build_app(
     for frontend in frontends:
         frontend.attach(app)
     if runs_work:
+        core.store.runs_its_own_work()
         app.cleanup_ctx.append(_outbox_worker)
         app.cleanup_ctx.append(_job_worker)
     return app

@@ -16,6 +16,7 @@ import pytest
 
 from bot.errors import StoreError
 from bot.store import Store
+from handlers.server import build_app
 from tests.database import ON_POSTGRES, open_store
 
 on_postgres = pytest.mark.skipif(not ON_POSTGRES, reason="PostgreSQL's NOTIFY (CI's second run)")
@@ -121,3 +122,23 @@ def test_a_rolled_back_notice_wakes_nobody_and_leaves_no_wake_behind(database: s
         assert notices(listener, timeout=0.5) == []
         store.enqueue(None, "digest", "slack", {"text": "outside a transaction"})
         assert notices(listener) == [channel]
+
+
+@on_postgres
+def test_a_serve_that_runs_its_own_work_tells_no_other_process(make_core, database: str) -> None:
+    """A NOTIFY serialises the commits that send one: a process whose own workers run what it
+    queues sends none; a web-only one does."""
+    with listened(database) as (_, listener, channel):
+        serve = make_core()
+        build_app(serve, frontends=[], runs_work=True)
+        serve.store.insert_job("x", {}, "job:1")
+        with serve.store.transaction():
+            serve.store.enqueue(None, "digest", "slack", {"text": "hello"})
+        serve.store.db.wake_workers()
+        assert notices(listener, timeout=0.5) == []
+
+        web_only = make_core()
+        build_app(web_only, frontends=[], runs_work=False)
+        web_only.store.insert_job("x", {}, "job:2")
+        assert notices(listener) == [channel]
+        assert len(serve.store.jobs(["pending"])) == 2

@@ -63,6 +63,9 @@ class Backend(Protocol):
     busy_errors: tuple[type[Exception], ...]
     schema_version: int
     skip_locked: str
+    notify_workers: bool
+    """Whether wake_workers() tells other processes; False where this process runs every job
+    and notice it queues (a `serve` that is not web-only), since nobody else needs telling."""
     """Appended to a claim's `SELECT ... LIMIT 1`: on a server the row it picks is locked
     and rows other claimers hold are skipped (SQLite's one writer needs nothing)."""
 

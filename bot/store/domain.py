@@ -116,6 +116,11 @@ class Store:
         """Each statement is a round trip to a server (PostgreSQL), not a local file."""
         return self.db.dialect == "postgresql"
 
+    def runs_its_own_work(self) -> None:
+        """This process runs every job and notice it queues (a `serve` that is not web-only):
+        other processes are not told of them."""
+        self.db.notify_workers = False
+
     def listen_for_work(self, woken: Callable[[], None], stop: threading.Event) -> None:
         """Call `woken` whenever another process queues a job or a notice, until `stop` is set
         (blocks: a thread's work); StoreError on SQLite, where no other process runs work."""

@@ -43,6 +43,7 @@ class SqliteBackend:
     Error = sqlite3.DatabaseError
     busy_errors: tuple[type[Exception], ...] = (sqlite3.OperationalError,)
     skip_locked = ""
+    notify_workers = False
 
     def __init__(self, path: str, create: bool = True) -> None:
         """StoreError, with nothing written, when the path cannot hold a database."""
