@@ -434,6 +434,24 @@ def median_run(runs: list[Run]) -> Run:
     return sorted(runs, key=lambda run: run.rps)[len(runs) // 2]
 
 
+def pooled_run(runs: list[Run]) -> Run:
+    """The rounds as one run: paced rounds' throughput is the pause's, so their latencies are
+    pooled (three rounds of 50: a median of 150) rather than one round picked."""
+    first = runs[0]
+    return Run(
+        first.app,
+        first.workload,
+        first.concurrency,
+        sum(run.requests for run in runs),
+        sum(run.seconds for run in runs),
+        [latency for run in runs for latency in run.latencies],
+        sum(run.failures for run in runs),
+        first.paced,
+        sum(run.cpu_seconds for run in runs),
+        sum(run.settle_seconds for run in runs),
+    )
+
+
 async def bench(
     quick: bool, database_url: str | None, only: list[str] | None, split: bool = False
 ) -> None:
@@ -520,7 +538,7 @@ def report(runs: list[Run], rss: dict[str, dict[str, float]], web_api_calls: int
         " previous one's work after its acks is done)"
     )
     print(
-        f"  ('1 paced': a request every {PAUSE * 1000:.0f} ms as people click, for information;"
+        f"  ('1 paced': a request every {PAUSE * 1000:.0f} ms as people click, its rounds pooled;"
         " the other runs send back to back)"
     )
     print("  (cpu ms: the server's CPU time per request, its work after the acks included)")
@@ -528,7 +546,10 @@ def report(runs: list[Run], rss: dict[str, dict[str, float]], web_api_calls: int
     grouped: dict[tuple[str, str, int, bool], list[Run]] = {}
     for run in runs:
         grouped.setdefault((run.app, run.workload, run.concurrency, run.paced), []).append(run)
-    runs = [median_run(rounds) for rounds in grouped.values()]
+    runs = [
+        pooled_run(rounds) if paced else median_run(rounds)
+        for (_, _, _, paced), rounds in grouped.items()
+    ]
     columns = ("conc", 6), ("reqs", 6), ("req/s", 8), ("p50 ms", 8), ("p99 ms", 8), ("fail", 5)
     columns += (("cpu ms", 8),)
     print(f"  {'workload':<14}{'app':<11}" + "".join(f"{name:>{width}}" for name, width in columns))
@@ -549,7 +570,13 @@ def report(runs: list[Run], rss: dict[str, dict[str, float]], web_api_calls: int
             f"    {workload:<14} p50 at c=1 {ours.p50 / bare.p50:5.2f}x"
             f"   throughput at c=50 {busy.rps / bare_busy.rps:5.2f}x"
         )
-        checks.append((f"{workload}: p50 at c=1 < {TARGET_MEDIAN_MS} ms", ours.p50 < 2.0))
+        paced = by["verifybot", workload, 1, True]
+        checks.append(
+            (f"{workload}: p50 at c=1 < {TARGET_MEDIAN_MS} ms", ours.p50 < TARGET_MEDIAN_MS)
+        )
+        checks.append(
+            (f"{workload}: p50 at c=1 paced < {TARGET_MEDIAN_MS} ms", paced.p50 < TARGET_MEDIAN_MS)
+        )
         checks.append((f"{workload}: throughput at c=50 >= bare", busy.rps >= bare_busy.rps))
     answering = [r for r in runs_all if r.app == "verifybot" and r.workload == "answer click"]
     if answering:
