@@ -210,16 +210,25 @@ class JobWorker:
 
         Waits at most `enqueue_timeout` for the database; QueueBusy past it.
         """
-        key = dedupe_key or _new_key()
+        [(job_id, created)] = self._insert([(kind, payload, dedupe_key or _new_key())])
+        self._queued([kind], [(job_id, created)])
+        return created
+
+    def _insert(self, jobs: list[tuple[str, dict[str, Any], str]]) -> list[tuple[int, bool]]:
+        """insert_jobs, waiting at most `enqueue_timeout` for the database; QueueBusy past it."""
         try:
             with self.store.busy_timeout(self.enqueue_timeout):
-                job_id, created = self.store.insert_job(kind, payload, key)
+                return self.store.insert_jobs(jobs)
         except StoreBusy as error:
             raise QueueBusy(str(error)) from None
-        if created:
-            log.debug("jobs.enqueued", job_id=job_id, kind=kind)
+
+    def _queued(self, kinds: list[str], written: list[tuple[int, bool]]) -> None:
+        """Log the jobs just created and wake the worker for them."""
+        for kind, (job_id, created) in zip(kinds, written, strict=True):
+            if created:
+                log.debug("jobs.enqueued", job_id=job_id, kind=kind)
+        if any(created for _, created in written):
             self.kick()
-        return created
 
     async def submit(
         self, kind: str, payload: dict[str, Any], dedupe_key: str | None = None
@@ -261,11 +270,7 @@ class JobWorker:
         writing.add_done_callback(functools.partial(self._written, batch))
 
     def _insert_submitted(self, batch: list[Submitted]) -> list[tuple[int, bool]]:
-        try:
-            with self.store.busy_timeout(self.enqueue_timeout):
-                return self.store.insert_jobs([(j.kind, j.payload, j.key) for j in batch])
-        except StoreBusy as error:
-            raise QueueBusy(str(error)) from None
+        return self._insert([(job.kind, job.payload, job.key) for job in batch])
 
     def _written(
         self, batch: list[Submitted], writing: asyncio.Future[list[tuple[int, bool]]]
@@ -281,13 +286,10 @@ class JobWorker:
             self._write_submitted()
 
     def _settle(self, batch: list[Submitted], written: list[tuple[int, bool]]) -> None:
-        for job, (job_id, created) in zip(batch, written, strict=True):
+        for job, (_, created) in zip(batch, written, strict=True):
             if not job.waiter.done():
                 job.waiter.set_result(created)
-            if created:
-                log.debug("jobs.enqueued", job_id=job_id, kind=job.kind)
-        if any(created for _, created in written):
-            self.kick()
+        self._queued([job.kind for job in batch], written)
 
     @property
     def running(self) -> int:
