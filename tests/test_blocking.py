@@ -28,7 +28,7 @@ async def test_store_work_leaves_the_loop_only_where_the_database_is_a_server(
 ) -> None:
     def where(key: str) -> tuple[int, bool]:
         store.mark_shown(key)
-        return threading.get_ident(), store.was_shown(key)
+        return threading.get_ident(), store.click_state(None, key)[1]
 
     thread, shown = await off_loop(store, where, "U1|C1|1.2|VB-1|step")
 

@@ -413,7 +413,7 @@ async def test_a_jobs_bookkeeping_waits_for_another_transaction_only_on_sqlite(
             store.mark_shown("a message")
     assert json.loads(job_row(store, job_id)["progress"]) == ["posted", "updated"]
     assert job_row(store, job_id)["status"] == "done"
-    assert store.was_shown("a message")
+    assert store.click_state(None, "a message") == (None, True)
 
 
 @pytest.mark.skipif(not ON_POSTGRES, reason="row locks of another claimer (PostgreSQL)")

@@ -377,8 +377,8 @@ def test_the_migrations_give_both_databases_the_same_schema(database: str, tmp_p
 async def test_a_press_reads_its_answer_and_whether_its_message_shows_it_at_once(
     store, service, actor, candidate
 ) -> None:
-    """click_state is answer_by_dedupe_key and was_shown in one statement, and gives the
-    same: the answer unsealed (its note readable) or None; the message's mark."""
+    """click_state reads, in one statement, what answer_by_dedupe_key gives (the answer
+    unsealed, its note readable, or None) and whether mark_shown marked the message."""
     hm = actor()
     verification_id = (await service.start(hm, candidate())).verification.id
     assert store.click_state("press-1", "message-1") == (None, False)

@@ -619,11 +619,6 @@ class Store:
             ),
         )
 
-    def was_shown(self, key: str) -> bool:
-        return (
-            self._row("SELECT 1 AS x FROM shown_answers WHERE key = ?", [_digest(key)]) is not None
-        )
-
     def take_turn_lease(self, key: str, owner: str, lease_until: datetime) -> bool:
         """Hold `key` until `lease_until` unless another owner holds it now; True if taken.
         One statement the key's row lock keeps right: no write lock (one round trip)."""
@@ -1014,7 +1009,8 @@ class Store:
         return self._open_answer(row) if row else None
 
     def click_state(self, dedupe_key: str | None, shown_key: str) -> tuple[Row | None, bool]:
-        """answer_by_dedupe_key and was_shown in one statement (one round trip on a server):
+        """The press's recorded answer (as answer_by_dedupe_key gives it) and whether its
+        message is marked shown (mark_shown), in one statement (one round trip on a server):
         what a button press needs to know before it records anything."""
         row = self._row(
             "SELECT a.*, (SELECT 1 FROM shown_answers WHERE key = ?) AS already_shown "
