@@ -37,7 +37,7 @@ import tempfile
 import time
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from pathlib import Path
 from typing import Any
 from urllib.parse import urlencode
@@ -437,18 +437,14 @@ def median_run(runs: list[Run]) -> Run:
 def pooled_run(runs: list[Run]) -> Run:
     """The rounds as one run: paced rounds' throughput is the pause's, so their latencies are
     pooled (three rounds of 50: a median of 150) rather than one round picked."""
-    first = runs[0]
-    return Run(
-        first.app,
-        first.workload,
-        first.concurrency,
-        sum(run.requests for run in runs),
-        sum(run.seconds for run in runs),
-        [latency for run in runs for latency in run.latencies],
-        sum(run.failures for run in runs),
-        first.paced,
-        sum(run.cpu_seconds for run in runs),
-        sum(run.settle_seconds for run in runs),
+    return replace(
+        runs[0],
+        requests=sum(run.requests for run in runs),
+        seconds=sum(run.seconds for run in runs),
+        latencies=[latency for run in runs for latency in run.latencies],
+        failures=sum(run.failures for run in runs),
+        cpu_seconds=sum(run.cpu_seconds for run in runs),
+        settle_seconds=sum(run.settle_seconds for run in runs),
     )
 
 
