@@ -24,7 +24,7 @@ log = structlog.get_logger("verifybot.teams")
 
 SESSION = "session"
 PERSONAL = "personal"
-TURN_LEASE_SECONDS = 60.0
+TURN_LEASE_SECONDS = 10.0
 NO_INVOKES = {"error": "verifybot's cards use Action.Submit; it handles no invoke activities"}
 
 
@@ -35,8 +35,9 @@ class TurnLocks:
     The session is read at the start of a turn and written at its end, after the replies are
     posted; two turns at once (a double click on a card's button, perhaps reaching two
     replicas) would both read the same session and both act on it, e.g. start the same
-    candidate's verification twice. A replica that dies mid-turn holds its lease until it
-    runs out.
+    candidate's verification twice. The lease is short and renewed every third of it while
+    the turn runs: a turn of any length keeps it, and a replica killed mid-turn blocks its
+    user for one lease at most (within Bot Framework's 15 s), not for a long fixed one.
     """
 
     def __init__(
@@ -44,6 +45,7 @@ class TurnLocks:
     ) -> None:
         self.store = store
         self.lease = timedelta(seconds=lease_seconds)
+        self.renew_every = lease_seconds / 3
         self.poll = poll
         self.owner = secrets.token_hex(8)
         self._locks: dict[str, asyncio.Lock] = {}
@@ -56,9 +58,11 @@ class TurnLocks:
         try:
             async with lock:
                 await self._take(key)
+                renewing = asyncio.create_task(self._renew(key))
                 try:
                     yield
                 finally:
+                    renewing.cancel()
                     self.store.drop_turn_lease(key, self.owner)
         finally:
             self._users[key] -= 1
@@ -66,8 +70,24 @@ class TurnLocks:
                 del self._users[key], self._locks[key]
 
     async def _take(self, key: str) -> None:
-        while not self.store.take_turn_lease(key, self.owner, self.store.clock() + self.lease):
+        while not self._lease(key):
             await asyncio.sleep(self.poll)
+
+    async def _renew(self, key: str) -> None:
+        while True:
+            await asyncio.sleep(self.renew_every)
+            try:
+                renewed = self._lease(key)
+            except self.store.db.Error as error:
+                log.warning("teams.turn_lease_not_renewed", error=type(error).__name__)
+                continue
+            if not renewed:
+                log.warning("teams.turn_lease_lost")
+                return
+
+    def _lease(self, key: str) -> bool:
+        """Take or renew `key`'s lease for one lease from now."""
+        return self.store.take_turn_lease(key, self.owner, self.store.clock() + self.lease)
 
     def __len__(self) -> int:
         return len(self._locks)
