@@ -386,6 +386,14 @@ MIGRATIONS: list[str] = [
         ON verifications(requested_by, platform, created_at)
         WHERE cancelled_at IS NULL AND status != 'cleared';
     """,
+    # 13: a candidate's verifications by their owner too: status by name reads only the
+    # caller's rows among the name's candidates (the candidate-only index it replaces is
+    # this one's prefix).
+    """
+    CREATE INDEX IF NOT EXISTS idx_verifications_candidate_owner
+        ON verifications(candidate_id, requested_by, platform);
+    DROP INDEX IF EXISTS idx_verifications_candidate;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

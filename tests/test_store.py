@@ -95,10 +95,30 @@ def test_a_database_newer_than_the_code_is_refused(db_path: Path) -> None:
 def test_the_lookups_are_indexed(store) -> None:
     assert ("shipping_index",) in index_columns(store, "candidates")
     assert ("name_index",) in index_columns(store, "candidates")
-    assert ("candidate_id",) in index_columns(store, "verifications")
+    assert ("candidate_id", "requested_by", "platform") in index_columns(store, "verifications")
     assert ("status",) in index_columns(store, "verifications")
     assert ("verification_id", "step_id", "id") in index_columns(store, "answers")
     assert ("dedupe_key",) in index_columns(store, "answers")
+
+
+@pytest.mark.sqlite_only
+def test_status_by_name_reads_the_owners_rows_through_one_index(store) -> None:
+    """The name's candidates first, then only the caller's rows of each, found in the index:
+    never the owner's index (a busy hiring manager's every verification) nor other owners'
+    rows of the name."""
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    try:
+        store.verifications_by_candidate_name("Ana Silva", ("U0HM1", "slack"))
+    finally:
+        store.db.conn.set_trace_callback(None)
+    [lookup] = [sql for sql in statements if "name_index" in sql]
+    plan = " | ".join(str(row[-1]) for row in store.db.execute(f"EXPLAIN QUERY PLAN {lookup}"))
+    assert "SEARCH c USING COVERING INDEX idx_candidates_name_index (name_index=?)" in plan
+    assert (
+        "SEARCH v USING INDEX idx_verifications_candidate_owner "
+        "(candidate_id=? AND requested_by=? AND platform=?)"
+    ) in plan
 
 
 @pytest.mark.sqlite_only

@@ -409,13 +409,14 @@ class Store:
         index = self.vault.blind_index("name_index", name_key(name))
         mine, params = "", [index]
         if owner is not None:
-            # `|| ''` keeps the planner on the name's few candidates: the owner's index would
-            # walk every verification a busy hiring manager ever started.
-            mine = " AND v.requested_by || '' = ? AND v.platform = ?"
+            mine = " AND v.requested_by = ? AND v.platform = ?"
             params += list(owner)
+        # CROSS JOIN keeps SQLite on the name's few candidates first, then the owner's rows
+        # of each in idx_verifications_candidate_owner: the owner's index would walk every
+        # verification a busy hiring manager ever started.
         return self._rows(
-            "SELECT v.* FROM verifications v JOIN candidates c ON c.id = v.candidate_id "
-            f"WHERE c.name_index = ?{mine} ORDER BY v.created_at DESC",
+            "SELECT v.* FROM candidates c CROSS JOIN verifications v "
+            f"WHERE v.candidate_id = c.id AND c.name_index = ?{mine} ORDER BY v.created_at DESC",
             params,
         )
 
