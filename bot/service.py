@@ -394,6 +394,7 @@ class VerificationService(SecurityDesk):
         self._check_view(actor, row)
         return self._view(row, security=self.roles.is_security(actor))
 
+    @reads_once
     async def status(self, actor: Actor, reference: str) -> VerificationView:
         """A verification by id, or the latest of a candidate by name, that the actor may see."""
         reference = reference.strip()
