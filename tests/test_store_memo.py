@@ -202,3 +202,23 @@ async def test_a_call_on_one_connection_still_waits_for_the_write_lock(
         with core.store.transaction():
             core.store.set_verification_status(vid, "blocked")
         assert core.store.verification(vid)["status"] == "blocked"
+
+
+@pytest.mark.sqlite_only
+@pytest.mark.parametrize("by", ["id", "name"])
+async def test_status_reads_each_row_once_by_id_or_by_name(core, actor, candidate, by) -> None:
+    """A status with its answers reads the candidate's key once, not once per answer."""
+    hm = actor("hm-1")
+    details = candidate()
+    verification_id = (await core.service.start(hm, details)).verification.id
+    for step, value in [("notarized_id", "verified"), ("background_check", "clear")]:
+        await core.service.answer(hm, verification_id, step, value, "checked")
+    statements: list[str] = []
+    core.store.db.conn.set_trace_callback(statements.append)
+    try:
+        view = await core.service.status(hm, verification_id if by == "id" else details["name"])
+    finally:
+        core.store.db.conn.set_trace_callback(None)
+    assert view.id == verification_id
+    assert view.answered >= 2
+    assert sum("FROM candidate_keys" in sql for sql in statements) == 1
