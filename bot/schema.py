@@ -388,10 +388,12 @@ MIGRATIONS: list[str] = [
     """,
     # 13: a candidate's verifications by their owner too: status by name reads only the
     # caller's rows among the name's candidates (the candidate-only index it replaces is
-    # this one's prefix).
+    # this one's prefix). The owner is indexed as `requested_by || ''`, the expression the
+    # lookup filters by, so that no plan (a prepared statement's generic one included) can
+    # take the owner's own indexes and walk a busy hiring manager's every verification.
     """
     CREATE INDEX IF NOT EXISTS idx_verifications_candidate_owner
-        ON verifications(candidate_id, requested_by, platform);
+        ON verifications(candidate_id, (requested_by || ''), platform);
     DROP INDEX IF EXISTS idx_verifications_candidate;
     """,
 ]

@@ -17,7 +17,7 @@ from bot.errors import PermissionDenied, StoreBusy, StoreError
 from bot.schema import MIGRATIONS, SCHEMA_VERSION
 from bot.store import GENESIS_HASH, Store
 from bot.store.pg_schema import PG_MIGRATIONS
-from tests.database import open_store, write_lock_held
+from tests.database import ON_POSTGRES, open_store, write_lock_held
 
 
 def index_columns(store: Store, table: str) -> set[tuple[str, ...]]:
@@ -95,7 +95,7 @@ def test_a_database_newer_than_the_code_is_refused(db_path: Path) -> None:
 def test_the_lookups_are_indexed(store) -> None:
     assert ("shipping_index",) in index_columns(store, "candidates")
     assert ("name_index",) in index_columns(store, "candidates")
-    assert ("candidate_id", "requested_by", "platform") in index_columns(store, "verifications")
+    assert ("candidate_id", None, "platform") in index_columns(store, "verifications")
     assert ("status",) in index_columns(store, "verifications")
     assert ("verification_id", "step_id", "id") in index_columns(store, "answers")
     assert ("dedupe_key",) in index_columns(store, "answers")
@@ -117,8 +117,31 @@ def test_status_by_name_reads_the_owners_rows_through_one_index(store) -> None:
     assert "SEARCH c USING COVERING INDEX idx_candidates_name_index (name_index=?)" in plan
     assert (
         "SEARCH v USING INDEX idx_verifications_candidate_owner "
-        "(candidate_id=? AND requested_by=? AND platform=?)"
+        "(candidate_id=? AND <expr>=? AND platform=?)"
     ) in plan
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="a prepared statement's generic plan (PostgreSQL)")
+def test_status_by_name_keeps_to_the_names_candidates_in_a_generic_plan(store) -> None:
+    """psycopg prepares a statement run often, and PostgreSQL may then plan it once for any
+    owner: that plan must still start from the name, never walk the owner's index."""
+    owner = ("U0HM1", "slack")
+    with store.remembering():
+        store.db.execute("SET plan_cache_mode = force_generic_plan")
+        try:
+            for _ in range(6):
+                store.verifications_by_candidate_name("Ana Silva", owner)
+            [prepared] = store.db.query(
+                "SELECT name FROM pg_prepared_statements WHERE statement LIKE '%name_index%'"
+            )
+            arguments = ", ".join(f"'{value}'" for value in ("0" * 64, *owner))
+            explained = store.db.query(f"EXPLAIN EXECUTE {prepared['name']}({arguments})")
+            plan = " | ".join(row["QUERY PLAN"] for row in explained)
+        finally:
+            store.db.execute("RESET plan_cache_mode")
+    assert "Index Cond: (name_index = $1)" in plan
+    assert "idx_verifications_candidate_owner" in plan
+    assert "((requested_by || ''::text) = $2)" in plan
 
 
 @pytest.mark.sqlite_only

@@ -409,14 +409,15 @@ class Store:
         index = self.vault.blind_index("name_index", name_key(name))
         mine, params = "", [index]
         if owner is not None:
-            mine = " AND v.requested_by = ? AND v.platform = ?"
+            # `|| ''` is idx_verifications_candidate_owner's expression: the name's few
+            # candidates first, then only the owner's rows of each, read in that index. The
+            # owner's own indexes cannot match it; they would walk every verification a busy
+            # hiring manager ever started.
+            mine = " AND v.requested_by || '' = ? AND v.platform = ?"
             params += list(owner)
-        # CROSS JOIN keeps SQLite on the name's few candidates first, then the owner's rows
-        # of each in idx_verifications_candidate_owner: the owner's index would walk every
-        # verification a busy hiring manager ever started.
         return self._rows(
-            "SELECT v.* FROM candidates c CROSS JOIN verifications v "
-            f"WHERE v.candidate_id = c.id AND c.name_index = ?{mine} ORDER BY v.created_at DESC",
+            "SELECT v.* FROM verifications v JOIN candidates c ON c.id = v.candidate_id "
+            f"WHERE c.name_index = ?{mine} ORDER BY v.created_at DESC",
             params,
         )
 
