@@ -20,7 +20,7 @@ import structlog
 from bot.blocking import Wake, off_loop
 from bot.errors import StoreBusy
 from bot.outbox import Backoff
-from bot.store import Row, Store
+from bot.store import ClaimedJobs, Row, Store
 
 log = structlog.get_logger("verifybot.jobs")
 
@@ -190,7 +190,7 @@ class JobWorker:
         self._running: dict[int, asyncio.Task[None]] = {}
         self._wake = Wake()
         self._filling = asyncio.Lock()
-        self._cut_off: set[asyncio.Future[list[Row]]] = set()
+        self._cut_off: set[asyncio.Future[ClaimedJobs]] = set()
         self._stopping = False
 
     def register(self, kind: str, handler: Handler) -> None:
@@ -295,27 +295,29 @@ class JobWorker:
     def running(self) -> int:
         return len(self._running)
 
-    async def _fill(self) -> None:
+    async def _fill(self) -> ClaimedJobs | None:
         """Claim due jobs until `concurrency` run, as many as are free at a time; one filler at
         a time, so that a job claimed (on a worker thread) is running before another filler
-        (drain) looks. Fewer than asked for: none is left due now."""
+        (drain) looks. Fewer than asked for: none is left due now, and that claim (with when
+        the next falls due) is returned; None when the slots filled up first."""
         async with self._filling:
             while not self._stopping:
                 wanted = self.concurrency - len(self._running)
                 if wanted <= 0:
-                    return
-                rows = await self._claim(wanted)
-                for row in rows:
+                    return None
+                claimed = await self._claim(wanted)
+                for row in claimed.rows:
                     job = Job.of(row, self.store)
                     task = asyncio.get_running_loop().create_task(
                         self._run(job), name=f"job-{job.id}"
                     )
                     self._running[job.id] = task
                     task.add_done_callback(functools.partial(self._done, job.id))
-                if len(rows) < wanted:
-                    return
+                if len(claimed.rows) < wanted:
+                    return claimed
+            return None
 
-    async def _claim(self, limit: int) -> list[Row]:
+    async def _claim(self, limit: int) -> ClaimedJobs:
         """Up to `limit` due jobs, claimed; on a worker thread where the store waits on a
         network. A claim a cancel (a stop) cuts off still ends on its thread: stop() hands its
         jobs back."""
@@ -417,8 +419,12 @@ class JobWorker:
         return left if self.requests.active else min(quiet_in, left)
 
     def _wait_seconds(self, idle_seconds: float) -> float:
+        return self._wait_until(self.store.next_job_due(self.handlers), idle_seconds)
+
+    def _wait_until(self, due: datetime | None, idle_seconds: float) -> float:
+        """The seconds to wait before looking again: till `due`, at most the idle poll and a
+        third of a lease (leases to renew)."""
         wait = min(idle_seconds, self.lease.total_seconds() / 3)
-        due = self.store.next_job_due(self.handlers)
         if due is not None:
             wait = min(wait, max(0.02, (due - self.store.clock()).total_seconds()))
         return wait
@@ -452,8 +458,11 @@ class JobWorker:
         if not self._may_be_due:
             return max(0.0, self._look_again_at - loop.time())
         self._may_be_due = False
-        await self._fill()
-        wait = await off_loop(self.store, self._wait_seconds, idle_seconds)
+        short = await self._fill()
+        if short is not None:
+            wait = self._wait_until(short.next_due, idle_seconds)
+        else:
+            wait = await off_loop(self.store, self._wait_seconds, idle_seconds)
         self._look_again_at = loop.time() + wait
         return wait
 
@@ -495,7 +504,7 @@ class JobWorker:
             row
             for claim in self._cut_off
             if not claim.cancelled() and not claim.exception()
-            for row in claim.result()
+            for row in claim.result().rows
         ]
         self._cut_off.clear()
         for job_id in [*unfinished, *(row["id"] for row in claimed)]:

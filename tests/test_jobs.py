@@ -344,13 +344,17 @@ async def test_a_claim_takes_up_to_its_limit_of_due_jobs_oldest_first(
 
     first = store.claim_jobs([KIND], "me", lease, 3)
 
-    assert [row["id"] for row in first] == ids[:3]
-    assert {(row["status"], row["locked_by"], row["attempts"]) for row in first} == {
+    assert [row["id"] for row in first.rows] == ids[:3]
+    assert {(row["status"], row["locked_by"], row["attempts"]) for row in first.rows} == {
         ("running", "me", 1)
     }
-    assert [row["id"] for row in store.claim_jobs([KIND], "you", lease, 3)] == ids[3:]
-    assert store.claim_jobs([KIND], "you", lease, 3) == []
-    assert store.claim_jobs([KIND], "you", lease, 0) == []
+    assert first.next_due is not None and first.next_due <= clock.now, "two are still due"
+    rest = store.claim_jobs([KIND], "you", lease, 3)
+    assert [row["id"] for row in rest.rows] == ids[3:]
+    assert rest.next_due == lease, "none due before the leases run out"
+    assert store.claim_jobs([KIND], "you", lease, 3) == ([], lease)
+    assert store.claim_jobs([KIND], "you", lease, 0) == ([], lease)
+    assert store.claim_jobs(["no.such.kind"], "you", lease, 3) == ([], None)
     assert [row["status"] for row in store.jobs()] == ["running"] * 5 + ["pending"]
 
 
@@ -374,7 +378,7 @@ async def test_a_worker_fills_its_free_slots_with_one_claim(stores, database, cl
 
     def counted(kinds, owner, lease_until, limit):
         claimed = claim_jobs(kinds, owner, lease_until, limit)
-        claims.append((limit, len(claimed)))
+        claims.append((limit, len(claimed.rows)))
         return claimed
 
     store.claim_jobs = counted  # type: ignore[method-assign]
@@ -612,7 +616,7 @@ async def test_a_request_ending_claims_nothing_unless_something_may_be_due(
 
     def counted(*args):
         claimed = claim_jobs(*args)
-        looks.append(len(claimed))
+        looks.append(len(claimed.rows))
         return claimed
 
     store.claim_jobs = counted  # type: ignore[method-assign]
@@ -634,6 +638,32 @@ async def test_a_request_ending_claims_nothing_unless_something_may_be_due(
             await asyncio.sleep(0.02)
         assert len(looks) == 3
         assert job_row(store)["status"] == "done"
+
+
+async def test_a_short_claim_tells_when_to_look_again_without_another_read(
+    stores, database, clock
+) -> None:
+    """The claim that finds too few due jobs also reads when the next falls due (here another
+    replica's lease running out), in its own round trip: the look reads nothing more."""
+    store = open_store(stores, database, clock)
+    store.insert_job(KIND, {}, "k")
+    assert store.claim_job([KIND], "other-replica", clock.now + timedelta(seconds=40))
+    worker = worker_on(store, lease_seconds=300)
+    worker.register(KIND, lambda job: asyncio.sleep(0))
+    due_reads: list[object] = []
+    next_job_due = store.next_job_due
+
+    def counted(kinds):
+        due_reads.append(kinds)
+        return next_job_due(kinds)
+
+    store.next_job_due = counted  # type: ignore[method-assign]
+
+    wait = await worker._look(idle_seconds=600)
+
+    assert wait == pytest.approx(40)
+    assert due_reads == []
+    assert job_row(store)["locked_by"] == "other-replica"
 
 
 async def test_a_job_waits_for_a_quiet_moment_at_most_max_hold(stores, database, clock) -> None:

@@ -40,6 +40,26 @@ AUDIT_SCHEME = "hmac-sha256-v1"
 JOB_ROWS_PER_STATEMENT = 100
 
 
+class ClaimedJobs(NamedTuple):
+    """Jobs just claimed, and when the next job of their kinds falls due (None: none is)."""
+
+    rows: list[Row]
+    next_due: datetime | None
+
+
+def _next_due_statement(kinds: list[str]) -> tuple[str, list[str]]:
+    return (
+        "SELECT min(CASE status WHEN 'pending' THEN next_attempt_at ELSE locked_until END) "
+        f"AS due FROM jobs WHERE kind IN ({', '.join('?' for _ in kinds)}) "
+        "AND status IN ('pending', 'running')",
+        kinds,
+    )
+
+
+def _due_of(row: Row | None) -> datetime | None:
+    return datetime.fromisoformat(row["due"]) if row and row["due"] else None
+
+
 class Person(NamedTuple):
     """Who a candidate is, for telling other people apart: the same mailbox and the same name
     is the same person (a re-run); another mailbox, or one mailbox under another name, is not."""
@@ -850,14 +870,15 @@ class Store:
 
     def claim_job(self, kinds: Iterable[str], owner: str, lease_until: datetime) -> Row | None:
         """The oldest due job of these kinds, now running under `owner`'s lease; None if none."""
-        claimed = self.claim_jobs(kinds, owner, lease_until, 1)
+        claimed = self.claim_jobs(kinds, owner, lease_until, 1).rows
         return claimed[0] if claimed else None
 
     def claim_jobs(
         self, kinds: Iterable[str], owner: str, lease_until: datetime, limit: int
-    ) -> list[Row]:
+    ) -> ClaimedJobs:
         """Up to `limit` of the oldest due jobs of these kinds, oldest first, now running under
-        `owner`'s lease; in one statement (one round trip on a server).
+        `owner`'s lease, and when the next one falls due after them (`next_job_due`); in one
+        transaction (one round trip on a server).
 
         Due: pending and past its next attempt time, or running under a lease that expired
         (its process died mid-job). Each claim counts as an attempt. On a server the rows are
@@ -865,10 +886,10 @@ class Store:
         """
         wanted = list(kinds)
         if not wanted or limit < 1:
-            return []
+            return ClaimedJobs([], self.next_job_due(wanted))
         now = self.now()
         marks = ", ".join("?" for _ in wanted)
-        [claimed] = self._unlocked(
+        claimed, [due] = self._unlocked(
             "jobs",
             (
                 f"WITH picked AS MATERIALIZED (SELECT id FROM jobs WHERE kind IN ({marks}) AND ("
@@ -880,8 +901,9 @@ class Store:
                 "RETURNING *",
                 [*wanted, now, now, limit, owner, iso(lease_until), now],
             ),
+            _next_due_statement(wanted),
         )
-        return sorted(claimed, key=lambda row: row["id"])
+        return ClaimedJobs(sorted(claimed, key=lambda row: row["id"]), _due_of(due))
 
     def renew_job_leases(self, job_ids: Iterable[int], owner: str, lease_until: datetime) -> int:
         """Extend the leases `owner` still holds; how many it still holds."""
@@ -995,13 +1017,7 @@ class Store:
         wanted = list(kinds)
         if not wanted:
             return None
-        row = self._row(
-            "SELECT min(CASE status WHEN 'pending' THEN next_attempt_at ELSE locked_until END) "
-            f"AS due FROM jobs WHERE kind IN ({', '.join('?' for _ in wanted)}) "
-            "AND status IN ('pending', 'running')",
-            wanted,
-        )
-        return datetime.fromisoformat(row["due"]) if row and row["due"] else None
+        return _due_of(self._row(*_next_due_statement(wanted)))
 
     def unfinished_jobs(self) -> int:
         return self._count("SELECT count(*) AS n FROM jobs WHERE status IN ('pending', 'running')")
