@@ -21,7 +21,7 @@ import statistics
 import sys
 import tempfile
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -45,6 +45,7 @@ REBUILD_BELOW = 10_000
 DEFAULT_N = 100_000
 DEFAULT_SAMPLES = 300
 WARMUP = 20
+ROUNDS = 3
 DATA_DIR = Path(
     os.environ.get("VERIFYBOT_BENCH_DATA", Path(__file__).resolve().parent.parent / ".bench-data")
 )
@@ -254,29 +255,33 @@ Operation = Callable[[], Awaitable[object]]
 class Bench:
     """The operations of the issue; each sample is prepared (untimed) on a fresh random target."""
 
-    def __init__(self, core: Core, client: TestClient, samples: int) -> None:
+    def __init__(self, core: Core, client: TestClient) -> None:
         self.core = core
         self.service = core.service
         self.client = client
-        self.samples = samples
         self.targets = Targets(core)
         self.rng = random.Random(5)
         self.counter = 0
+        self._draws: dict[str, tuple[Targets, random.Random]] = {}
 
-    async def run(self, operations: tuple[str, ...] = OPERATIONS) -> dict[str, Figures]:
-        figures = {}
-        warmup = min(WARMUP, self.samples)
-        for name in operations:
-            prepare = getattr(self, f"prepare_{name}")
-            timings = []
-            for index in range(self.samples + warmup):
-                op = await prepare()
-                began = time.perf_counter()
-                await op()
-                if index >= warmup:
-                    timings.append((time.perf_counter() - began) * 1000)
-            figures[name] = _figures(timings)
-        return figures
+    async def sample(self, name: str, count: int, warmup: int = 0) -> list[float]:
+        """`count` timings (ms) of the operation after `warmup` untimed runs. Each operation
+        draws its own targets, going on where its last samples left off: the same whichever
+        others run (`--operation` measures what a full run does), and no two operations
+        share (warm) rows."""
+        if name not in self._draws:
+            seed = OPERATIONS.index(name)
+            self._draws[name] = (Targets(self.core, seed=11 + seed), random.Random(5 + seed))
+        self.targets, self.rng = self._draws[name]
+        prepare = getattr(self, f"prepare_{name}")
+        timings = []
+        for index in range(count + warmup):
+            op = await prepare()
+            began = time.perf_counter()
+            await op()
+            if index >= warmup:
+                timings.append((time.perf_counter() - began) * 1000)
+        return timings
 
     async def prepare_status_by_id(self) -> Operation:
         target = self.targets.pick()
@@ -355,16 +360,48 @@ def _figures(timings: list[float]) -> Figures:
 
 
 async def measure(
-    location: str, samples: int, playbooks: Path, operations: tuple[str, ...] = OPERATIONS
-) -> dict[str, Figures]:
-    """The operations on the database at `location`, through the service and the HTTP app."""
+    locations: tuple[str, str],
+    samples: int,
+    playbooks: Path,
+    operations: tuple[str, ...] = OPERATIONS,
+) -> tuple[dict[str, Figures], dict[str, Figures]]:
+    """The operations on both databases, through the service and the HTTP app, side by side:
+    each operation's samples in ROUNDS rounds that alternate between the two, so that the
+    machine's drift during a run (a shared VM's) falls on both sizes alike."""
+    async with contextlib.AsyncExitStack() as stack:
+        benches = [
+            await stack.enter_async_context(_bench_on(where, playbooks)) for where in locations
+        ]
+        timings: dict[str, tuple[list[float], list[float]]] = {}
+        for name in operations:
+            timings[name] = ([], [])
+            for number, count in enumerate(_rounds(samples)):
+                warmup = min(WARMUP, samples) if number == 0 else 0
+                for side in (0, 1) if number % 2 == 0 else (1, 0):
+                    timings[name][side].extend(await benches[side].sample(name, count, warmup))
+    return (
+        {name: _figures(both[0]) for name, both in timings.items()},
+        {name: _figures(both[1]) for name, both in timings.items()},
+    )
+
+
+@contextlib.asynccontextmanager
+async def _bench_on(location: str, playbooks: Path) -> AsyncIterator[Bench]:
     core = build_core(settings_for(location, playbooks))
     try:
         app = build_app(core, frontends=[ApiFrontend(core)])
         async with TestClient(TestServer(app)) as client:
-            return await Bench(core, client, samples).run(operations)
+            yield Bench(core, client)
     finally:
         core.close()
+
+
+def _rounds(samples: int) -> list[int]:
+    """`samples` split into at most ROUNDS near-equal rounds."""
+    return [
+        samples // ROUNDS + (1 if number < samples % ROUNDS else 0)
+        for number in range(min(ROUNDS, samples))
+    ]
 
 
 # report
@@ -422,12 +459,11 @@ def run(
     base = prepare(baseline, data_dir, database_url, progress=progress)
     big = prepare(n, data_dir, database_url, rebuild, progress)
     with playbook_dir() as playbooks:
-        small = asyncio.run(
-            measure(location_of(baseline, data_dir, database_url), samples, playbooks, operations)
+        locations = (
+            location_of(baseline, data_dir, database_url),
+            location_of(n, data_dir, database_url),
         )
-        large = asyncio.run(
-            measure(location_of(n, data_dir, database_url), samples, playbooks, operations)
-        )
+        small, large = asyncio.run(measure(locations, samples, playbooks, operations))
     return report(base, big, small, large)
 
 
