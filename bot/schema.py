@@ -396,6 +396,14 @@ MIGRATIONS: list[str] = [
         ON verifications(candidate_id, (requested_by || ''), platform);
     DROP INDEX IF EXISTS idx_verifications_candidate;
     """,
+    # 14: a hiring manager's unfinished verifications in the list's very order (newest, then
+    # id), so that a page stops at its limit in any plan, a generic one included; replaces 12.
+    """
+    CREATE INDEX IF NOT EXISTS idx_verifications_unfinished_newest
+        ON verifications(requested_by, platform, created_at, id)
+        WHERE cancelled_at IS NULL AND status != 'cleared';
+    DROP INDEX IF EXISTS idx_verifications_unfinished;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

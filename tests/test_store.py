@@ -6,6 +6,7 @@ import asyncio
 import itertools
 import sqlite3
 import threading
+from collections.abc import Callable
 from datetime import timedelta
 from pathlib import Path
 
@@ -15,7 +16,7 @@ from pydantic import ValidationError
 from bot.config import Settings
 from bot.errors import PermissionDenied, StoreBusy, StoreError
 from bot.schema import MIGRATIONS, SCHEMA_VERSION
-from bot.store import GENESIS_HASH, Store
+from bot.store import GENESIS_HASH, Row, Store
 from bot.store.pg_schema import PG_MIGRATIONS
 from tests.database import ON_POSTGRES, open_store, write_lock_held
 
@@ -101,19 +102,46 @@ def test_the_lookups_are_indexed(store) -> None:
     assert ("dedupe_key",) in index_columns(store, "answers")
 
 
+def sqlite_plan(store: Store, run: Callable[[], object], marker: str) -> str:
+    """SQLite's plan of the statement `run` sends that contains `marker` (its own SQL)."""
+    statements: list[str] = []
+    store.db.conn.set_trace_callback(statements.append)
+    try:
+        run()
+    finally:
+        store.db.conn.set_trace_callback(None)
+    [statement] = [sql for sql in statements if marker in sql]
+    return " | ".join(str(row[-1]) for row in store.db.execute(f"EXPLAIN QUERY PLAN {statement}"))
+
+
+def generic_plan(store: Store, run: Callable[[], object], marker: str, arguments: list[str]) -> str:
+    """PostgreSQL's generic plan of the statement psycopg prepared for `run` (run six times:
+    psycopg prepares from the fifth) that contains `marker`: the plan of any arguments."""
+    with store.remembering():
+        store.db.execute("SET plan_cache_mode = force_generic_plan")
+        try:
+            for _ in range(6):
+                run()
+            [prepared] = store.db.query(
+                "SELECT name FROM pg_prepared_statements WHERE statement LIKE ?", [f"%{marker}%"]
+            )
+            values = ", ".join(f"'{value}'" for value in arguments)
+            explained = store.db.query(f"EXPLAIN EXECUTE {prepared['name']}({values})")
+        finally:
+            store.db.execute("RESET plan_cache_mode")
+    return " | ".join(row["QUERY PLAN"] for row in explained)
+
+
 @pytest.mark.sqlite_only
 def test_status_by_name_reads_the_owners_rows_through_one_index(store) -> None:
     """The name's candidates first, then only the caller's rows of each, found in the index:
     never the owner's index (a busy hiring manager's every verification) nor other owners'
     rows of the name."""
-    statements: list[str] = []
-    store.db.conn.set_trace_callback(statements.append)
-    try:
-        store.verifications_by_candidate_name("Ana Silva", ("U0HM1", "slack"))
-    finally:
-        store.db.conn.set_trace_callback(None)
-    [lookup] = [sql for sql in statements if "name_index" in sql]
-    plan = " | ".join(str(row[-1]) for row in store.db.execute(f"EXPLAIN QUERY PLAN {lookup}"))
+    plan = sqlite_plan(
+        store,
+        lambda: store.verifications_by_candidate_name("Ana Silva", ("U0HM1", "slack")),
+        "name_index",
+    )
     assert "SEARCH c USING COVERING INDEX idx_candidates_name_index (name_index=?)" in plan
     assert (
         "SEARCH v USING INDEX idx_verifications_candidate_owner "
@@ -126,22 +154,44 @@ def test_status_by_name_keeps_to_the_names_candidates_in_a_generic_plan(store) -
     """psycopg prepares a statement run often, and PostgreSQL may then plan it once for any
     owner: that plan must still start from the name, never walk the owner's index."""
     owner = ("U0HM1", "slack")
-    with store.remembering():
-        store.db.execute("SET plan_cache_mode = force_generic_plan")
-        try:
-            for _ in range(6):
-                store.verifications_by_candidate_name("Ana Silva", owner)
-            [prepared] = store.db.query(
-                "SELECT name FROM pg_prepared_statements WHERE statement LIKE '%name_index%'"
-            )
-            arguments = ", ".join(f"'{value}'" for value in ("0" * 64, *owner))
-            explained = store.db.query(f"EXPLAIN EXECUTE {prepared['name']}({arguments})")
-            plan = " | ".join(row["QUERY PLAN"] for row in explained)
-        finally:
-            store.db.execute("RESET plan_cache_mode")
+    plan = generic_plan(
+        store,
+        lambda: store.verifications_by_candidate_name("Ana Silva", owner),
+        "name_index",
+        ["0" * 64, *owner],
+    )
     assert "Index Cond: (name_index = $1)" in plan
     assert "idx_verifications_candidate_owner" in plan
     assert "((requested_by || ''::text) = $2)" in plan
+
+
+def open_list(store: Store) -> list[Row]:
+    return store.list_verifications("U0HM1", None, 50, "slack", unfinished=True)
+
+
+@pytest.mark.sqlite_only
+def test_a_managers_open_list_is_read_in_index_order(store) -> None:
+    """Newest first straight from the index, each escalation looked up by its verification:
+    no sort of a busy hiring manager's every unfinished verification."""
+    plan = sqlite_plan(store, lambda: open_list(store), "LEFT JOIN escalations")
+    assert (
+        "SEARCH v USING INDEX idx_verifications_unfinished_newest (requested_by=? AND platform=?)"
+    ) in plan
+    assert "SEARCH e USING INDEX" in plan and "(verification_id=?)" in plan
+    assert "TEMP B-TREE" not in plan
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="a prepared statement's generic plan (PostgreSQL)")
+def test_a_managers_open_list_stops_at_its_page_in_a_generic_plan(store) -> None:
+    """The generic plan reads the index backwards and stops at the limit: no sort (which
+    read all 6,000 of a busy manager's unfinished rows, 55 ms at a million) and no hash of
+    every confirmed escalation (53 ms)."""
+    plan = generic_plan(
+        store, lambda: open_list(store), "LEFT JOIN escalations", ["U0HM1", "slack", "50", "0"]
+    )
+    assert "Index Scan Backward using idx_verifications_unfinished_newest" in plan
+    assert "Sort" not in plan
+    assert "Hash" not in plan
 
 
 @pytest.mark.sqlite_only

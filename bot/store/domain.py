@@ -462,36 +462,40 @@ class Store:
         unfinished: bool = False,
         offset: int = 0,
     ) -> list[Row]:
-        """Newest first; `requested_by` and `platform` together name one person.
+        """Newest first (ties: the higher id first); `requested_by` and `platform` together
+        name one person.
 
         `unfinished` keeps what `VerificationView.open` keeps, read from the stored outcome
-        (through idx_verifications_unfinished): steps left (in progress, or blocked with fraud
-        not confirmed) or a finding awaiting security. A cleared verification never awaits
-        security: a finding awaiting a decision holds the outcome down. Only a blocked one with
-        every step answered and no escalation passes without being open.
+        (through idx_verifications_unfinished_newest, in its order: a page stops at its limit)
+        and the verification's one escalation, joined row by row: steps left (in progress, or
+        blocked with fraud not confirmed) or a finding awaiting security. A cleared
+        verification never awaits security: a finding awaiting a decision holds the outcome
+        down. Only a blocked one with every step answered and no escalation passes without
+        being open.
         """
         clauses, params = [], []
         if requested_by is not None:
-            clauses.append("requested_by = ?")
+            clauses.append("v.requested_by = ?")
             params.append(requested_by)
         if platform is not None:
-            clauses.append("platform = ?")
+            clauses.append("v.platform = ?")
             params.append(platform)
         if statuses is not None:
             wanted = list(statuses)
-            clauses.append(f"status IN ({', '.join('?' for _ in wanted)})")
+            clauses.append(f"v.status IN ({', '.join('?' for _ in wanted)})")
             params.extend(wanted)
+        source = "verifications v"
         if unfinished:
+            source += " LEFT JOIN escalations e ON e.verification_id = v.id"
             clauses.append(
-                "cancelled_at IS NULL AND status != 'cleared' AND (status = 'in_progress' "
-                "OR (status = 'blocked' AND NOT EXISTS (SELECT 1 FROM escalations e "
-                "WHERE e.verification_id = verifications.id AND e.status = 'confirmed')) "
-                "OR EXISTS (SELECT 1 FROM escalations e WHERE e.verification_id = verifications.id "
-                "AND e.status IN ('open', 'acknowledged')))"
+                "v.cancelled_at IS NULL AND v.status != 'cleared' AND (v.status = 'in_progress' "
+                "OR (v.status = 'blocked' AND (e.status IS NULL OR e.status != 'confirmed')) "
+                "OR e.status IN ('open', 'acknowledged'))"
             )
         where = f"WHERE {' AND '.join(clauses)}" if clauses else ""
         return self._rows(
-            f"SELECT * FROM verifications {where} ORDER BY created_at DESC, id LIMIT ? OFFSET ?",
+            f"SELECT v.* FROM {source} {where} ORDER BY v.created_at DESC, v.id DESC "
+            "LIMIT ? OFFSET ?",
             [*params, limit, offset],
         )
 

@@ -318,7 +318,7 @@ PG_MIGRATIONS: list[str] = [
     CREATE INDEX idx_workflow_executions_verification
         ON workflow_executions(verification_id, status);
     """,
-    # 9 to 13 (chases and hand-overs; replicas' leases and shown answers; the indexes for a
+    # 9 to 14 (chases and hand-overs; replicas' leases and shown answers; the indexes for a
     # million verifications) are the same SQL on both databases: bot/schema.py's own text.
-    *MIGRATIONS[8:13],
+    *MIGRATIONS[8:14],
 ]
