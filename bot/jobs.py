@@ -418,8 +418,11 @@ class JobWorker:
             return 0.0
         return left if self.requests.active else min(quiet_in, left)
 
-    def _wait_seconds(self, idle_seconds: float) -> float:
-        return self._wait_until(self.store.next_job_due(self.handlers), idle_seconds)
+    async def _next_due(self, short: ClaimedJobs | None) -> datetime | None:
+        """When the next job falls due: as the fill's short claim read it, else read now."""
+        if short is not None:
+            return short.next_due
+        return await off_loop(self.store, self.store.next_job_due, self.handlers)
 
     def _wait_until(self, due: datetime | None, idle_seconds: float) -> float:
         """The seconds to wait before looking again: till `due`, at most the idle poll and a
@@ -459,16 +462,9 @@ class JobWorker:
             return max(0.0, self._look_again_at - loop.time())
         self._may_be_due = False
         short = await self._fill()
-        if short is not None:
-            wait = self._wait_until(short.next_due, idle_seconds)
-        else:
-            wait = await off_loop(self.store, self._wait_seconds, idle_seconds)
+        wait = self._wait_until(await self._next_due(short), idle_seconds)
         self._look_again_at = loop.time() + wait
         return wait
-
-    def _due_within(self, seconds: float) -> bool:
-        due = self.store.next_job_due(self.handlers)
-        return due is not None and due <= self.store.clock() + timedelta(seconds=seconds)
 
     async def drain(self, timeout: float = 10.0, horizon: float = 0.0) -> bool:
         """Run jobs until none is running or due within `horizon` seconds (a retry soon);
@@ -476,9 +472,11 @@ class JobWorker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            await self._fill()
-            if not self._running and not self._due_within(horizon):
-                return True
+            short = await self._fill()
+            if not self._running:
+                due = await self._next_due(short)
+                if due is None or due > self.store.clock() + timedelta(seconds=horizon):
+                    return True
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False
