@@ -259,8 +259,8 @@ class Bench:
         self.core = core
         self.service = core.service
         self.client = client
-        self.targets = Targets(core)
-        self.rng = random.Random(5)
+        self.targets: Targets
+        self.rng: random.Random
         self.counter = 0
         self._draws: dict[str, tuple[Targets, random.Random]] = {}
 
