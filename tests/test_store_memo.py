@@ -14,6 +14,7 @@ from bot.errors import StoreBusy
 from bot.models import Actor, Platform
 from bot.runtime import Core
 from bot.sealing import ERASED
+from bot.store import domain
 from bot.store.memo import Memo
 from tests.database import open_store, write_lock_held
 
@@ -222,3 +223,73 @@ async def test_status_reads_each_row_once_by_id_or_by_name(core, actor, candidat
     assert view.id == verification_id
     assert view.answered >= 2
     assert sum("FROM candidate_keys" in sql for sql in statements) == 1
+
+
+@pytest.mark.sqlite_only
+async def test_status_by_name_reads_its_verifications_once_in_a_new_process(two, actor, candidate):
+    """The name's rows name their candidates: opening the answers reads no verification again."""
+    first, second = two
+    hm = actor("hm-1")
+    details = candidate()
+    verification_id = (await first.service.start(hm, details)).verification.id
+    await first.service.answer(hm, verification_id, "notarized_id", "verified", NOTE)
+    statements: list[str] = []
+    second.store.db.conn.set_trace_callback(statements.append)
+    try:
+        view = await second.service.status(hm, details["name"])
+    finally:
+        second.store.db.conn.set_trace_callback(None)
+    assert view.id == verification_id
+    assert view.findings[0].note == NOTE
+    assert sum("FROM verifications" in sql for sql in statements) == 1
+
+
+# what a process keeps between calls
+
+
+def person(name: str) -> dict[str, str]:
+    address = "1 Elm St, Springfield, IL 62701"
+    return {
+        "name": name,
+        "email": f"{name.split()[0].lower()}@example.com",
+        "home_address": address,
+        "shipping_address": address,
+        "home_normalized": "1 ELM ST SPRINGFIELD IL 62701",
+        "shipping_normalized": "1 ELM ST SPRINGFIELD IL 62701",
+    }
+
+
+async def test_a_key_remembered_for_a_rolled_back_candidate_opens_nothing_of_the_next(two):
+    """SQLite gives a rolled-back insert's id to the next candidate, who has another key."""
+    first, second = two
+    with pytest.raises(RuntimeError), first.store.transaction():
+        first.store.insert_candidate(person("Jane Doe"))
+        raise RuntimeError("rolled back")
+    candidate_id = second.store.insert_candidate(person("John Roe"))
+
+    opened = first.store.candidate(candidate_id)
+
+    assert opened["name"] == "John Roe"
+    assert opened["email"] == "john@example.com"
+
+
+async def test_a_process_keeps_a_bounded_number_of_candidates_and_keys(
+    make_core, actor, candidate, monkeypatch
+):
+    monkeypatch.setattr(domain, "REMEMBERED_CANDIDATES", 2)
+    monkeypatch.setattr(domain, "REMEMBERED_KEYS", 2)
+    writer, reader = make_core(), make_core()
+    hm = actor("hm-1")
+    started_ids = []
+    for _ in range(5):
+        verification_id = await started(writer, actor, candidate)
+        await writer.service.answer(hm, verification_id, "notarized_id", "verified", NOTE)
+        started_ids.append(verification_id)
+
+    for verification_id in started_ids + started_ids[:2]:
+        view = await reader.service.view(hm, verification_id)
+        assert view.candidate.name.startswith("Candidate ")
+        assert view.findings[0].note == NOTE
+
+    assert len(reader.store._candidate_of) == 2
+    assert len(reader.store._candidate_keys) == 2

@@ -30,6 +30,7 @@ from bot.sealing import (
 )
 from bot.store import memo
 from bot.store.backend import Backend, Cursor, is_database_url
+from bot.store.bounded import BoundedMap
 from bot.store.postgres import PostgresBackend, redacted
 from bot.store.sqlite import SqliteBackend
 
@@ -38,6 +39,8 @@ Clock = Callable[[], datetime]
 GENESIS_HASH = "0" * 64
 AUDIT_SCHEME = "hmac-sha256-v1"
 JOB_ROWS_PER_STATEMENT = 100
+REMEMBERED_KEYS = 10_000
+REMEMBERED_CANDIDATES = 100_000
 
 
 class ClaimedJobs(NamedTuple):
@@ -117,8 +120,8 @@ class Store:
         except StoreError:
             self.db.close()
             raise
-        self._candidate_keys: dict[int, bytes | None] = {}
-        self._candidate_of: dict[str, int] = {}
+        self._candidate_keys: BoundedMap[int, tuple[str, bytes]] = BoundedMap(REMEMBERED_KEYS)
+        self._candidate_of: BoundedMap[str, int] = BoundedMap(REMEMBERED_CANDIDATES)
         self._upgrade_data()
 
     @property
@@ -221,7 +224,7 @@ class Store:
         candidate_ids = sorted({int(row["candidate_id"]) for row in verifications})
         for row in verifications:
             remembered.put("verifications", row["id"], row)
-            self._candidate_of[row["id"]] = int(row["candidate_id"])
+            self._candidate_of.put(row["id"], int(row["candidate_id"]))
         keys = {
             row["candidate_id"]: row
             for row in self._rows_in(
@@ -323,7 +326,7 @@ class Store:
         key = self.vault.new_data_key()
         wrapped = self.vault.wrap(key, candidate_id)
         self._insert("candidate_keys", {"candidate_id": candidate_id, "wrapped": wrapped})
-        self._candidate_keys[candidate_id] = key
+        self._candidate_keys.put(candidate_id, (wrapped, key))
         self._write_sealed_candidate(candidate_id, key, fields)
         return candidate_id
 
@@ -339,7 +342,8 @@ class Store:
         """The candidate's data key; None once the candidate is erased, by any process.
 
         The sealed key is read every time (an erasure elsewhere deletes it), once per
-        `remembering()` block; only its unwrapping is remembered across calls.
+        `remembering()` block; only its unwrapping is remembered across calls, for that very
+        wrapped key (an id a rolled-back insert used may come back with another).
         """
         row = self._remember(
             "candidate_keys",
@@ -349,21 +353,26 @@ class Store:
             ),
         )
         if row is None:
-            self._candidate_keys.pop(candidate_id, None)
+            self._candidate_keys.pop(candidate_id)
             return None
-        if candidate_id not in self._candidate_keys:
-            self._candidate_keys[candidate_id] = self.vault.unwrap(row["wrapped"], candidate_id)
-        return self._candidate_keys[candidate_id]
+        known = self._candidate_keys.get(candidate_id)
+        if known is not None and known[0] == row["wrapped"]:
+            return known[1]
+        key = self.vault.unwrap(row["wrapped"], candidate_id)
+        self._candidate_keys.put(candidate_id, (row["wrapped"], key))
+        return key
 
     def _key_of_verification(self, verification_id: str) -> bytes | None:
-        if verification_id not in self._candidate_of:
+        candidate_id = self._candidate_of.get(verification_id)
+        if candidate_id is None:
             row = self._row(
                 "SELECT candidate_id FROM verifications WHERE id = ?", [verification_id]
             )
             if row is None:
                 return None
-            self._candidate_of[verification_id] = int(row["candidate_id"])
-        return self.candidate_key(self._candidate_of[verification_id])
+            candidate_id = int(row["candidate_id"])
+            self._candidate_of.put(verification_id, candidate_id)
+        return self.candidate_key(candidate_id)
 
     def _open_candidate(self, row: Row) -> Row:
         key = self.candidate_key(row["id"])
@@ -409,7 +418,7 @@ class Store:
             lambda: self._row("SELECT * FROM verifications WHERE id = ?", [verification_id]),
         )
         if row is not None:
-            self._candidate_of[verification_id] = int(row["candidate_id"])
+            self._candidate_of.put(verification_id, int(row["candidate_id"]))
         return row
 
     def candidate(self, candidate_id: int) -> Row | None:
@@ -435,11 +444,14 @@ class Store:
             # hiring manager ever started.
             mine = " AND v.requested_by || '' = ? AND v.platform = ?"
             params += list(owner)
-        return self._rows(
+        rows = self._rows(
             "SELECT v.* FROM verifications v JOIN candidates c ON c.id = v.candidate_id "
             f"WHERE c.name_index = ?{mine} ORDER BY v.created_at DESC",
             params,
         )
+        for row in rows:
+            self._candidate_of.put(row["id"], int(row["candidate_id"]))
+        return rows
 
     def email_index(self, email: str) -> str:
         """The keyed hash an email is looked up (and audited) by."""
@@ -1126,7 +1138,7 @@ class Store:
             f"UPDATE candidates SET {cleared}, erased_at = ? WHERE id = ?",
             [self.now(), candidate_id],
         )
-        self._candidate_keys.pop(candidate_id, None)
+        self._candidate_keys.pop(candidate_id)
         if (remembered := self._memo()) is not None:
             remembered.forget()
         erasure_id = self._insert(
@@ -1255,7 +1267,7 @@ class Store:
         key = self.vault.new_data_key()
         wrapped = self.vault.wrap(key, row["id"])
         self._insert("candidate_keys", {"candidate_id": row["id"], "wrapped": wrapped})
-        self._candidate_keys[row["id"]] = key
+        self._candidate_keys.put(row["id"], (wrapped, key))
         indexes = blind_indexes(self.vault, row)
         assignments = ", ".join(f"{name} = ?" for name in indexes)
         self._execute(
