@@ -404,6 +404,31 @@ MIGRATIONS: list[str] = [
         WHERE cancelled_at IS NULL AND status != 'cleared';
     DROP INDEX IF EXISTS idx_verifications_unfinished;
     """,
+    # 15: status by name reads one index however many candidates share the name: each
+    # verification carries its candidate's name index, indexed with the owner; triggers keep
+    # it in step (a start copies it, an erasure empties it). Replaces 13, whose candidate
+    # prefix idx_verifications_candidate_playbook (11) still serves, and the candidates' own
+    # name index, which nothing else looks up.
+    """
+    ALTER TABLE verifications ADD COLUMN name_index TEXT;
+    UPDATE verifications SET name_index =
+        (SELECT c.name_index FROM candidates c WHERE c.id = verifications.candidate_id);
+    CREATE INDEX IF NOT EXISTS idx_verifications_name_owner
+        ON verifications(name_index, requested_by, platform, created_at);
+    DROP INDEX IF EXISTS idx_verifications_candidate_owner;
+    DROP INDEX IF EXISTS idx_candidates_name_index;
+    CREATE TRIGGER verifications_name_index AFTER INSERT ON verifications
+    BEGIN
+        UPDATE verifications
+        SET name_index = (SELECT name_index FROM candidates WHERE id = NEW.candidate_id)
+        WHERE id = NEW.id;
+    END;
+    CREATE TRIGGER candidates_name_index AFTER UPDATE OF name_index ON candidates
+    WHEN OLD.name_index IS NOT NEW.name_index
+    BEGIN
+        UPDATE verifications SET name_index = NEW.name_index WHERE candidate_id = NEW.id;
+    END;
+    """,
 ]
 
 SCHEMA_VERSION = len(MIGRATIONS)

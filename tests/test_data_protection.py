@@ -342,6 +342,8 @@ async def test_erasure_destroys_the_key_and_keeps_the_skeleton_and_the_audit(
     assert wrapped.encode() not in raw_bytes(database), "not even the sealed key is left"
     row = core.store.state_rows("candidates")[0]
     assert row["name"] is None and row["email_index"] is None and row["erased_at"]
+    copied = core.store.db.execute("SELECT name_index FROM verifications WHERE id = ?", [vid])
+    assert copied.fetchone()[0] is None, "nor the name's index on the verification"
     view = await core.service.view(OPERATOR, vid)
     assert view.erased and view.candidate.name == ERASED
     assert view.findings[0].note == ERASED

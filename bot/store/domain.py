@@ -434,19 +434,18 @@ class Store:
     def verifications_by_candidate_name(
         self, name: str, owner: tuple[str, str] | None = None
     ) -> list[Row]:
-        """Newest first; only those `owner` (user id, platform) started when given."""
+        """Newest first; only those `owner` (user id, platform) started when given.
+
+        Read in idx_verifications_name_owner alone: the owner's rows of the name, however
+        many candidates share it and however many verifications the owner started.
+        """
         index = self.vault.blind_index("name_index", name_key(name))
         mine, params = "", [index]
         if owner is not None:
-            # `|| ''` is idx_verifications_candidate_owner's expression: the name's few
-            # candidates first, then only the owner's rows of each, read in that index. The
-            # owner's own indexes cannot match it; they would walk every verification a busy
-            # hiring manager ever started.
-            mine = " AND v.requested_by || '' = ? AND v.platform = ?"
+            mine = " AND requested_by = ? AND platform = ?"
             params += list(owner)
         rows = self._rows(
-            "SELECT v.* FROM verifications v JOIN candidates c ON c.id = v.candidate_id "
-            f"WHERE c.name_index = ?{mine} ORDER BY v.created_at DESC",
+            f"SELECT * FROM verifications WHERE name_index = ?{mine} ORDER BY created_at DESC",
             params,
         )
         for row in rows:

@@ -321,4 +321,30 @@ PG_MIGRATIONS: list[str] = [
     # 9 to 14 (chases and hand-overs; replicas' leases and shown answers; the indexes for a
     # million verifications) are the same SQL on both databases: bot/schema.py's own text.
     *MIGRATIONS[8:14],
+    # 15: the candidate's name index on each verification, kept in step by triggers (the
+    # start's copy set before the row is written).
+    """
+    ALTER TABLE verifications ADD COLUMN name_index TEXT;
+    UPDATE verifications v SET name_index = c.name_index
+        FROM candidates c WHERE c.id = v.candidate_id;
+    CREATE INDEX IF NOT EXISTS idx_verifications_name_owner
+        ON verifications(name_index, requested_by, platform, created_at);
+    DROP INDEX IF EXISTS idx_verifications_candidate_owner;
+    DROP INDEX IF EXISTS idx_candidates_name_index;
+    CREATE FUNCTION verifybot_verification_name_index() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        NEW.name_index := (SELECT name_index FROM candidates WHERE id = NEW.candidate_id);
+        RETURN NEW;
+    END $$;
+    CREATE TRIGGER verifications_name_index BEFORE INSERT ON verifications
+        FOR EACH ROW EXECUTE FUNCTION verifybot_verification_name_index();
+    CREATE FUNCTION verifybot_candidate_name_index() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        UPDATE verifications SET name_index = NEW.name_index WHERE candidate_id = NEW.id;
+        RETURN NULL;
+    END $$;
+    CREATE TRIGGER candidates_name_index AFTER UPDATE OF name_index ON candidates
+        FOR EACH ROW WHEN (OLD.name_index IS DISTINCT FROM NEW.name_index)
+        EXECUTE FUNCTION verifybot_candidate_name_index();
+    """,
 ]

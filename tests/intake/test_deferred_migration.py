@@ -24,6 +24,9 @@ def test_pending_deferred_work_becomes_sealed_jobs_and_the_table_goes(make_core)
     later += "DROP TABLE shown_answers; DROP TABLE turn_leases;"
     later += "ALTER TABLE outbox DROP COLUMN locked_by;"
     later += "ALTER TABLE outbox DROP COLUMN locked_until;"
+    later += "DROP TRIGGER verifications_name_index; DROP TRIGGER candidates_name_index;"
+    later += "DROP INDEX idx_verifications_name_owner;"
+    later += "ALTER TABLE verifications DROP COLUMN name_index;"
     store.db.executescript(later + DEFERRED_SCHEMA)
     key = "handover:VB-ABCD-2345"
     secret = {"verification_id": "VB-ABCD-2345", "emails": ["zoë@example.com"], "intro": "x"}
