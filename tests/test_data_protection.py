@@ -471,6 +471,7 @@ async def test_an_older_database_is_sealed_and_its_chain_rekeyed_at_open(
     report = verify(core.store)
 
     assert view.candidate.name == JOHN["name"] and view.findings[0].note == NOTE
+    assert (await core.service.status(OPERATOR, JOHN["name"].upper())).id == "VB-0000000A"
     assert in_clear(db) == []
     assert report.events == 4
     rekeyed = core.store.events()[2]
