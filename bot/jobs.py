@@ -472,9 +472,11 @@ class JobWorker:
         loop = asyncio.get_running_loop()
         deadline = loop.time() + timeout
         while True:
-            short = await self._fill()
+            await self._fill()
             if not self._running:
-                due = await self._next_due(short)
+                # read now, not the fill's short claim: a job that ended after that claim
+                # read may have queued its retry
+                due = await self._next_due(None)
                 if due is None or due > self.store.clock() + timedelta(seconds=horizon):
                     return True
             remaining = deadline - loop.time()

@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import json
 import threading
+import time
 from collections.abc import AsyncIterator, Iterator
 from contextlib import asynccontextmanager
 from datetime import timedelta
@@ -130,6 +131,48 @@ async def test_a_failing_job_is_retried_with_backoff_then_marked_failed(
     clock.advance(60)
     await worker.drain(timeout=1)
     assert attempts == [1, 2, 3]
+
+
+@pytest.mark.skipif(not ON_POSTGRES, reason="claims run on a thread where the store is remote")
+async def test_drain_sees_a_retry_queued_by_a_job_that_ended_during_its_claim(
+    stores, database, clock, monkeypatch
+) -> None:
+    """The claim read "nothing due" while the job still ran; the job then queued its retry:
+    drain must not take that stale reading for "nothing left within the horizon"."""
+    store = open_store(stores, database, clock)
+    worker = worker_on(store, concurrency=2, lease_seconds=30)
+    retried = threading.Event()
+    claims = 0
+    claim_jobs, retry_job = store.claim_jobs, store.retry_job
+
+    def claim_while_the_job_ends(*args: object) -> object:
+        nonlocal claims
+        claims += 1
+        claimed = claim_jobs(*args)
+        if claims == 2:
+            assert retried.wait(timeout=5)
+            time.sleep(0.1)
+        return claimed
+
+    def retry_and_tell(*args: object) -> object:
+        written = retry_job(*args)
+        retried.set()
+        return written
+
+    monkeypatch.setattr(store, "claim_jobs", claim_while_the_job_ends)
+    monkeypatch.setattr(store, "retry_job", retry_and_tell)
+
+    async def handle(job: Job) -> None:
+        await asyncio.sleep(0.2)
+        raise RetryLater("down")
+
+    worker.register(KIND, handle)
+    worker.enqueue(KIND, {}, "k")
+
+    assert await worker.drain(timeout=1, horizon=10) is False, "its retry falls due within 4 s"
+    assert claims >= 3
+    row = job_row(store)
+    assert (row["status"], row["attempts"]) == ("pending", 1)
 
 
 async def test_retry_after_wins_over_a_shorter_backoff(stores, database, clock) -> None:
