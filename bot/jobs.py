@@ -171,6 +171,7 @@ class JobWorker:
         self.requests = requests or Requests()
         self.requests.on_idle = self._resume
         self._may_be_due = True
+        self._slots_ran_out = False
         self._look_again_at = 0.0
         self.max_hold = max_hold
         self._held_since: float | None = None
@@ -197,7 +198,8 @@ class JobWorker:
         self.handlers[kind] = handler
 
     def kick(self) -> None:
-        """Something may be due now (a job queued, a slot freed, another process's notice)."""
+        """Something may be due now: a job or a retry queued, a slot freed while due jobs
+        waited for one, another process's notice."""
         self._may_be_due = True
         self._wake.set()
 
@@ -304,6 +306,7 @@ class JobWorker:
             while not self._stopping:
                 wanted = self.concurrency - len(self._running)
                 if wanted <= 0:
+                    self._slots_ran_out = True
                     return None
                 claimed = await self._claim(wanted)
                 for row in claimed.rows:
@@ -314,6 +317,7 @@ class JobWorker:
                     self._running[job.id] = task
                     task.add_done_callback(functools.partial(self._done, job.id))
                 if len(claimed.rows) < wanted:
+                    self._slots_ran_out = False
                     return claimed
             return None
 
@@ -338,8 +342,11 @@ class JobWorker:
         self._finished(job_id)
 
     def _finished(self, job_id: int) -> None:
+        """A slot is free: claim again at once only if due jobs were left waiting for one (the
+        last fill filled every slot); a short claim already said when the next falls due."""
         self._running.pop(job_id, None)
-        self.kick()
+        if self._slots_ran_out:
+            self.kick()
 
     async def _run(self, job: Job) -> None:
         try:
@@ -349,11 +356,13 @@ class JobWorker:
             raise
         except RetryLater as error:
             await off_loop(self.store, self._retry_or_fail, job, str(error), error.retry_after)
+            self.kick()
             return
         except Exception as error:  # a handler's bug must not stop the other jobs
             log.exception("jobs.handler_crashed", job_id=job.id, kind=job.kind)
             failure = f"{type(error).__name__}: {error}"
             await off_loop(self.store, self._retry_or_fail, job, failure, None)
+            self.kick()
             return
         if await off_loop(self.store, self.store.finish_job, job.id, self.owner, job.unsaved()):
             self.done += 1

@@ -648,8 +648,9 @@ async def test_a_request_ending_claims_nothing_unless_something_may_be_due(
     stores, database, clock
 ) -> None:
     """Every request's end wakes the worker (a claim held for it may go ahead), but only a
-    queued job, a freed slot or the time to look again make it claim and read the next due
-    time: round trips a server would otherwise pay after every ack."""
+    queued job or the time to look again make it claim and read the next due time: round
+    trips a server would otherwise pay after every ack. Nor does the job's end: its claim
+    came back short, so nothing else was due."""
     store = open_store(stores, database, clock)
     requests = Requests(quiet_seconds=0.001)
     worker = worker_on(store, requests=requests)
@@ -674,13 +675,61 @@ async def test_a_request_ending_claims_nothing_unless_something_may_be_due(
         worker.enqueue(KIND, {}, "k")
         await asyncio.wait_for(ran.wait(), 5)
         await asyncio.sleep(0.05)
-        assert looks[:2] == [0, 1] and looks[2:] == [0], "the job, then the freed slot"
+        assert looks == [0, 1], "the job, and no claim for the slot it freed"
         for _ in range(5):
             with requests.answering():
                 pass
             await asyncio.sleep(0.02)
-        assert len(looks) == 3
+        assert len(looks) == 2
         assert job_row(store)["status"] == "done"
+
+
+async def test_a_freed_slot_claims_at_once_when_due_jobs_waited_for_one(
+    stores, database, clock
+) -> None:
+    """One slot, three due jobs: each job's end claims the next, without the look's timer."""
+    store = open_store(stores, database, clock)
+    worker = worker_on(store, concurrency=1)
+    ran: list[int] = []
+    all_ran = asyncio.Event()
+
+    async def handle(job: Job) -> None:
+        ran.append(job.payload["n"])
+        if len(ran) == 3:
+            all_ran.set()
+
+    worker.register(KIND, handle)
+    for n in range(3):
+        store.insert_job(KIND, {"n": n}, f"k{n}")
+    async with running(worker):
+        await asyncio.wait_for(all_ran.wait(), 2)
+    assert ran == [0, 1, 2]
+
+
+async def test_a_retry_queued_sooner_than_the_next_look_runs_when_due(
+    stores, database, clock
+) -> None:
+    """A job that fails alone queues its retry: the worker looks again for it, though the
+    claim that found the job said nothing else was due."""
+    store = open_store(stores, database, clock)
+    worker = worker_on(store)
+    attempts: list[int] = []
+    retried = asyncio.Event()
+
+    async def handle(job: Job) -> None:
+        attempts.append(job.attempts)
+        if job.attempts == 1:
+            raise RetryLater("down", retry_after=0.05)
+        retried.set()
+
+    worker.register(KIND, handle)
+    async with running(worker):
+        worker.enqueue(KIND, {}, "k")
+        while not attempts:
+            await asyncio.sleep(0.01)
+        clock.advance(1)
+        await asyncio.wait_for(retried.wait(), 2)
+    assert attempts == [1, 2]
 
 
 async def test_a_short_claim_tells_when_to_look_again_without_another_read(
