@@ -52,6 +52,7 @@ DATA_DIR = Path(
 API_TOKEN = "bench-scale-api-token-0123456789"
 SCALE_PLAYBOOK = "pre-offer-checks-first"
 PLAYBOOKS = Path(__file__).resolve().parent.parent / "playbooks"
+LIST_GROUPS = ("nothing open", "one open", "two or more")
 OPERATIONS = (
     "status_by_id",
     "status_by_name",
@@ -263,6 +264,7 @@ class Bench:
         self.rng: random.Random
         self.counter = 0
         self._draws: dict[str, tuple[Targets, random.Random]] = {}
+        self.listed: dict[str, list[int]] = {}
 
     async def sample(self, name: str, count: int, warmup: int = 0) -> list[float]:
         """`count` timings (ms) of the operation after `warmup` untimed runs. Each operation
@@ -278,9 +280,11 @@ class Bench:
         for index in range(count + warmup):
             op = await prepare()
             began = time.perf_counter()
-            await op()
+            result = await op()
             if index >= warmup:
                 timings.append((time.perf_counter() - began) * 1000)
+                if isinstance(result, list):
+                    self.listed.setdefault(name, []).append(len(result))
         return timings
 
     async def prepare_status_by_id(self) -> Operation:
@@ -359,15 +363,30 @@ def _figures(timings: list[float]) -> Figures:
     return Figures(p50=statistics.median(timings), p99=cuts[98], samples=len(timings))
 
 
+Grouped = dict[str, dict[str, Figures]]
+
+
+def _by_what_was_listed(timings: list[float], listed: list[int]) -> dict[str, Figures]:
+    """A list's timings by how much it held: about half the hiring managers have nothing
+    open, so the p50 of all of them sits on the step to those with one; and the busy ones'
+    open verifications grow with the table (2 or 3 at 1,000, a page of 50 at a million), so
+    only lists of one compare like with like."""
+    groups: dict[str, list[float]] = {group: [] for group in LIST_GROUPS}
+    for timing, count in zip(timings, listed, strict=True):
+        groups[LIST_GROUPS[min(count, 2)]].append(timing)
+    return {group: _figures(found) for group, found in groups.items() if len(found) >= 2}
+
+
 async def measure(
     locations: tuple[str, str],
     samples: int,
     playbooks: Path,
     operations: tuple[str, ...] = OPERATIONS,
-) -> tuple[dict[str, Figures], dict[str, Figures]]:
+) -> tuple[dict[str, Figures], dict[str, Figures], tuple[Grouped, Grouped]]:
     """The operations on both databases, through the service and the HTTP app, side by side:
     each operation's samples in ROUNDS rounds that alternate between the two, so that the
-    machine's drift during a run (a shared VM's) falls on both sizes alike."""
+    machine's drift during a run (a shared VM's) falls on both sizes alike; and the lists'
+    timings by whether they held anything."""
     async with contextlib.AsyncExitStack() as stack:
         benches = [
             await stack.enter_async_context(_bench_on(where, playbooks)) for where in locations
@@ -379,9 +398,17 @@ async def measure(
                 warmup = min(WARMUP, samples) if number == 0 else 0
                 for side in (0, 1) if number % 2 == 0 else (1, 0):
                     timings[name][side].extend(await benches[side].sample(name, count, warmup))
+        grouped = tuple(
+            {
+                name: _by_what_was_listed(timings[name][side], listed)
+                for name, listed in bench.listed.items()
+            }
+            for side, bench in enumerate(benches)
+        )
     return (
         {name: _figures(both[0]) for name, both in timings.items()},
         {name: _figures(both[1]) for name, both in timings.items()},
+        (grouped[0], grouped[1]),
     )
 
 
@@ -408,7 +435,11 @@ def _rounds(samples: int) -> list[int]:
 
 
 def report(
-    base: Database, big: Database, small: dict[str, Figures], large: dict[str, Figures]
+    base: Database,
+    big: Database,
+    small: dict[str, Figures],
+    large: dict[str, Figures],
+    grouped: tuple[Grouped, Grouped] = ({}, {}),
 ) -> dict[str, Any]:
     return {
         "backend": "postgresql" if is_database_url(big.location) else "sqlite",
@@ -423,6 +454,21 @@ def report(
                 "ratio": round(large[name].p50 / small[name].p50, 2),
             }
             for name in small
+        },
+        "lists_by_what_they_held": {
+            name: {
+                group: {
+                    str(db.n): {**asdict(figures), "share": round(figures.samples / total, 2)}
+                    for db, figures, total in (
+                        (base, groups[group], small[name].samples),
+                        (big, grouped[1][name][group], large[name].samples),
+                    )
+                }
+                | {"ratio": round(grouped[1][name][group].p50 / groups[group].p50, 2)}
+                for group in groups
+                if group in grouped[1][name]
+            }
+            for name, groups in grouped[0].items()
         },
     }
 
@@ -443,6 +489,14 @@ def print_table(result: dict[str, Any]) -> None:
             f"{name:<16}{small['p50']:>10.2f}ms{small['p99']:>7.2f}ms"
             f"{large['p50']:>13.2f}ms{large['p99']:>7.2f}ms{row['ratio']:>7.2f}x"
         )
+    for name, groups in result["lists_by_what_they_held"].items():
+        print(f"{name}, by what the list held (p50, share of the samples):")
+        for group, row in groups.items():
+            small, large = row[low.replace(",", "")], row[high.replace(",", "")]
+            print(
+                f"  {group:<14}{small['p50']:>10.2f}ms{small['share']:>6.0%}"
+                f"{large['p50']:>13.2f}ms{large['share']:>6.0%}{row['ratio']:>10.2f}x"
+            )
 
 
 def run(
@@ -463,8 +517,8 @@ def run(
             location_of(baseline, data_dir, database_url),
             location_of(n, data_dir, database_url),
         )
-        small, large = asyncio.run(measure(locations, samples, playbooks, operations))
-    return report(base, big, small, large)
+        small, large, grouped = asyncio.run(measure(locations, samples, playbooks, operations))
+    return report(base, big, small, large, grouped)
 
 
 def main(argv: list[str] | None = None) -> None:

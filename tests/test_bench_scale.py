@@ -9,7 +9,15 @@ from pathlib import Path
 
 import pytest
 
-from bench.scale import OPERATIONS, Targets, location_of, main, playbook_dir, settings_for
+from bench.scale import (
+    LIST_GROUPS,
+    OPERATIONS,
+    Targets,
+    location_of,
+    main,
+    playbook_dir,
+    settings_for,
+)
 from bot.intake import Intake
 from bot.runtime import Core, build_core
 
@@ -42,6 +50,26 @@ def test_operation_measures_only_the_operations_named(
     run_small_bench(tmp_path, "--operation", "manager_list", "--operation", "clearance")
     report = json.loads(capsys.readouterr().out)
     assert list(report["operations"]) == ["manager_list", "clearance"]
+
+
+def test_the_list_is_also_reported_by_how_much_it_held(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
+    """About half the hiring managers have nothing open: the list's p50 alone sits on a step,
+    so its samples are also given by what they listed, with each group's share."""
+    sizes = ["--verifications", "60", "--baseline", "30", "--samples", "40", "--json"]
+    operations = ["--operation", "manager_list", "--operation", "answer"]
+    main([*sizes, *operations, "--data-dir", str(tmp_path)])
+    report = json.loads(capsys.readouterr().out)
+    [(name, groups)] = report["lists_by_what_they_held"].items()
+    assert name == "manager_list" and groups
+    assert set(groups) <= set(LIST_GROUPS)
+    for size in ("30", "60"):
+        shares = [row[size]["share"] for row in groups.values()]
+        assert all(0 < share <= 1 for share in shares) and sum(shares) <= 1.01
+        samples = sum(row[size]["samples"] for row in groups.values())
+        assert samples <= report["operations"]["manager_list"][size]["samples"] == 40
+    assert all(row["ratio"] > 0 for row in groups.values())
 
 
 def test_the_built_verifications_read_back_through_the_service(tmp_path: Path) -> None:
