@@ -337,6 +337,35 @@ def test_an_empty_audit_log_is_intact(store) -> None:
     assert store.audit_chain_intact()
 
 
+HOSTILE = [
+    "'; DROP TABLE bot_state; --",
+    "%s",
+    "%(name)s",
+    "?",
+    "$1",
+    "back\\slash",
+    "E'\\x41'",
+    "Zoë",
+]
+
+
+def test_a_batch_of_reads_gives_what_each_read_gives(store) -> None:
+    """One round trip on PostgreSQL, its parameters quoted on this side: hostile values are
+    looked up verbatim, and each statement gets its own rows."""
+    for number, key in enumerate(HOSTILE):
+        store.state_write(key, {"n": number}, etag=key)
+    reads = [("SELECT key, etag FROM bot_state WHERE key = ?", [key]) for key in HOSTILE]
+    reads.append(("SELECT count(*) AS n FROM bot_state WHERE etag IN (?, ?)", HOSTILE[:2]))
+    reads.append(("SELECT key FROM bot_state WHERE key = ?", ["missing"]))
+
+    batch = store.db.query_batch(reads)
+
+    assert batch == [store.db.query(sql, params) for sql, params in reads]
+    assert [rows[0]["etag"] for rows in batch[: len(HOSTILE)]] == HOSTILE
+    assert batch[-2] == [{"n": 2}] and batch[-1] == []
+    assert len(store.state_read(HOSTILE)) == len(HOSTILE)
+
+
 def test_bot_state_is_written_read_and_deleted(store) -> None:
     assert store.state_read([]) == {}
     assert store.state_read(["missing"]) == {}

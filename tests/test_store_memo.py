@@ -10,7 +10,7 @@ from typing import Any
 
 import pytest
 
-from bot.errors import StoreBusy
+from bot.errors import PermissionDenied, StoreBusy
 from bot.models import Actor, Platform
 from bot.runtime import Core
 from bot.sealing import ERASED
@@ -293,3 +293,62 @@ async def test_a_process_keeps_a_bounded_number_of_candidates_and_keys(
 
     assert len(reader.store._candidate_of) == 2
     assert len(reader.store._candidate_keys) == 2
+
+
+@pytest.mark.parametrize("by", ["id", "name"])
+async def test_a_status_reads_its_rows_in_one_batch_once_the_verification_is_read(
+    two, actor, candidate, monkeypatch, by
+):
+    """The verification (to check who may see it), then one batch of six reads: one round
+    trip on PostgreSQL for the candidate, key, answers, escalation and hand-over links (in
+    a process that has read the playbook's version already)."""
+    first, second = two
+    hm = actor("hm-1")
+    await second.service.view(hm, await started(first, actor, candidate))
+    details = candidate()
+    verification_id = (await first.service.start(hm, details)).verification.id
+    await first.service.answer(hm, verification_id, "notarized_id", "verified", NOTE)
+    db = second.store.db
+    reads: list[object] = []
+    batching: list[bool] = []
+    query, query_batch = db.query, db.query_batch
+
+    def one(sql: str, params: Any = None) -> Any:
+        if not batching:
+            reads.append(sql)
+        return query(sql, params)
+
+    def batch(statements: Any) -> Any:
+        reads.append(len(statements))
+        batching.append(True)
+        try:
+            return query_batch(statements)
+        finally:
+            batching.pop()
+
+    monkeypatch.setattr(db, "query", one)
+    monkeypatch.setattr(db, "query_batch", batch)
+
+    view = await second.service.status(hm, verification_id if by == "id" else details["name"])
+
+    assert view.id == verification_id
+    assert view.candidate.name == details["name"] and view.findings[0].note == NOTE
+    assert len(reads) == 2 and "FROM verifications" in str(reads[0]) and reads[1] == 6
+
+
+async def test_a_view_refused_reads_nothing_after_the_verification(two, actor, candidate):
+    """Who may see it is checked on the verification alone, before anything about the
+    candidate is read."""
+    first, second = two
+    verification_id = await started(first, actor, candidate)
+    batches: list[int] = []
+    query_batch = second.store.db.query_batch
+    second.store.db.query_batch = lambda statements: (
+        batches.append(len(statements))
+        or (  # type: ignore[method-assign]
+            query_batch(statements)
+        )
+    )
+    with pytest.raises(PermissionDenied):
+        await second.service.view(actor("hm-2"), verification_id)
+    assert batches == []

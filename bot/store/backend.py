@@ -73,6 +73,10 @@ class Backend(Protocol):
 
     def query(self, sql: str, params: Sequence[Any] | None = None) -> list[Row]: ...
 
+    def query_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        """Each read's rows; on a server all in one round trip."""
+        ...
+
     def insert(self, table: str, row: Row) -> int:
         """Insert one row; its generated id (0 where the table has none)."""
         ...

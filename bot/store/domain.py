@@ -214,9 +214,9 @@ class Store:
 
     def read_ahead(self, verifications: Sequence[Row]) -> None:
         """Inside `remembering()`: read the candidates, keys, answers, escalations and hand-over
-        links of these verifications in one statement per table, as the one-row reads would
-        give them, so that building their views reads nothing more (a list of 50: 6
-        statements, not 300). Outside it, nothing."""
+        links of these verifications in one statement per table, all in one round trip on a
+        server, as the one-row reads would give them, so that building their views reads
+        nothing more (a list of 50: 6 statements, not 300). Outside it, nothing."""
         remembered = self._memo()
         if remembered is None or not verifications:
             return
@@ -225,30 +225,35 @@ class Store:
         for row in verifications:
             remembered.put("verifications", row["id"], row)
             self._candidate_of.put(row["id"], int(row["candidate_id"]))
-        keys = {
-            row["candidate_id"]: row
-            for row in self._rows_in(
-                "SELECT candidate_id, wrapped FROM candidate_keys WHERE candidate_id", candidate_ids
-            )
-        }
+        keys, candidates, answer_rows, escalation_rows, pre_offers, devices = self.db.query_batch(
+            [
+                _in(
+                    "SELECT candidate_id, wrapped FROM candidate_keys WHERE candidate_id",
+                    candidate_ids,
+                ),
+                _in("SELECT * FROM candidates WHERE id", candidate_ids),
+                _in("SELECT * FROM answers WHERE verification_id", ids, "ORDER BY id"),
+                _in("SELECT * FROM escalations WHERE verification_id", ids),
+                _in("SELECT * FROM handovers WHERE pre_offer_id", ids),
+                _in("SELECT * FROM handovers WHERE verification_id", ids),
+            ]
+        )
+        wrapped = {row["candidate_id"]: row["wrapped"] for row in keys}
         for candidate_id in candidate_ids:
-            found = keys.get(candidate_id)
+            found = wrapped.get(candidate_id)
             remembered.put(
-                "candidate_keys", candidate_id, {"wrapped": found["wrapped"]} if found else None
+                "candidate_keys", candidate_id, {"wrapped": found} if found is not None else None
             )
-        for row in self._rows_in("SELECT * FROM candidates WHERE id", candidate_ids):
+        for row in candidates:
             remembered.put("candidates", row["id"], self._open_candidate(row))
         answers: dict[str, list[Row]] = {verification_id: [] for verification_id in ids}
-        for row in self._rows_in("SELECT * FROM answers WHERE verification_id", ids, "ORDER BY id"):
+        for row in answer_rows:
             answers[row["verification_id"]].append(self._open_answer(row))
-        escalations = {
-            row["verification_id"]: row
-            for row in self._rows_in("SELECT * FROM escalations WHERE verification_id", ids)
-        }
+        escalations = {row["verification_id"]: row for row in escalation_rows}
         links: dict[str, Row] = {}
-        for row in self._rows_in("SELECT * FROM handovers WHERE pre_offer_id", ids):
+        for row in pre_offers:
             links.setdefault(row["pre_offer_id"], row)
-        for row in self._rows_in("SELECT * FROM handovers WHERE verification_id", ids):
+        for row in devices:
             links.setdefault(row["verification_id"], row)
         for verification_id in ids:
             remembered.put("answers", verification_id, answers[verification_id])
@@ -262,7 +267,7 @@ class Store:
 
     def _rows_in(self, select: str, values: Sequence[Any], order: str = "") -> list[Row]:
         """`select` ending in a column, with ` IN (values)` (and `order`) after it."""
-        return self._rows(f"{select} IN ({', '.join('?' for _ in values)}) {order}", values)
+        return self._rows(*_in(select, values, order))
 
     def _execute(self, sql: str, params: Sequence[Any] | None = None) -> Cursor:
         """A statement; a write makes the call's memo forget the table it writes."""
@@ -1710,6 +1715,12 @@ EVENT_FIELDS = ("id", "at", "actor", "platform", "action", "verification_id", "d
 def _answer_key(row: Row) -> str:
     """What an answer's sealed values are bound to (its id is not known before it is written)."""
     return f"{row['verification_id']}:{row['step_id']}:{row['answered_at']}"
+
+
+def _in(select: str, values: Sequence[Any], order: str = "") -> tuple[str, list[Any]]:
+    """`select` ending in a column, with ` IN (values)` (and `order`) after it: the statement
+    and its parameters."""
+    return f"{select} IN ({', '.join('?' for _ in values)}) {order}", list(values)
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:

@@ -195,6 +195,24 @@ class PostgresBackend:
         result = self.execute(sql, params)
         return [dict(zip(result.columns, values, strict=True)) for values in result.rows]
 
+    def query_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        """Reads as one simple query, their parameters bound and quoted by psycopg on this
+        side (a ClientCursor, as unlocked_batch): one round trip, one snapshot outside a
+        transaction, inside it part of it."""
+        if len(statements) < 2:
+            return [self.query(sql, params) for sql, params in statements]
+        script = "; ".join(_placeholders(sql) for sql, _ in statements)
+        params = [param for _, values in statements for param in values]
+        conn = self._conn or self._session
+        with nullcontext(conn) if conn is not None else self.pool.connection() as pooled:
+            cursor = psycopg.ClientCursor(pooled)
+            cursor.execute(script, params)
+            results = []
+            for _ in statements:
+                results.append(_rows_of(cursor))
+                cursor.nextset()
+            return results
+
     def insert(self, table: str, row: Row) -> int:
         """Insert one row; its id where the table has a generated one, else 0."""
         columns = ", ".join(row)

@@ -84,6 +84,9 @@ class SqliteBackend:
         names = [column[0] for column in cursor.description]
         return [dict(zip(names, values, strict=True)) for values in cursor.fetchall()]
 
+    def query_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
+        return [self.query(sql, params) for sql, params in statements]
+
     def insert(self, table: str, row: Row) -> int:
         """Insert one row; its rowid."""
         columns = ", ".join(row)
