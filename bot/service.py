@@ -233,6 +233,7 @@ class VerificationService(SecurityDesk):
                 },
             )
             metrics.ANSWERS_RECORDED.labels(actor.platform.value, option.result.value).inc()
+            self.store.read_ahead([self._verification_row(verification_id)])
             escalated = self._after_answer(verification_id, playbook, answer_id, previous)
             computed, escalated_later = self._run_computed_steps(verification_id, actor)
         self._outbox_written(escalated or escalated_later)

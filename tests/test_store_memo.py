@@ -295,20 +295,9 @@ async def test_a_process_keeps_a_bounded_number_of_candidates_and_keys(
     assert len(reader.store._candidate_keys) == 2
 
 
-@pytest.mark.parametrize("by", ["id", "name"])
-async def test_a_status_reads_its_rows_in_one_batch_once_the_verification_is_read(
-    two, actor, candidate, monkeypatch, by
-):
-    """The verification (to check who may see it), then one batch of six reads: one round
-    trip on PostgreSQL for the candidate, key, answers, escalation and hand-over links (in
-    a process that has read the playbook's version already)."""
-    first, second = two
-    hm = actor("hm-1")
-    await second.service.view(hm, await started(first, actor, candidate))
-    details = candidate()
-    verification_id = (await first.service.start(hm, details)).verification.id
-    await first.service.answer(hm, verification_id, "notarized_id", "verified", NOTE)
-    db = second.store.db
+def spied_reads(db: Any, monkeypatch: pytest.MonkeyPatch) -> list[object]:
+    """What `db` is asked to read from now on: each statement read alone, and the size of
+    each batch (not the statements a batch runs one by one on SQLite)."""
     reads: list[object] = []
     batching: list[bool] = []
     query, query_batch = db.query, db.query_batch
@@ -328,6 +317,23 @@ async def test_a_status_reads_its_rows_in_one_batch_once_the_verification_is_rea
 
     monkeypatch.setattr(db, "query", one)
     monkeypatch.setattr(db, "query_batch", batch)
+    return reads
+
+
+@pytest.mark.parametrize("by", ["id", "name"])
+async def test_a_status_reads_its_rows_in_one_batch_once_the_verification_is_read(
+    two, actor, candidate, monkeypatch, by
+):
+    """The verification (to check who may see it), then one batch of six reads: one round
+    trip on PostgreSQL for the candidate, key, answers, escalation and hand-over links (in
+    a process that has read the playbook's version already)."""
+    first, second = two
+    hm = actor("hm-1")
+    await second.service.view(hm, await started(first, actor, candidate))
+    details = candidate()
+    verification_id = (await first.service.start(hm, details)).verification.id
+    await first.service.answer(hm, verification_id, "notarized_id", "verified", NOTE)
+    reads = spied_reads(second.store.db, monkeypatch)
 
     view = await second.service.status(hm, verification_id if by == "id" else details["name"])
 
@@ -352,3 +358,26 @@ async def test_a_view_refused_reads_nothing_after_the_verification(two, actor, c
     with pytest.raises(PermissionDenied):
         await second.service.view(actor("hm-2"), verification_id)
     assert batches == []
+
+
+async def test_an_answer_reads_what_its_outcome_shows_in_one_batch_after_its_write(
+    core, actor, candidate, monkeypatch
+):
+    """Inside the write lock, after the answer and its audit event: the verification, then one
+    batch (answers, escalation, candidate, key, hand-over links), then nothing of those
+    again, the outcome's view after the commit included."""
+    hm = actor("hm-1")
+    verification_id = await started(core, actor, candidate)
+    reads = spied_reads(core.store.db, monkeypatch)
+
+    outcome = await core.service.answer(hm, verification_id, "notarized_id", "verified", NOTE)
+
+    assert outcome.recorded is not None and outcome.recorded.note == NOTE
+    after_the_event = reads[reads.index(6) - 1 :]
+    assert "FROM verifications" in str(after_the_event[0])
+    alone = [sql for sql in after_the_event[2:] if isinstance(sql, str)]
+    assert not any(
+        table in sql
+        for sql in alone
+        for table in ("FROM answers", "FROM escalations", "FROM candidates", "FROM handovers")
+    ), alone

@@ -248,7 +248,9 @@ class Store:
             remembered.put("candidates", row["id"], self._open_candidate(row))
         answers: dict[str, list[Row]] = {verification_id: [] for verification_id in ids}
         for row in answer_rows:
-            answers[row["verification_id"]].append(self._open_answer(row))
+            opened = self._open_answer(row)
+            answers[row["verification_id"]].append(opened)
+            remembered.put("answers", row["id"], opened)
         escalations = {row["verification_id"]: row for row in escalation_rows}
         links: dict[str, Row] = {}
         for row in pre_offers:
