@@ -337,6 +337,33 @@ def test_an_empty_audit_log_is_intact(store) -> None:
     assert store.audit_chain_intact()
 
 
+def test_an_answer_with_a_repeated_dedupe_key_is_the_first_one(store) -> None:
+    """A job run again after a crash records its press once: the unique key refuses the
+    repeat in the insert itself, and the first answer's id comes back."""
+    make_verification(store, "VB-0000000A", "U0HM1", "Ana Silva")
+    answer = {
+        "verification_id": "VB-0000000A",
+        "step_id": "notarized_id",
+        "value": "verified",
+        "result": "pass",
+        "note": "notary 123",
+        "reason": "Notarized ID received",
+        "answered_by": "U0HM1",
+        "platform": "slack",
+        "dedupe_key": "slack:U0HM1:press:1",
+    }
+    with store.transaction():
+        first = store.insert_answer(answer)
+    with store.transaction():
+        again = store.insert_answer({**answer, "value": "not_provided", "result": "block"})
+        without_key = store.insert_answer({**answer, "dedupe_key": None})
+
+    assert first[1] is True and again == (first[0], False)
+    assert without_key[1] is True and without_key[0] != first[0]
+    assert [row["value"] for row in store.answers("VB-0000000A")] == ["verified", "verified"]
+    assert store.answers("VB-0000000A")[0]["note"] == "notary 123"
+
+
 HOSTILE = [
     "'; DROP TABLE bot_state; --",
     "%s",

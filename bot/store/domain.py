@@ -536,17 +536,27 @@ class Store:
     # answers
 
     def insert_answer(self, fields: Row) -> tuple[int, bool]:
-        """Append an answer: (its id, True); a repeated dedupe key gives (the first's id, False)."""
-        key = fields.get("dedupe_key")
-        if key:
-            existing = self._row("SELECT id FROM answers WHERE dedupe_key = ?", [key])
-            if existing:
-                return int(existing["id"]), False
+        """Append an answer: (its id, True); a repeated dedupe key gives (the first's id, False).
+
+        One statement for a new answer: the unique dedupe key refuses a repeat, which is
+        then looked up."""
         row = {**fields, "answered_at": self.now()}
         key = self._key_of_verification(row["verification_id"])
         if key is not None:
             row = seal_columns(key, "answers", _answer_key(row), row, ANSWER_COLUMNS)
-        return self._insert("answers", row), True
+        inserted = self._rows(
+            f"INSERT INTO answers ({', '.join(row)}) VALUES ({', '.join('?' for _ in row)}) "
+            "ON CONFLICT (dedupe_key) DO NOTHING RETURNING id",
+            list(row.values()),
+        )
+        if inserted:
+            return int(inserted[0]["id"]), True
+        existing = self._row(
+            "SELECT id FROM answers WHERE dedupe_key = ?", [fields.get("dedupe_key")]
+        )
+        if existing is None:
+            raise StoreError("an answer was refused without a dedupe key it repeats")
+        return int(existing["id"]), False
 
     def _open_answer(self, row: Row) -> Row:
         key = self._key_of_verification(row["verification_id"])
