@@ -120,6 +120,9 @@ class Settings(BaseSettings):
     outbox_lease_seconds: float = Field(
         60.0, ge=2, le=3600, validation_alias=_env("VERIFYBOT_OUTBOX_LEASE_SECONDS")
     )
+    outbox_retry_cap_seconds: float = Field(
+        300.0, ge=1, le=86400, validation_alias=_env("VERIFYBOT_OUTBOX_RETRY_CAP_SECONDS")
+    )
 
     greenhouse_secret: SecretStr | None = Field(
         None, validation_alias=_env("VERIFYBOT_GREENHOUSE_SECRET")

@@ -128,7 +128,12 @@ def build_core(
         key_settings=settings.key_settings(),
         pool_size=settings.database_pool_size,
     )
-    worker = OutboxWorker(store, [], backoff=backoff, lease_seconds=settings.outbox_lease_seconds)
+    worker = OutboxWorker(
+        store,
+        [],
+        backoff=backoff or Backoff(cap=settings.outbox_retry_cap_seconds),
+        lease_seconds=settings.outbox_lease_seconds,
+    )
     service = VerificationService(
         store,
         playbooks,

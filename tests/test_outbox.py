@@ -12,6 +12,7 @@ import pytest
 from bot.models import Outcome, Platform, Result
 from bot.notices import MAX_NOTICE_ITEMS, FindingNotice
 from bot.outbox import Backoff
+from bot.runtime import build_core
 from bot.service import NOTICE_INTERVAL
 from bot.store import Store
 from tests.database import open_store
@@ -271,6 +272,29 @@ async def test_a_delivery_error_is_retried_with_backoff(
     )
     assert len(notifier.delivered) == 1
     assert core.worker.failed == 2 and core.worker.delivered == 1
+
+
+async def test_the_retry_cap_setting_bounds_the_wait_between_tries(
+    settings, clock, actor, candidate, notifier_class
+) -> None:
+    """VERIFYBOT_OUTBOX_RETRY_CAP_SECONDS: however long the channel fails, a notice is tried
+    again within the cap, not the default 300 s, so an outage's backlog goes out soon after."""
+    core = build_core(settings.model_copy(update={"outbox_retry_cap_seconds": 3}), clock=clock)
+    try:
+        notifier = notifier_class("slack", fail=8)
+        core.add_notifier(notifier)
+        started = await core.service.start(actor(), candidate())
+        await core.service.answer(actor(), started.verification.id, *REFUSED)
+        [row] = outbox(core.store)
+        waits = []
+        for _ in range(8):
+            assert await core.worker.run_once() == 0
+            waits.append(due_in(core.store, row["id"], clock()))
+            clock.advance(waits[-1] + 0.001)
+        assert await core.worker.run_once() == 1
+    finally:
+        core.close()
+    assert 1 <= waits[0] <= 2 and max(waits) <= 3 and waits[-1] >= 1.5
 
 
 async def test_retry_after_is_honoured(core, store, clock, flag, notifier_class) -> None:

@@ -36,7 +36,9 @@ VERIFICATIONS = 50
 
 def replica(database: str, fake: FakeSlackAPI, port: int, cwd: Path) -> subprocess.Popen[str]:
     """`verifybot serve` on the database, with leases short enough that a dead replica's work
-    moves on within the test."""
+    moves on within the test, and a failing channel's notices tried again at most 8 s apart
+    (a slow run that fails them six times would otherwise wait up to a minute once it is
+    back)."""
     return serve(
         database,
         fake,
@@ -45,6 +47,7 @@ def replica(database: str, fake: FakeSlackAPI, port: int, cwd: Path) -> subproce
         NOTICE_INTERVAL="0",
         JOB_LEASE_SECONDS="3",
         OUTBOX_LEASE_SECONDS=str(OUTBOX_LEASE_SECONDS),
+        OUTBOX_RETRY_CAP_SECONDS="8",
     )
 
 
