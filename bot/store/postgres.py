@@ -196,22 +196,15 @@ class PostgresBackend:
         return [dict(zip(result.columns, values, strict=True)) for values in result.rows]
 
     def query_batch(self, statements: Sequence[tuple[str, Sequence[Any]]]) -> list[list[Row]]:
-        """Reads as one simple query, their parameters bound and quoted by psycopg on this
-        side (a ClientCursor, as unlocked_batch): one round trip, one snapshot outside a
-        transaction, inside it part of it."""
+        """Reads as one simple query (`_simple_query`, as unlocked_batch): one round trip,
+        one snapshot outside a transaction, inside it part of it."""
         if len(statements) < 2:
             return [self.query(sql, params) for sql, params in statements]
-        script = "; ".join(_placeholders(sql) for sql, _ in statements)
+        parts = [_placeholders(sql) for sql, _ in statements]
         params = [param for _, values in statements for param in values]
         conn = self._conn or self._session
         with nullcontext(conn) if conn is not None else self.pool.connection() as pooled:
-            cursor = psycopg.ClientCursor(pooled)
-            cursor.execute(script, params)
-            results = []
-            for _ in statements:
-                results.append(_rows_of(cursor))
-                cursor.nextset()
-            return results
+            return _simple_query(pooled, parts, params)
 
     def insert(self, table: str, row: Row) -> int:
         """Insert one row; its id where the table has a generated one, else 0."""
@@ -274,29 +267,22 @@ class PostgresBackend:
                 self.wake_workers()
             return [self.query(sql, params) for sql, params in statements]
         timeout = int(getattr(self._local, "lock_timeout_ms", LOCK_TIMEOUT_MS))
-        script = "; ".join(
-            [
-                "BEGIN",
-                f"SET LOCAL lock_timeout = '{timeout}ms'",
-                *(_placeholders(sql) for sql, _ in statements),
-                *([_placeholders(self._notify)] if wake_workers else []),
-                "COMMIT",
-            ]
-        )
+        parts = [
+            "BEGIN",
+            f"SET LOCAL lock_timeout = '{timeout}ms'",
+            *(_placeholders(sql) for sql, _ in statements),
+            *([_placeholders(self._notify)] if wake_workers else []),
+            "COMMIT",
+        ]
         params = [param for _, values in statements for param in values]
         session = self._session
         with nullcontext(session) if session is not None else self.pool.connection() as pooled:
             try:
-                cursor = psycopg.ClientCursor(pooled)
-                cursor.execute(script, params)
-                results = []
-                for _ in range(2 + len(statements)):
-                    results.append(_rows_of(cursor))
-                    cursor.nextset()
+                results = _simple_query(pooled, parts, params)
             except BaseException:
                 _roll_back(pooled)
                 raise
-            return results[2:]
+            return results[2 : 2 + len(statements)]
 
     def wake_workers(self) -> None:
         """Wake the processes listening for work: at the commit of this thread's transaction,
@@ -368,6 +354,20 @@ def _roll_back(conn: psycopg.Connection[Any]) -> None:
     if not conn.broken:
         with suppress(psycopg.Error):
             conn.execute("ROLLBACK")
+
+
+def _simple_query(
+    conn: psycopg.Connection[Any], parts: list[str], params: list[Any]
+) -> list[list[Row]]:
+    """`parts` as one simple query (one round trip), `params` bound and quoted by psycopg on
+    this side (a ClientCursor); each part's rows."""
+    cursor = psycopg.ClientCursor(conn)
+    cursor.execute("; ".join(parts), params)
+    results = []
+    for _ in parts:
+        results.append(_rows_of(cursor))
+        cursor.nextset()
+    return results
 
 
 def _rows_of(cursor: psycopg.Cursor[Any]) -> list[Row]:
