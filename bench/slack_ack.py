@@ -18,7 +18,9 @@ bare app answers each workload with an ack only. With `--database-url` verifybot
 PostgreSQL, in a schema of its own dropped at the end; with `--split` too, as `serve --web-only`
 beside a `verifybot work` process (CPU time counted for both). The server's CPU time over the
 answer-click runs (and the work after their acks) divided by the answers they recorded is
-printed as CPU ms per answer.
+printed as CPU ms per answer. Under the table, the machine's floor (bench/floor.py): a
+do-nothing server driven by the same client, and on PostgreSQL one round trip, paced and back
+to back.
 """
 
 from __future__ import annotations
@@ -44,6 +46,8 @@ from urllib.parse import urlencode
 
 import aiohttp
 
+from bench.floor import Floor, postgres_medians
+
 ROOT = Path(__file__).resolve().parent.parent
 SECRET = "bench-signing-secret"
 TOKEN = "xoxb-bench-token"
@@ -61,6 +65,7 @@ PAUSE = 0.02
 TARGET_RSS_MB = 150.0
 ROUNDS = 3
 APPS = ("verifybot", "bare bolt")
+FLOOR = "do nothing"
 WORKLOADS = ("/verify help", "repeat click", "answer click")
 KEY_NAMES = ("AUDIT", "DATA", "INDEX")
 
@@ -472,7 +477,7 @@ async def bench_on(
     fake = FakeSlackAPI()
     await fake.start()
     per_app = WARM_UP + rounds * sum(total for _, total, _ in sizes)
-    ports = {app: free_port() for app in APPS}
+    ports = {app: free_port() for app in (*APPS, FLOOR)}
     urls = {app: f"http://127.0.0.1:{port}" for app, port in ports.items()}
     runs: list[Run] = []
     env = environment(fake.url)
@@ -486,15 +491,18 @@ async def bench_on(
         bare_command += [str(ports["bare bolt"]), fake.url]
         work_command = [sys.executable, "-m", "handlers.cli", "work"] if split else []
         real_command += ["--web-only"] if split else []
+        floor_command = [sys.executable, "-m", "bench.floor", str(ports[FLOOR])]
         with (
             server(real_command, {**env, **db_env}) as real,
             server(work_command, {**env, **db_env}) as worker,
             server(bare_command, env) as bare,
+            server(floor_command, env) as do_nothing,
         ):
             pids = {"verifybot": real.pid, "bare bolt": bare.pid}
             workers = [worker.pid] if worker is not None else []
             await wait_ready(urls["verifybot"], real)
             await wait_ready(urls["bare bolt"], bare)
+            await wait_ready(urls[FLOOR], do_nothing)
             events = f"{urls['verifybot']}/slack/events"
             workloads = await set_up(events, fake, per_app, seeded)
             for workload, requests in workloads.items():
@@ -517,6 +525,13 @@ async def bench_on(
                             run.cpu_seconds = sum(map(cpu_seconds, used)) - cpu
                             run.app, run.workload, run.paced = app, workload, bool(pause)
                             runs.append(run)
+            paced_count = rounds * dict((pause, total) for _, total, pause in sizes)[PAUSE]
+            floor = await machine_floor(
+                f"{urls[FLOOR]}/slack/events",
+                workloads["/verify help"],
+                paced_count,
+                db if db_env else None,
+            )
             rss = {"verifybot": memory(real.pid), "bare bolt": memory(bare.pid)}
             if worker is not None:
                 rss["verifybot work"] = memory(worker.pid)
@@ -524,10 +539,28 @@ async def bench_on(
         await fake.stop()
     shape = " (serve --web-only beside verifybot work)" if split else ""
     print(f"database: {'PostgreSQL' if db_env else 'SQLite'}{shape}")
-    report(runs, rss, len(fake.calls))
+    report(runs, rss, len(fake.calls), floor)
 
 
-def report(runs: list[Run], rss: dict[str, dict[str, float]], web_api_calls: int) -> None:
+async def machine_floor(
+    url: str, requests: list[Request], count: int, database_url: str | None
+) -> Floor:
+    """The do-nothing server at `url` driven by `load` as the apps are, `count` requests
+    paced and as many back to back; on PostgreSQL, as many `SELECT 1` round trips."""
+    await load(url, requests[:WARM_UP], 1)
+    paced = await load(url, requests[:count], 1, PAUSE)
+    back_to_back = await load(url, requests[:count], 1)
+    floor = Floor(paced.p50, back_to_back.p50)
+    if database_url is not None:
+        floor.postgres_paced, floor.postgres_back_to_back = await asyncio.to_thread(
+            postgres_medians, database_url, count, PAUSE
+        )
+    return floor
+
+
+def report(
+    runs: list[Run], rss: dict[str, dict[str, float]], web_api_calls: int, floor: Floor
+) -> None:
     print(f"slack ack: {os.cpu_count()} cores; each server a subprocess; load + fake Web API here")
     print(
         "  (each figure: the median-throughput round of several; every run starts once the"
@@ -584,6 +617,7 @@ def report(runs: list[Run], rss: dict[str, dict[str, float]], web_api_calls: int
             f" chat.update and chat.postMessage); at c=50 {done:.0f} answers/s acked and"
             " followed up"
         )
+    print("\n".join(floor.lines()))
     for app, fields in rss.items():
         print(f"  {app:<15} VmRSS {fields['VmRSS']:6.1f} MB   VmHWM {fields['VmHWM']:6.1f} MB")
     for app in (app for app in rss if app.startswith("verifybot")):
