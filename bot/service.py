@@ -139,6 +139,7 @@ class VerificationService(SecurityDesk):
                     **({"owner": f"{owner.platform}:{owner.user_id}"} if owner else {}),
                 },
             )
+            self.store.read_ahead([self._verification_row(verification_id)])
             computed, escalated = self._run_computed_steps(verification_id, actor)
         metrics.VERIFICATIONS_STARTED.labels(actor.platform.value).inc()
         self._outbox_written(escalated)
