@@ -6,7 +6,7 @@ import hashlib
 import json
 import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from datetime import UTC, datetime, timedelta
 from functools import partial
 from pathlib import Path
@@ -80,6 +80,13 @@ def iso(moment: datetime) -> str:
     return moment.astimezone(UTC).isoformat(timespec="milliseconds")
 
 
+class ChainHead(threading.local):
+    """The audit chain's last event ({id, hash}) as this thread's write transaction left it;
+    None outside one, and after a rollback."""
+
+    head: Row | None = None
+
+
 class Store:
     """The verifybot database, SQLite (a file) or PostgreSQL (a URL); schema migrated on open.
 
@@ -122,6 +129,7 @@ class Store:
             raise
         self._candidate_keys: BoundedMap[int, tuple[str, bytes]] = BoundedMap(REMEMBERED_KEYS)
         self._candidate_of: BoundedMap[str, int] = BoundedMap(REMEMBERED_CANDIDATES)
+        self._chain = ChainHead()
         self._upgrade_data()
 
     @property
@@ -165,26 +173,32 @@ class Store:
     def now(self) -> str:
         return iso(self.clock())
 
-    def transaction(self) -> AbstractContextManager[None]:
-        """One write transaction, one at a time on the database (SQLite: BEGIN IMMEDIATE;
-        PostgreSQL: an advisory lock taken first); nested ones are savepoints."""
-        remembered = self._memo()
-        if remembered is None:
-            return self.db.transaction()
-        return self._remembered_transaction(remembered)
-
     @contextmanager
-    def _remembered_transaction(self, remembered: memo.Memo) -> Iterator[None]:
-        """What was read before the outermost transaction is read again inside it; a rollback
-        forgets what was read inside."""
-        if not self.db.in_transaction:
-            remembered.forget()
+    def transaction(self) -> Iterator[None]:
+        """One write transaction, one at a time on the database (SQLite: BEGIN IMMEDIATE;
+        PostgreSQL: an advisory lock taken first); nested ones are savepoints.
+
+        What was read before the outermost transaction is read again inside it, and a rollback
+        forgets what was read inside; the audit chain's head, once read or appended inside it,
+        is known until it ends (the write lock keeps other appends out) or anything rolls back.
+        """
+        remembered = self._memo()
+        outermost = not self.db.in_transaction
+        if outermost:
+            self._chain.head = None
+            if remembered is not None:
+                remembered.forget()
         try:
             with self.db.transaction():
                 yield
         except BaseException:
-            remembered.forget()
+            self._chain.head = None
+            if remembered is not None:
+                remembered.forget()
             raise
+        finally:
+            if outermost:
+                self._chain.head = None
 
     @contextmanager
     def remembering(self) -> Iterator[None]:
@@ -1096,7 +1110,7 @@ class Store:
         verification_id: str | None,
         detail: Row | None,
     ) -> int:
-        last = self._row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
+        last = self._chain.head or self._row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
         row = {
             "id": (last["id"] + 1) if last else 1,
             "at": self.now(),
@@ -1108,7 +1122,9 @@ class Store:
             "prev_hash": last["hash"] if last else GENESIS_HASH,
         }
         row["hash"] = self.event_mac(row)
-        return self._insert("events", row)
+        event_id = self._insert("events", row)
+        self._chain.head = {"id": row["id"], "hash": row["hash"]}
+        return event_id
 
     def event_mac(self, row: Row) -> str:
         """The MAC an event must carry: its content and the previous MAC, under the audit key."""
@@ -1346,6 +1362,7 @@ class Store:
                     [row["detail"], row["prev_hash"], row["hash"], row["id"]],
                 )
                 prev = row["hash"]
+        self._chain.head = None
         self.audit(
             "verifybot",
             "system",
