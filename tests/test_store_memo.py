@@ -360,12 +360,13 @@ async def test_a_view_refused_reads_nothing_after_the_verification(two, actor, c
     assert batches == []
 
 
-async def test_an_answer_reads_what_its_outcome_shows_in_one_batch_after_its_write(
+async def test_an_answer_reads_its_rows_in_one_batch_under_the_lock_and_once_after_its_write(
     core, actor, candidate, monkeypatch
 ):
-    """Inside the write lock, after the answer and its audit event: the verification, then one
-    batch (answers, escalation, candidate, key, hand-over links), then nothing of those
-    again, the outcome's view after the commit included."""
+    """Before the write lock, the verification and its escalation (a final one refuses the
+    answer). Under it, one batch: the verification, what a read-ahead reads and the audit
+    chain's head; after the answer and its event, one batch again; nothing of those alone
+    after the first batch, the outcome's view after the commit included."""
     hm = actor("hm-1")
     verification_id = await started(core, actor, candidate)
     reads = spied_reads(core.store.db, monkeypatch)
@@ -373,11 +374,61 @@ async def test_an_answer_reads_what_its_outcome_shows_in_one_batch_after_its_wri
     outcome = await core.service.answer(hm, verification_id, "notarized_id", "verified", NOTE)
 
     assert outcome.recorded is not None and outcome.recorded.note == NOTE
-    after_the_event = reads[reads.index(6) - 1 :]
-    assert "FROM verifications" in str(after_the_event[0])
-    alone = [sql for sql in after_the_event[2:] if isinstance(sql, str)]
+    assert [read for read in reads if isinstance(read, int)] == [8, 7]
+    before = reads[: reads.index(8)]
+    assert ["FROM verifications" in str(read) for read in before] == [True, False]
+    assert "FROM escalations" in str(before[1])
+    alone = [sql for sql in reads[reads.index(8) :] if isinstance(sql, str)]
     assert not any(
         table in sql
         for sql in alone
-        for table in ("FROM answers", "FROM escalations", "FROM candidates", "FROM handovers")
+        for table in (
+            "FROM verifications",
+            "FROM answers",
+            "FROM escalations",
+            "FROM candidates",
+            "FROM candidate_keys",
+            "FROM handovers",
+            "FROM events",
+        )
     ), alone
+
+
+async def test_a_read_ahead_by_id_remembers_what_the_one_row_reads_give(
+    core, actor, candidate, monkeypatch
+):
+    """A live verification with an answer, one escalated, one erased, and an unknown id: the
+    rows read in the batch (the candidates' through their verification) are the rows read
+    one by one."""
+    hm = actor("hm-1")
+    live, escalated, erased = [await started(core, actor, candidate) for _ in range(3)]
+    await core.service.answer(hm, live, "notarized_id", "verified", NOTE)
+    await core.service.answer(hm, escalated, "notarized_id", "mismatch", NOTE)
+    await core.service.answer(hm, erased, "notarized_id", "verified", NOTE)
+    core.erasure.erase(OPERATOR, erased)
+    store = core.store
+    ids = [live, escalated, erased, "VB-00000000"]
+
+    def each(verification_id: str) -> tuple[Any, ...]:
+        row = store.verification(verification_id)
+        if row is None:
+            return (None,)
+        candidate_id = int(row["candidate_id"])
+        return (
+            row,
+            store.candidate(candidate_id),
+            store.candidate_key(candidate_id),
+            store.answers(verification_id),
+            store.escalation_for(verification_id),
+            store.handover_link(verification_id),
+        )
+
+    one_by_one = [each(verification_id) for verification_id in ids]
+    with store.remembering(), store.transaction():
+        store.read_ahead_by_id(ids, audit_head=True)
+        reads = spied_reads(store.db, monkeypatch)
+        assert [each(verification_id) for verification_id in ids] == one_by_one
+    assert reads == ["SELECT * FROM verifications WHERE id = ?"]  # the unknown id alone
+    assert one_by_one[1][4] is not None
+    assert one_by_one[2][1]["name"] == ERASED
+    assert one_by_one[2][2] is None

@@ -40,6 +40,7 @@ GENESIS_HASH = "0" * 64
 AUDIT_SCHEME = "hmac-sha256-v1"
 JOB_ROWS_PER_STATEMENT = 100
 REMEMBERED_KEYS = 10_000
+AUDIT_HEAD = "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1"
 REMEMBERED_CANDIDATES = 20_000
 
 
@@ -236,22 +237,40 @@ class Store:
             return
         ids = [row["id"] for row in verifications]
         candidate_ids = sorted({int(row["candidate_id"]) for row in verifications})
+        statements = _ahead_statements(ids, (_marks(candidate_ids), candidate_ids))
+        self._remember_ahead(remembered, verifications, self.db.query_batch(statements))
+
+    def read_ahead_by_id(self, verification_ids: Sequence[str], audit_head: bool = False) -> None:
+        """`read_ahead` of the verifications with these ids, their own rows read in the same
+        round trip (their candidates' through them): a write transaction's fresh reads under
+        the write lock. With `audit_head`, the audit chain's head as well, which the lock keeps
+        until the transaction ends (see `transaction`)."""
+        remembered = self._memo()
+        if remembered is None or not verification_ids:
+            return
+        ids = list(verification_ids)
+        candidates = f"(SELECT candidate_id FROM verifications WHERE id IN {_marks(ids)})"
+        statements = [
+            _in("SELECT * FROM verifications WHERE id", ids),
+            *_ahead_statements(ids, (candidates, ids)),
+        ]
+        if audit_head and self.db.in_transaction:
+            statements.append((AUDIT_HEAD, []))
+        verifications, *results = self.db.query_batch(statements)
+        self._remember_ahead(remembered, verifications, results[:6])
+        if len(results) > 6 and results[6]:
+            self._chain.head = results[6][0]
+
+    def _remember_ahead(
+        self, remembered: memo.Memo, verifications: Sequence[Row], results: list[list[Row]]
+    ) -> None:
+        """What one read-ahead batch read, remembered as the one-row reads would give it."""
+        ids = [row["id"] for row in verifications]
+        candidate_ids = sorted({int(row["candidate_id"]) for row in verifications})
         for row in verifications:
             remembered.put("verifications", row["id"], row)
             self._candidate_of.put(row["id"], int(row["candidate_id"]))
-        keys, candidates, answer_rows, escalation_rows, pre_offers, devices = self.db.query_batch(
-            [
-                _in(
-                    "SELECT candidate_id, wrapped FROM candidate_keys WHERE candidate_id",
-                    candidate_ids,
-                ),
-                _in("SELECT * FROM candidates WHERE id", candidate_ids),
-                _in("SELECT * FROM answers WHERE verification_id", ids, "ORDER BY id"),
-                _in("SELECT * FROM escalations WHERE verification_id", ids),
-                _in("SELECT * FROM handovers WHERE pre_offer_id", ids),
-                _in("SELECT * FROM handovers WHERE verification_id", ids),
-            ]
-        )
+        keys, candidates, answer_rows, escalation_rows, pre_offers, devices = results
         wrapped = {row["candidate_id"]: row["wrapped"] for row in keys}
         for candidate_id in candidate_ids:
             found = wrapped.get(candidate_id)
@@ -1110,7 +1129,7 @@ class Store:
         verification_id: str | None,
         detail: Row | None,
     ) -> int:
-        last = self._chain.head or self._row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
+        last = self._chain.head or self._row(AUDIT_HEAD)
         row = {
             "id": (last["id"] + 1) if last else 1,
             "at": self.now(),
@@ -1153,7 +1172,7 @@ class Store:
 
     def audit_head(self) -> tuple[int, str]:
         """(the number of events, the last MAC)."""
-        last = self._row("SELECT id, hash FROM events ORDER BY id DESC LIMIT 1")
+        last = self._row(AUDIT_HEAD)
         return (int(last["id"]), last["hash"]) if last else (0, GENESIS_HASH)
 
     # erasure and retention
@@ -1749,7 +1768,32 @@ def _answer_key(row: Row) -> str:
 def _in(select: str, values: Sequence[Any], order: str = "") -> tuple[str, list[Any]]:
     """`select` ending in a column, with ` IN (values)` (and `order`) after it: the statement
     and its parameters."""
-    return f"{select} IN ({', '.join('?' for _ in values)}) {order}", list(values)
+    return f"{select} IN {_marks(values)} {order}", list(values)
+
+
+def _marks(values: Sequence[Any]) -> str:
+    """`(?, ?, ...)`, one mark per value."""
+    return f"({', '.join('?' for _ in values)})"
+
+
+def _ahead_statements(
+    ids: list[str], candidates: tuple[str, Sequence[Any]]
+) -> list[tuple[str, list[Any]]]:
+    """A read-ahead's six reads of the verifications `ids`: candidate keys, candidates,
+    answers, escalations, hand-over links both ways. `candidates` is the candidate ids'
+    parenthesised list (marks, or a sub-select) and its parameters."""
+    among, among_params = candidates[0], list(candidates[1])
+    return [
+        (
+            f"SELECT candidate_id, wrapped FROM candidate_keys WHERE candidate_id IN {among}",
+            among_params,
+        ),
+        (f"SELECT * FROM candidates WHERE id IN {among}", among_params),
+        _in("SELECT * FROM answers WHERE verification_id", ids, "ORDER BY id"),
+        _in("SELECT * FROM escalations WHERE verification_id", ids),
+        _in("SELECT * FROM handovers WHERE pre_offer_id", ids),
+        _in("SELECT * FROM handovers WHERE verification_id", ids),
+    ]
 
 
 def _chunks(items: list[str], size: int) -> list[list[str]]:
