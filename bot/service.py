@@ -139,7 +139,7 @@ class VerificationService(SecurityDesk):
                     **({"owner": f"{owner.platform}:{owner.user_id}"} if owner else {}),
                 },
             )
-            self.store.read_ahead_by_id([verification_id])
+            self.store.read_ahead_fresh([{"id": verification_id, "candidate_id": candidate_id}])
             computed, escalated = self._run_computed_steps(verification_id, actor)
         metrics.VERIFICATIONS_STARTED.labels(actor.platform.value).inc()
         self._outbox_written(escalated)
@@ -189,7 +189,7 @@ class VerificationService(SecurityDesk):
             raise NoteRequired(option.note_label or "evidence for this answer")
 
         with self.store.transaction():
-            self.store.read_ahead_by_id([verification_id], audit_head=True)
+            self.store.read_ahead_fresh([row], audit_head=True)
             latest = self._latest_answers(verification_id)
             previous = latest.get(step.id)
             if previous is not None and not change:
@@ -235,7 +235,6 @@ class VerificationService(SecurityDesk):
                 },
             )
             metrics.ANSWERS_RECORDED.labels(actor.platform.value, option.result.value).inc()
-            self.store.read_ahead_by_id([verification_id])
             escalated = self._after_answer(verification_id, playbook, answer_id, previous)
             computed, escalated_later = self._run_computed_steps(verification_id, actor)
         self._outbox_written(escalated or escalated_later)

@@ -360,13 +360,13 @@ async def test_a_view_refused_reads_nothing_after_the_verification(two, actor, c
     assert batches == []
 
 
-async def test_an_answer_reads_its_rows_in_one_batch_under_the_lock_and_once_after_its_write(
+async def test_an_answer_reads_its_rows_in_one_batch_under_the_lock(
     core, actor, candidate, monkeypatch
 ):
     """Before the write lock, the verification and its escalation (a final one refuses the
     answer). Under it, one batch: the verification, what a read-ahead reads and the audit
-    chain's head; after the answer and its event, one batch again; nothing of those alone
-    after the first batch, the outcome's view after the commit included."""
+    chain's head. After the answer and its event only the answers, the table it wrote, are
+    read again, once: nothing else alone, the outcome's view after the commit included."""
     hm = actor("hm-1")
     verification_id = await started(core, actor, candidate)
     reads = spied_reads(core.store.db, monkeypatch)
@@ -374,17 +374,17 @@ async def test_an_answer_reads_its_rows_in_one_batch_under_the_lock_and_once_aft
     outcome = await core.service.answer(hm, verification_id, "notarized_id", "verified", NOTE)
 
     assert outcome.recorded is not None and outcome.recorded.note == NOTE
-    assert [read for read in reads if isinstance(read, int)] == [8, 7]
+    assert [read for read in reads if isinstance(read, int)] == [8]
     before = reads[: reads.index(8)]
     assert ["FROM verifications" in str(read) for read in before] == [True, False]
     assert "FROM escalations" in str(before[1])
     alone = [sql for sql in reads[reads.index(8) :] if isinstance(sql, str)]
+    assert sum("FROM answers" in sql for sql in alone) == 1
     assert not any(
         table in sql
         for sql in alone
         for table in (
             "FROM verifications",
-            "FROM answers",
             "FROM escalations",
             "FROM candidates",
             "FROM candidate_keys",
@@ -394,25 +394,24 @@ async def test_an_answer_reads_its_rows_in_one_batch_under_the_lock_and_once_aft
     ), alone
 
 
-async def test_a_read_ahead_by_id_remembers_what_the_one_row_reads_give(
+async def test_a_fresh_read_ahead_remembers_what_the_one_row_reads_give(
     core, actor, candidate, monkeypatch
 ):
-    """A live verification with an answer, one escalated, one erased, and an unknown id: the
-    rows read in the batch (the candidates' through their verification) are the rows read
-    one by one."""
+    """A live verification with an answer, one escalated since its row was read, and one
+    erased: the rows read in the batch are the rows read one by one now (the verification's
+    too, not the older row given), and nothing of them is read again."""
     hm = actor("hm-1")
     live, escalated, erased = [await started(core, actor, candidate) for _ in range(3)]
+    store = core.store
+    older = [store.verification(verification_id) for verification_id in (live, escalated, erased)]
     await core.service.answer(hm, live, "notarized_id", "verified", NOTE)
     await core.service.answer(hm, escalated, "notarized_id", "mismatch", NOTE)
     await core.service.answer(hm, erased, "notarized_id", "verified", NOTE)
     core.erasure.erase(OPERATOR, erased)
-    store = core.store
-    ids = [live, escalated, erased, "VB-00000000"]
 
     def each(verification_id: str) -> tuple[Any, ...]:
         row = store.verification(verification_id)
-        if row is None:
-            return (None,)
+        assert row is not None
         candidate_id = int(row["candidate_id"])
         return (
             row,
@@ -423,12 +422,13 @@ async def test_a_read_ahead_by_id_remembers_what_the_one_row_reads_give(
             store.handover_link(verification_id),
         )
 
-    one_by_one = [each(verification_id) for verification_id in ids]
+    one_by_one = [each(row["id"]) for row in older]
     with store.remembering(), store.transaction():
-        store.read_ahead_by_id(ids, audit_head=True)
+        store.read_ahead_fresh(older, audit_head=True)
         reads = spied_reads(store.db, monkeypatch)
-        assert [each(verification_id) for verification_id in ids] == one_by_one
-    assert reads == ["SELECT * FROM verifications WHERE id = ?"]  # the unknown id alone
+        assert [each(row["id"]) for row in older] == one_by_one
+    assert reads == []
+    assert one_by_one[1][0]["status"] != older[1]["status"]
     assert one_by_one[1][4] is not None
     assert one_by_one[2][1]["name"] == ERASED
     assert one_by_one[2][2] is None

@@ -240,24 +240,25 @@ class Store:
         statements = _ahead_statements(ids, (_marks(candidate_ids), candidate_ids))
         self._remember_ahead(remembered, verifications, self.db.query_batch(statements))
 
-    def read_ahead_by_id(self, verification_ids: Sequence[str], audit_head: bool = False) -> None:
-        """`read_ahead` of the verifications with these ids, their own rows read in the same
-        round trip (their candidates' through them): a write transaction's fresh reads under
-        the write lock. With `audit_head`, the audit chain's head as well, which the lock keeps
-        until the transaction ends (see `transaction`)."""
+    def read_ahead_fresh(self, verifications: Sequence[Row], audit_head: bool = False) -> None:
+        """`read_ahead` of these verifications with their own rows read again in the same round
+        trip: a write transaction's fresh reads under the write lock. The rows given may be
+        older; only their ids and candidates, which never change, are used. With `audit_head`,
+        the audit chain's head as well, which the lock keeps until the transaction ends (see
+        `transaction`)."""
         remembered = self._memo()
-        if remembered is None or not verification_ids:
+        if remembered is None or not verifications:
             return
-        ids = list(verification_ids)
-        candidates = f"(SELECT candidate_id FROM verifications WHERE id IN {_marks(ids)})"
+        ids = [row["id"] for row in verifications]
+        candidate_ids = sorted({int(row["candidate_id"]) for row in verifications})
         statements = [
             _in("SELECT * FROM verifications WHERE id", ids),
-            *_ahead_statements(ids, (candidates, ids)),
+            *_ahead_statements(ids, (_marks(candidate_ids), candidate_ids)),
         ]
         if audit_head and self.db.in_transaction:
             statements.append((AUDIT_HEAD, []))
-        verifications, *results = self.db.query_batch(statements)
-        self._remember_ahead(remembered, verifications, results[:6])
+        fresh, *results = self.db.query_batch(statements)
+        self._remember_ahead(remembered, fresh, results[:6])
         if len(results) > 6 and results[6]:
             self._chain.head = results[6][0]
 
@@ -601,10 +602,16 @@ class Store:
         )
 
     def _read_answers(self, verification_id: str) -> list[Row]:
+        """A verification's answers, each remembered by its id too (as read_ahead does)."""
         rows = self._rows(
             "SELECT * FROM answers WHERE verification_id = ? ORDER BY id", [verification_id]
         )
-        return [self._open_answer(row) for row in rows]
+        opened = [self._open_answer(row) for row in rows]
+        remembered = self._memo()
+        if remembered is not None:
+            for row in opened:
+                remembered.put("answers", row["id"], row)
+        return opened
 
     def answer(self, answer_id: int) -> Row | None:
         return self._remember("answers", answer_id, partial(self._read_answer, answer_id))
