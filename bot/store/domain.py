@@ -235,10 +235,9 @@ class Store:
         remembered = self._memo()
         if remembered is None or not verifications:
             return
-        ids = [row["id"] for row in verifications]
-        candidate_ids = sorted({int(row["candidate_id"]) for row in verifications})
-        statements = _ahead_statements(ids, (_marks(candidate_ids), candidate_ids))
-        self._remember_ahead(remembered, verifications, self.db.query_batch(statements))
+        self._remember_ahead(
+            remembered, verifications, self.db.query_batch(_ahead_statements(verifications))
+        )
 
     def read_ahead_fresh(self, verifications: Sequence[Row], audit_head: bool = False) -> None:
         """`read_ahead` of these verifications with their own rows read again in the same round
@@ -249,17 +248,16 @@ class Store:
         remembered = self._memo()
         if remembered is None or not verifications:
             return
-        ids = [row["id"] for row in verifications]
-        candidate_ids = sorted({int(row["candidate_id"]) for row in verifications})
         statements = [
-            _in("SELECT * FROM verifications WHERE id", ids),
-            *_ahead_statements(ids, (_marks(candidate_ids), candidate_ids)),
+            _in("SELECT * FROM verifications WHERE id", [row["id"] for row in verifications]),
+            *_ahead_statements(verifications),
         ]
-        if audit_head and self.db.in_transaction:
+        with_head = audit_head and self.db.in_transaction
+        if with_head:
             statements.append((AUDIT_HEAD, []))
         fresh, *results = self.db.query_batch(statements)
         self._remember_ahead(remembered, fresh, results[:6])
-        if len(results) > 6 and results[6]:
+        if with_head and results[6]:
             self._chain.head = results[6][0]
 
     def _remember_ahead(
@@ -1136,7 +1134,8 @@ class Store:
         verification_id: str | None,
         detail: Row | None,
     ) -> int:
-        last = self._chain.head or self._row(AUDIT_HEAD)
+        inside = self.db.in_transaction
+        last = (self._chain.head if inside else None) or self._row(AUDIT_HEAD)
         row = {
             "id": (last["id"] + 1) if last else 1,
             "at": self.now(),
@@ -1149,7 +1148,7 @@ class Store:
         }
         row["hash"] = self.event_mac(row)
         event_id = self._insert("events", row)
-        self._chain.head = {"id": row["id"], "hash": row["hash"]}
+        self._chain.head = {"id": row["id"], "hash": row["hash"]} if inside else None
         return event_id
 
     def event_mac(self, row: Row) -> str:
@@ -1775,27 +1774,17 @@ def _answer_key(row: Row) -> str:
 def _in(select: str, values: Sequence[Any], order: str = "") -> tuple[str, list[Any]]:
     """`select` ending in a column, with ` IN (values)` (and `order`) after it: the statement
     and its parameters."""
-    return f"{select} IN {_marks(values)} {order}", list(values)
+    return f"{select} IN ({', '.join('?' for _ in values)}) {order}", list(values)
 
 
-def _marks(values: Sequence[Any]) -> str:
-    """`(?, ?, ...)`, one mark per value."""
-    return f"({', '.join('?' for _ in values)})"
-
-
-def _ahead_statements(
-    ids: list[str], candidates: tuple[str, Sequence[Any]]
-) -> list[tuple[str, list[Any]]]:
-    """A read-ahead's six reads of the verifications `ids`: candidate keys, candidates,
-    answers, escalations, hand-over links both ways. `candidates` is the candidate ids'
-    parenthesised list (marks, or a sub-select) and its parameters."""
-    among, among_params = candidates[0], list(candidates[1])
+def _ahead_statements(verifications: Sequence[Row]) -> list[tuple[str, list[Any]]]:
+    """A read-ahead's six reads of these verifications: candidate keys, candidates, answers,
+    escalations, hand-over links both ways."""
+    ids = [row["id"] for row in verifications]
+    candidate_ids = sorted({int(row["candidate_id"]) for row in verifications})
     return [
-        (
-            f"SELECT candidate_id, wrapped FROM candidate_keys WHERE candidate_id IN {among}",
-            among_params,
-        ),
-        (f"SELECT * FROM candidates WHERE id IN {among}", among_params),
+        _in("SELECT candidate_id, wrapped FROM candidate_keys WHERE candidate_id", candidate_ids),
+        _in("SELECT * FROM candidates WHERE id", candidate_ids),
         _in("SELECT * FROM answers WHERE verification_id", ids, "ORDER BY id"),
         _in("SELECT * FROM escalations WHERE verification_id", ids),
         _in("SELECT * FROM handovers WHERE pre_offer_id", ids),
