@@ -6,7 +6,8 @@ from __future__ import annotations
 import os
 import secrets
 import sqlite3
-from collections.abc import Iterator
+import threading
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import Any
@@ -14,6 +15,7 @@ from urllib.parse import quote
 
 from bot.keys import is_database_url
 from bot.store import Store
+from bot.store.backend import Row
 
 TEST_DATABASE_URL = os.environ.get("VERIFYBOT_TEST_DATABASE_URL") or None
 ON_POSTGRES = TEST_DATABASE_URL is not None
@@ -144,3 +146,24 @@ def stored_bytes(location: str | Path) -> bytes:
             for (text,) in connection.execute(f"SELECT t::text FROM {table} t".encode())
         ]
     return "\n".join(rows).encode()
+
+
+def write_in_threads(
+    location: str | Path, clock: object, write: Callable[[Store, int], None], count: int = 2
+) -> list[Row]:
+    """`write(store, number)` in `count` threads at once, each with its own store (as
+    separate processes have); the events then, after checking the chain."""
+    stores = [open_store(location, clock=clock) for _ in range(count)]
+    writers = [
+        threading.Thread(target=write, args=(store, number)) for number, store in enumerate(stores)
+    ]
+    try:
+        for writer in writers:
+            writer.start()
+        for writer in writers:
+            writer.join(timeout=60)
+        assert stores[-1].audit_chain_intact()
+        return stores[0].events()
+    finally:
+        for store in stores:
+            store.close()

@@ -4,7 +4,6 @@ last; a rollback, or the transaction's end, makes the next append read the head 
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable
 
@@ -13,7 +12,7 @@ import pytest
 from bot.models import Platform
 from bot.runtime import Core
 from bot.store import Store
-from tests.database import open_store
+from tests.database import write_in_threads
 from tests.test_store_memo import spied_reads
 
 HEAD = "SELECT id, hash FROM events ORDER BY id DESC LIMIT 1"
@@ -96,27 +95,13 @@ def test_writers_in_two_processes_chain_their_transactions_events_one_after_the_
 ) -> None:
     """Each writer appends three events per transaction: the second transaction to take the
     lock chains onto the first's last event, not onto a head it read before waiting."""
-    stores = [open_store(database, clock=clock) for _ in range(2)]
 
-    def write(store: Store, name: str) -> None:
+    def write(store: Store, writer: int) -> None:
         for number in range(10):
             with store.transaction():
                 for part in range(3):
-                    audit(store, f"{name} {number}.{part}")
+                    audit(store, f"writer {writer} {number}.{part}")
             time.sleep(0.002)  # let the other writer take the lock in between
 
-    writers = [
-        threading.Thread(target=write, args=(store, f"writer {index}"))
-        for index, store in enumerate(stores)
-    ]
-    try:
-        for writer in writers:
-            writer.start()
-        for writer in writers:
-            writer.join(timeout=60)
-        events = stores[0].events()
-        assert [event["id"] for event in events] == list(range(1, 61))
-        assert stores[1].audit_chain_intact()
-    finally:
-        for store in stores:
-            store.close()
+    events = write_in_threads(database, clock, write)
+    assert [event["id"] for event in events] == list(range(1, 61))

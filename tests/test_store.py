@@ -18,7 +18,7 @@ from bot.errors import PermissionDenied, StoreBusy, StoreError
 from bot.schema import MIGRATIONS, SCHEMA_VERSION
 from bot.store import GENESIS_HASH, Row, Store
 from bot.store.pg_schema import PG_MIGRATIONS
-from tests.database import ON_POSTGRES, open_store, write_lock_held
+from tests.database import ON_POSTGRES, open_store, write_in_threads, write_lock_held
 
 
 def index_columns(store: Store, table: str) -> set[tuple[str, ...]]:
@@ -492,24 +492,12 @@ async def test_two_processes_can_record_answers_at_the_same_time(
 
 
 def test_concurrent_writers_chain_the_audit_log_one_after_the_other(database: str, clock) -> None:
-    stores = [open_store(database, clock=clock) for _ in range(2)]
-
-    def write(store: Store) -> None:
+    def write(store: Store, _: int) -> None:
         for n in range(20):
             store.audit("hm-1", "slack", "answer.recorded", None, {"n": n})
 
-    writers = [threading.Thread(target=write, args=(store,)) for store in stores]
-    try:
-        for writer in writers:
-            writer.start()
-        for writer in writers:
-            writer.join(timeout=30)
-        events = stores[0].events()
-        assert [event["id"] for event in events] == list(range(1, 41))
-        assert stores[1].audit_chain_intact()
-    finally:
-        for store in stores:
-            store.close()
+    events = write_in_threads(database, clock, write)
+    assert [event["id"] for event in events] == list(range(1, 41))
 
 
 def test_postgresql_takes_its_keys_from_the_settings_only(clock) -> None:
