@@ -9,7 +9,6 @@ in place: one connection, statements of microseconds.
 from __future__ import annotations
 
 import asyncio
-import sys
 from collections.abc import Callable, Coroutine
 from typing import Any, ParamSpec, TypeVar
 
@@ -17,16 +16,6 @@ from bot.store import Store
 
 P = ParamSpec("P")
 T = TypeVar("T")
-SWITCH_INTERVAL_S = 0.0001
-
-
-def favour_the_loop(store: Store) -> None:
-    """Where store work runs on worker threads, let the event loop's thread take the GIL back
-    within a tenth of a millisecond instead of Python's 5 ms: an ack arriving while a job's
-    thread is in its Python work waits for the GIL at every turn of the loop (a paced answer
-    click's median ack on PostgreSQL: 5.5 ms at 5 ms, 2.5 ms at 0.1 ms)."""
-    if store.waits_on_network:
-        sys.setswitchinterval(SWITCH_INTERVAL_S)
 
 
 async def off_loop(store: Store, call: Callable[P, T], *args: P.args, **kwargs: P.kwargs) -> T:

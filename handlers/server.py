@@ -13,7 +13,6 @@ from aiohttp import web
 from prometheus_client import CONTENT_TYPE_LATEST, generate_latest
 
 from bot import metrics
-from bot.blocking import favour_the_loop
 from bot.config import Settings
 from bot.errors import SEPARATE_WORK_NEEDS_POSTGRESQL, ConfigError
 from bot.runtime import Core, build_core
@@ -249,7 +248,6 @@ async def serve(settings: Settings, socket_mode: bool = False) -> None:
     """Run until interrupted; with `settings.web_only`, answer requests only and leave the
     work after them to `verifybot work` processes (PostgreSQL only)."""
     core = build_core(settings)
-    favour_the_loop(core.store)
     try:
         if settings.web_only and not core.store.waits_on_network:
             raise ConfigError(f"VERIFYBOT_WEB_ONLY (--web-only) {SEPARATE_WORK_NEEDS_POSTGRESQL}")

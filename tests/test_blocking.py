@@ -4,13 +4,12 @@ place on SQLite; service calls that await nothing run to their end; wakes across
 from __future__ import annotations
 
 import asyncio
-import sys
 import threading
 from collections.abc import Iterator
 
 import pytest
 
-from bot.blocking import SWITCH_INTERVAL_S, Wake, favour_the_loop, finished, off_loop
+from bot.blocking import Wake, finished, off_loop
 from bot.store import Store
 from tests.conftest import FakeClock
 from tests.database import open_store
@@ -74,13 +73,3 @@ async def test_a_wake_set_on_another_thread_wakes_the_loop() -> None:
     thread.join()
 
     assert wake.event.is_set()
-
-
-def test_serve_favours_the_loop_s_thread_only_where_work_leaves_it(store: Store) -> None:
-    before = sys.getswitchinterval()
-    try:
-        favour_the_loop(store)
-        expected = SWITCH_INTERVAL_S if store.waits_on_network else before
-        assert sys.getswitchinterval() == pytest.approx(expected)
-    finally:
-        sys.setswitchinterval(before)
