@@ -203,9 +203,18 @@ async def test_an_escalation_is_acknowledged_in_the_channel_and_the_hm_is_told(
     assert second.activity_id == finding.id
     assert f"New finding: [REVIEW] {second_step.step_title}" in second.text
     assert "actions" not in second.card, "a new finding's decisions are on the first card"
-    redrawn = connector.updates()[-1]
-    assert redrawn.activity_id == finding.id
-    assert f"[REVIEW] {second_step.step_title}" in redrawn.text
+
+    def redraws() -> list[Call]:
+        """The finding's card redrawn with the new finding (it may follow the thread's post)."""
+        return [
+            update
+            for update in connector.updates()
+            if update.activity_id == finding.id
+            and f"[REVIEW] {second_step.step_title}" in update.text
+        ]
+
+    await connector.wait_for(lambda: bool(redraws()))
+    redrawn = redraws()[-1]
     assert [action["title"] for action in redrawn.card["actions"]] == [
         "Clear (false alarm)",
         "Confirm fraud",
