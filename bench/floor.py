@@ -16,6 +16,7 @@ import statistics
 import sys
 import time
 from dataclasses import dataclass
+from typing import Any
 
 from aiohttp import web
 
@@ -66,7 +67,7 @@ def postgres_medians(url: str, count: int, pause: float) -> tuple[float, float]:
     """(paced, back to back) medians of `SELECT 1` on one connection, in ms."""
     import psycopg
 
-    def timed(gap: float) -> float:
+    def timed(connection: psycopg.Connection[Any], gap: float) -> float:
         timings = []
         for _ in range(count):
             if gap:
@@ -77,8 +78,8 @@ def postgres_medians(url: str, count: int, pause: float) -> tuple[float, float]:
         return statistics.median(timings)
 
     with psycopg.connect(url, autocommit=True) as connection:
-        timed(0.0)
-        return timed(pause), timed(0.0)
+        timed(connection, 0.0)
+        return timed(connection, pause), timed(connection, 0.0)
 
 
 if __name__ == "__main__":

@@ -525,7 +525,7 @@ async def bench_on(
                             run.cpu_seconds = sum(map(cpu_seconds, used)) - cpu
                             run.app, run.workload, run.paced = app, workload, bool(pause)
                             runs.append(run)
-            paced_count = rounds * dict((pause, total) for _, total, pause in sizes)[PAUSE]
+            paced_count = rounds * next(total for _, total, pause in sizes if pause)
             floor = await machine_floor(
                 f"{urls[FLOOR]}/slack/events",
                 workloads["/verify help"],

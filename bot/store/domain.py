@@ -248,17 +248,18 @@ class Store:
         remembered = self._memo()
         if remembered is None or not verifications:
             return
-        statements = [
-            _in("SELECT * FROM verifications WHERE id", [row["id"] for row in verifications]),
-            *_ahead_statements(verifications),
-        ]
+        ahead = _ahead_statements(verifications)
         with_head = audit_head and self.db.in_transaction
-        if with_head:
-            statements.append((AUDIT_HEAD, []))
-        fresh, *results = self.db.query_batch(statements)
-        self._remember_ahead(remembered, fresh, results[:6])
-        if with_head and results[6]:
-            self._chain.head = results[6][0]
+        fresh, *results = self.db.query_batch(
+            [
+                _in("SELECT * FROM verifications WHERE id", [row["id"] for row in verifications]),
+                *ahead,
+                *([(AUDIT_HEAD, [])] if with_head else []),
+            ]
+        )
+        self._remember_ahead(remembered, fresh, results[: len(ahead)])
+        if with_head and results[-1]:
+            self._chain.head = results[-1][0]
 
     def _remember_ahead(
         self, remembered: memo.Memo, verifications: Sequence[Row], results: list[list[Row]]
