@@ -13,6 +13,7 @@ from aiohttp import web
 from pydantic import SecretStr
 
 from bot.models import Actor, Platform
+from bot.outbox import Backoff
 from handlers.server import FRONTENDS
 from tests.intake.test_greenhouse import HIRING_CHANNEL, SECRET, STAGE_CHANGE, deliver
 from tests.slack.conftest import HM, HM2, SlackApp
@@ -180,6 +181,9 @@ async def test_harvest_down_or_slow_is_retried_and_the_offer_is_not_lost(
     http, offer_app, fake_slack, harvest, trouble
 ) -> None:
     fake_slack.users[HM] = {"name": "kaylee", "email": "kaylee@example.com"}
+    # the app's own worker retries too: no sooner than 0.3 s, so that the check after the
+    # drain below sees the job waiting for its retry, not already in its next attempt
+    offer_app.core.jobs.backoff = Backoff(base=0.6, cap=0.6, seed=7)
     greenhouse = next(f for f in offer_app.runner.app[FRONTENDS] if f.name == "greenhouse")
     if trouble == "5xx":
         harvest.failures = [502, 500, 503]
