@@ -130,7 +130,7 @@ async def offer_app(make_app, harvest: FakeHarvest) -> SlackApp:
 
 
 async def settle(app: SlackApp) -> None:
-    await app.core.jobs.drain(timeout=10, horizon=1.0)
+    assert await app.core.jobs.drain(timeout=10, horizon=1.0), "the jobs did not finish within 10 s"
 
 
 async def test_an_offer_fetched_from_harvest_reaches_the_hiring_manager_by_dm(

@@ -300,11 +300,11 @@ class SlackDriver:
 
     async def settle(self) -> None:
         """Wait for the jobs and background work after the acks, and deliver the outbox."""
-        await self.app.core.jobs.drain(timeout=10, horizon=1.0)
-        await self.app.frontend.background.drain(timeout=10)
+        assert await self.app.core.jobs.drain(timeout=10, horizon=1.0), "jobs still running"
+        assert await self.app.frontend.background.drain(timeout=10), "background work left"
         await self.app.core.worker.run_once()
-        await self.app.core.jobs.drain(timeout=10, horizon=1.0)
-        await self.app.frontend.background.drain(timeout=10)
+        assert await self.app.core.jobs.drain(timeout=10, horizon=1.0), "jobs still running"
+        assert await self.app.frontend.background.drain(timeout=10), "background work left"
 
     # whole steps
 
