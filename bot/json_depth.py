@@ -23,5 +23,10 @@ def json_depth(text: str) -> int:
 
 
 def too_deep(text: str, limit: int = MAX_JSON_DEPTH) -> bool:
-    """True when `text` nests arrays and objects more than `limit` levels deep."""
+    """True when `text` nests arrays and objects more than `limit` levels deep.
+
+    A text with no more than `limit` opening brackets (in strings or not) cannot, so most
+    are answered by two counts instead of a scan."""
+    if text.count("{") + text.count("[") <= limit:
+        return False
     return json_depth(text) > limit
