@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import hashlib
 from collections.abc import Iterable
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from typing import Any
 
 from bot.blocking import finished, off_loop
@@ -79,7 +79,7 @@ class Click:
 
     def job_payload(self) -> dict[str, Any]:
         """Ids and Slack references only: the press, not anything typed."""
-        return asdict(self)
+        return dict(vars(self))
 
     def job_key(self) -> str | None:
         """The press's key in the job queue: a Slack retry of it is the same job."""
