@@ -18,7 +18,14 @@ from aiohttp import web
 from bot.config import Settings
 from bot.errors import SEPARATE_WORK_NEEDS_POSTGRESQL, ConfigError
 from bot.runtime import Core, build_core
-from handlers.server import build_app, health_app, listening, periodic_tasks, until_stopped
+from handlers.server import (
+    build_app,
+    freeze_startup_heap,
+    health_app,
+    listening,
+    periodic_tasks,
+    until_stopped,
+)
 
 log = structlog.get_logger("verifybot.worker")
 LISTENER_STOP_SECONDS = 5.0
@@ -39,6 +46,7 @@ async def work(settings: Settings, health_port: int | None = None) -> None:
         if health_port is not None:
             health = await listening(health_app(core), settings.host, health_port)
         runner = await _started(build_app(core))
+        freeze_startup_heap()
         stop = threading.Event()
         listener = threading.Thread(
             target=core.store.listen_for_work,

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import gc
 import json
 import os
 import signal
@@ -19,7 +20,7 @@ from aiohttp.test_utils import TestClient, TestServer
 from bot.config import Settings
 from bot.models import Actor, Platform
 from bot.runtime import Core, build_core
-from handlers.server import ConfigError, build_app, slack_frontend
+from handlers.server import ConfigError, build_app, freeze_startup_heap, slack_frontend
 
 CANDIDATE = {
     "name": "Jane Doe",
@@ -196,3 +197,13 @@ async def test_the_job_worker_waits_while_a_post_is_answered(server_core: Core) 
         assert server_core.jobs.requests.active == 0
         await watching.get("/healthz")
         assert server_core.jobs.requests.active == 0
+
+
+def test_the_startup_heap_is_left_out_of_later_collections() -> None:
+    gc.unfreeze()
+    try:
+        freeze_startup_heap()
+        assert gc.get_freeze_count() > 10_000
+        assert gc.get_count()[0] < 100, "collected first: nothing of startup is left to collect"
+    finally:
+        gc.unfreeze()
