@@ -482,12 +482,14 @@ class JobWorker:
         deadline = loop.time() + timeout
         while True:
             await self._fill()
-            if not self._running:
-                # read now, not the fill's short claim: a job that ended after that claim
-                # read may have queued its retry
-                due = await self._next_due(None)
-                if due is None or due > self.store.clock() + timedelta(seconds=horizon):
-                    return True
+            # read now, not the fill's short claim: a job that ended after that claim read may
+            # have queued its retry; and no fill (the run loop's) claims meanwhile, or the
+            # read would give the claimed job's lease, far off, while it runs
+            async with self._filling:
+                idle = not self._running
+                due = await self._next_due(None) if idle else None
+            if idle and (due is None or due > self.store.clock() + timedelta(seconds=horizon)):
+                return True
             remaining = deadline - loop.time()
             if remaining <= 0:
                 return False

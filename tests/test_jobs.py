@@ -175,6 +175,45 @@ async def test_drain_sees_a_retry_queued_by_a_job_that_ended_during_its_claim(
     assert (row["status"], row["attempts"]) == ("pending", 1)
 
 
+async def test_drain_does_not_stop_while_the_run_loop_claims_what_fell_due(
+    stores, database, clock, monkeypatch
+) -> None:
+    """The job falls due while drain reads when the next one is due, and the worker's own run
+    loop is woken for it: that claim waits for the read, so drain does not take the claimed
+    job's lease (30 s off) for "nothing due within the horizon" while the job runs. (On
+    PostgreSQL the read runs on a thread, so without the wait the loop claimed meanwhile.)"""
+    store = open_store(stores, database, clock)
+    worker = worker_on(store, lease_seconds=30)
+    read_next_due = store.next_job_due
+    reads = 0
+
+    def read_as_the_job_falls_due(*args: object) -> object:
+        nonlocal reads
+        reads += 1
+        if reads == 1:
+            clock.advance(10)
+            worker.kick()
+            time.sleep(0.3)
+        return read_next_due(*args)
+
+    async def handle(job: Job) -> None:
+        await asyncio.sleep(0.5)
+
+    worker.register(KIND, handle)
+    clock.advance(5)
+    worker.enqueue(KIND, {}, "k")
+    clock.advance(-5)
+    monkeypatch.setattr(store, "next_job_due", read_as_the_job_falls_due)
+    running = asyncio.create_task(worker.run(idle_seconds=30))
+    try:
+        assert await worker.drain(timeout=5, horizon=10)
+        assert job_row(store)["status"] == "done"
+    finally:
+        running.cancel()
+        await asyncio.gather(running, return_exceptions=True)
+    assert reads >= 2
+
+
 async def test_retry_after_wins_over_a_shorter_backoff(stores, database, clock) -> None:
     store = open_store(stores, database, clock)
     worker = worker_on(store)

@@ -10,7 +10,7 @@ import pytest
 from bot.config import Settings
 from bot.models import Actor, Decision, Platform
 from tests.conftest import PASS_ANSWERS
-from tests.slack.conftest import HM, HM2, SEC, SlackApp, SlackDriver
+from tests.slack.conftest import HM, HM2, SEC, SlackApp
 
 TOKEN = "ats-token-0123456789abcdef"
 OTHER = "hris-token-0123456789abcdef"
@@ -233,9 +233,7 @@ def _refs(node: Any) -> list[str]:
     return []
 
 
-async def test_the_hiring_manager_found_gets_the_first_step_by_dm(
-    api, api_app, fake_slack, slack: SlackDriver
-) -> None:
+async def test_the_hiring_manager_found_gets_the_first_step_by_dm(api, api_app, fake_slack) -> None:
     fake_slack.users[HM] = {"name": "hm", "email": "hm@example.com"}
     body = {
         "candidate": CANDIDATE,
