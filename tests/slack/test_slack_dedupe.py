@@ -139,6 +139,8 @@ async def test_a_replica_knows_a_message_another_replica_showed_answered(
     for option in ("not_provided", "mismatch"):
         assert (await on_other.click(stale, option=option)).status == 200
     await on_other.settle()
+    await slack.settle()  # either replica's worker may have claimed the clicks' jobs
+    assert {row["status"] for row in other.core.store.jobs()} == {"done"}
 
     assert chat_calls(fake_slack) == calls, "no chat.update, no next step"
     assert len(other.core.store.events()) == events
