@@ -80,9 +80,7 @@ async def test_the_hiring_contact_found_by_email_gets_the_first_step(
     fake_slack.users[HM] = {"name": "alicia", "email": "Alicia.Flopple@example.com"}
     status, answer = await deliver(http, gh_app, STAGE_CHANGE)
     assert (status, answer["created"]) == (200, True)
-    assert await gh_app.core.jobs.drain(timeout=10, horizon=1.0), (
-        "the jobs did not finish within 10 s"
-    )
+    await gh_app.jobs_done()
     dm = fake_slack.messages_in(fake_slack.dm_channel(HM))[-1]
     assert dm.text.startswith("Started from Greenhouse: application 265277 moved to Offer.")
     assert "Giuseppe Hürley-Øster" in dm.text
@@ -113,9 +111,7 @@ async def test_nobody_found_posts_to_the_hiring_channel_with_a_take_button(
     http, gh_app, fake_slack
 ) -> None:
     _, answer = await deliver(http, gh_app, STAGE_CHANGE)
-    assert await gh_app.core.jobs.drain(timeout=10, horizon=1.0), (
-        "the jobs did not finish within 10 s"
-    )
+    await gh_app.jobs_done()
     posted = fake_slack.messages_in(HIRING_CHANNEL)[-1]
     assert answer["verification_id"] in posted.text
     assert "Take it" in json.dumps(posted.blocks)
@@ -136,9 +132,7 @@ async def test_an_unusable_candidate_is_a_200_told_to_the_hiring_channel_and_aud
     change(delivery)
     status, answer = await deliver(http, gh_app, delivery)
     assert status == 200 and "could not start a verification" in answer["error"]
-    assert await gh_app.core.jobs.drain(timeout=10, horizon=1.0), (
-        "the jobs did not finish within 10 s"
-    )
+    await gh_app.jobs_done()
     assert "could not start a verification" in fake_slack.messages_in(HIRING_CHANNEL)[-1].text
     assert [e["action"] for e in gh_app.core.store.events()] == ["intake.refused"]
 

@@ -129,10 +129,6 @@ async def offer_app(make_app, harvest: FakeHarvest) -> SlackApp:
     )
 
 
-async def settle(app: SlackApp) -> None:
-    assert await app.core.jobs.drain(timeout=10, horizon=1.0), "the jobs did not finish within 10 s"
-
-
 async def test_an_offer_fetched_from_harvest_reaches_the_hiring_manager_by_dm(
     http, offer_app, fake_slack, harvest
 ) -> None:
@@ -142,7 +138,7 @@ async def test_an_offer_fetched_from_harvest_reaches_the_hiring_manager_by_dm(
     assert (status, answer["queued"]) == (200, "offer_created")
     [job] = offer_app.core.store.jobs()
     assert "Vacation" not in job["payload"]
-    await settle(offer_app)
+    await offer_app.jobs_done()
     dm = fake_slack.messages_in(fake_slack.dm_channel(HM))[-1]
     print("\nDM to the hiring manager:\n" + dm.text)
     assert dm.text.startswith(
@@ -171,7 +167,7 @@ async def test_without_a_hiring_manager_in_slack_the_responsible_recruiter_gets_
     fake_slack.users[HM2] = {"name": "steg", "email": "steg@example.com"}
     fake_slack.users[HM] = {"name": "samuel", "email": "samuel@example.com"}
     await deliver(http, offer_app, OFFER)
-    await settle(offer_app)
+    await offer_app.jobs_done()
     assert "an offer was created" in fake_slack.messages_in(fake_slack.dm_channel(HM2))[-1].text
     assert fake_slack.messages_in(fake_slack.dm_channel(HM)) == []
 
@@ -196,7 +192,7 @@ async def test_harvest_down_or_slow_is_retried_and_the_offer_is_not_lost(
     assert job["status"] == "pending" and "Harvest" in job["last_error"]
     assert fake_slack.messages_in(fake_slack.dm_channel(HM)) == []
     harvest.stall = 0.0
-    await settle(offer_app)
+    await offer_app.jobs_done()
     assert offer_app.core.store.jobs()[0]["status"] == "done"
     assert "an offer was created" in fake_slack.messages_in(fake_slack.dm_channel(HM))[-1].text
 
@@ -207,7 +203,7 @@ async def test_an_offer_and_a_stage_change_for_one_application_start_one_verific
     _, first = await deliver(http, offer_app, STAGE_CHANGE)
     await deliver(http, offer_app, OFFER, event_id="evt-2")
     await deliver(http, offer_app, OFFER, event_id="evt-3")
-    await settle(offer_app)
+    await offer_app.jobs_done()
     count = offer_app.core.store.db.execute("SELECT count(*) FROM verifications").fetchone()[0]
     assert first["created"] and count == 1
 
@@ -217,7 +213,7 @@ async def test_an_application_harvest_does_not_know_is_told_to_the_hiring_channe
 ) -> None:
     del harvest.objects["applications/265277"]
     await deliver(http, offer_app, OFFER)
-    await settle(offer_app)
+    await offer_app.jobs_done()
     notice = fake_slack.messages_in(HIRING_CHANNEL)[-1].text
     assert "application 265277 could not start a verification" in notice and "404" in notice
     assert [e["action"] for e in offer_app.core.store.events()] == ["intake.refused"]

@@ -300,10 +300,10 @@ class SlackDriver:
 
     async def settle(self) -> None:
         """Wait for the jobs and background work after the acks, and deliver the outbox."""
-        assert await self.app.core.jobs.drain(timeout=10, horizon=1.0), "jobs still running"
+        await self.app.jobs_done()
         assert await self.app.frontend.background.drain(timeout=10), "background work left"
         await self.app.core.worker.run_once()
-        assert await self.app.core.jobs.drain(timeout=10, horizon=1.0), "jobs still running"
+        await self.app.jobs_done()
         assert await self.app.frontend.background.drain(timeout=10), "background work left"
 
     # whole steps
@@ -364,6 +364,10 @@ class SlackApp:
     url: str
     runner: web.AppRunner
     closed: bool = False
+
+    async def jobs_done(self) -> None:
+        """Wait for the queued jobs, their retries within a second included."""
+        assert await self.core.jobs.drain(timeout=10, horizon=1.0), "jobs left after 10 s"
 
 
 async def serve(settings: Settings) -> SlackApp:
